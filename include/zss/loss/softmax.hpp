@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/**
+ * @file zss/loss/softmax.hpp
+ * Row softmax and log-sum-exp, numerically stable (max subtracted), with xsimd's `exp`.
+ *
+ * Legend: N rows, K columns (classes). Rows with −∞ entries are fine (exp → 0) as long as one
+ * entry per row is finite. The vector `exp` is xsimd's (≤ 1–2 ulp from `std::exp`), so results
+ * match the scalar references in `zss::ref` to a few ulps, not bitwise.
+ */
+#include <cmath>
+
+#include "zss/core/check.hpp"
+#include "zss/core/parallel.hpp"
+#include "zss/core/simd.hpp"
+#include "zss/core/tensor.hpp"
+
+namespace zss {
+
+/**
+ * `y = softmax(x)` over `k` entries; returns `lse(x) = log Σ exp(x)`. `y` may equal `x`.
+ */
+template <real_scalar T>
+inline T softmax_row(T* y, const T* x, index_t k) noexcept {
+  using B = simd::batch<T>;
+  constexpr index_t W = simd::width<T>;
+  const T m = simd::max_value(x, k);
+  const B vm(m);
+  B acc(T(0));
+  index_t j = 0;
+  for (; j + W <= k; j += W) {
+    const B e = xsimd::exp(B::load_unaligned(x + j) - vm);
+    e.store_unaligned(y + j);
+    acc += e;
+  }
+  T s = simd::reduce_add(acc);
+  for (; j < k; ++j) s += (y[j] = std::exp(x[j] - m));
+  simd::scale(T(1) / s, y, k);
+  return m + std::log(s);
+}
+
+/// `log Σ_j exp(x_j)` over `k` entries (`k` ≥ 1).
+template <real_scalar T>
+inline T logsumexp_row(const T* x, index_t k) noexcept {
+  using B = simd::batch<T>;
+  constexpr index_t W = simd::width<T>;
+  const T m = simd::max_value(x, k);
+  const B vm(m);
+  B acc(T(0));
+  index_t j = 0;
+  for (; j + W <= k; j += W) acc += xsimd::exp(B::load_unaligned(x + j) - vm);
+  T s = simd::reduce_add(acc);
+  for (; j < k; ++j) s += std::exp(x[j] - m);
+  return m + std::log(s);
+}
+
+/**
+ * Row softmax of an N × K matrix. `Y` may be the same memory as `X`.
+ * @throws std::invalid_argument on mismatched shapes or K = 0.
+ */
+template <real_scalar T>
+void softmax_rows(matrix_ref<T> Y, matrix_ref<const T> X, int threads = 1) {
+  check_shape("softmax_rows", "Y", Y, X.rows, X.cols);
+  require(X.cols > 0, "softmax_rows: X has shape " + shape_string(X.shape()) + ", needs K >= 1");
+  parallel_for(X.rows, threads, [&](index_t i, int) { softmax_row(Y.row(i), X.row(i), X.cols); });
+}
+
+/**
+ * Row log-sum-exp of an N × K matrix into `out` (N values).
+ * @throws std::invalid_argument when K = 0.
+ */
+template <real_scalar T>
+void logsumexp_rows(T* out, matrix_ref<const T> X, int threads = 1) {
+  require(X.cols > 0, "logsumexp_rows: X has shape " + shape_string(X.shape()) + ", needs K >= 1");
+  parallel_for(X.rows, threads, [&](index_t i, int) { out[i] = logsumexp_row(X.row(i), X.cols); });
+}
+
+namespace ref {
+/// Plain-loop softmax (reference for tests); returns lse.
+template <real_scalar T>
+T softmax_row(T* y, const T* x, index_t k) {
+  T m = x[0];
+  for (index_t j = 1; j < k; ++j) m = std::max(m, x[j]);
+  T s = 0;
+  for (index_t j = 0; j < k; ++j) s += (y[j] = std::exp(x[j] - m));
+  for (index_t j = 0; j < k; ++j) y[j] /= s;
+  return m + std::log(s);
+}
+template <real_scalar T>
+T logsumexp_row(const T* x, index_t k) {
+  T m = x[0];
+  for (index_t j = 1; j < k; ++j) m = std::max(m, x[j]);
+  T s = 0;
+  for (index_t j = 0; j < k; ++j) s += std::exp(x[j] - m);
+  return m + std::log(s);
+}
+}  // namespace ref
+
+}  // namespace zss

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests for zss/core/parallel.hpp: static partition, ordered reductions, exceptions.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <stdexcept>
+
+#include "support/random_data.hpp"
+#include "zss/core/parallel.hpp"
+
+using namespace zss;
+
+TEST_CASE("resolve_threads and static_chunk") {
+  CHECK(resolve_threads(3) == 3);
+  CHECK(resolve_threads(0) >= 1);
+  CHECK_THROWS_AS(resolve_threads(-1), std::invalid_argument);
+  // The chunks of every thread tile [0, n) in order.
+  for (index_t n : {0, 1, 5, 17}) {
+    for (int t = 1; t <= 4; ++t) {
+      index_t next = 0;
+      for (int i = 0; i < t; ++i) {
+        auto [b, e] = static_chunk(n, t, i);
+        CHECK(b == next);
+        CHECK(e >= b);
+        next = e;
+      }
+      CHECK(next == n);
+    }
+  }
+}
+
+TEST_CASE("parallel_for visits every index once and rethrows") {
+  for (int threads : {1, 2, 3}) {
+    std::vector<int> hits(101, 0);
+    parallel_for(101, threads, [&](index_t i, int) { hits[i] += 1; });
+    for (int h : hits) CHECK(h == 1);
+  }
+  CHECK_THROWS_WITH_AS(parallel_for(10, 2,
+                                    [](index_t i, int) {
+                                      if (i == 7) throw std::runtime_error("boom at 7");
+                                    }),
+                       "boom at 7", std::runtime_error);
+}
+
+TEST_CASE_TEMPLATE("parallel_reduce is bitwise identical for 1 and 2 threads", T, float, double) {
+  auto x = test::uniform_vector<T>(10007, 42);
+  auto sum = [&](int threads) {
+    return parallel_reduce(x.size(), 256, threads, T(0), [&](index_t b, index_t e) {
+      T s = 0;
+      for (index_t i = b; i < e; ++i) s += x[i] * x[i];
+      return s;
+    });
+  };
+  const T one = sum(1), two = sum(2), three = sum(3);
+  CHECK(one == two);
+  CHECK(one == three);
+  T ref = 0;
+  for (auto v : x) ref += v * v;
+  CHECK(double(one) == doctest::Approx(double(ref)).epsilon(1e-4));
+}
+
+TEST_CASE_TEMPLATE("per_thread buffers reduce in thread order", T, float, double) {
+  for (int threads : {1, 2}) {
+    per_thread<T> acc(threads, 4);
+    CHECK(acc.threads() == threads);
+    parallel_for(100, threads, [&](index_t i, int t) { acc[t][i % 4] += T(i); });
+    std::vector<T> out(4, T(-1));
+    acc.reduce_into(out.data());
+    for (index_t j = 0; j < 4; ++j) {
+      T expect = 0;
+      for (index_t i = j; i < 100; i += 4) expect += T(i);
+      CHECK(out[j] == expect);
+    }
+    acc.add_into(out.data());
+    CHECK(out[1] == T(2) * (T(1) + T(97)) * T(25) / T(2));
+    acc.zero();
+    acc.reduce_into(out.data());
+    CHECK(out[0] == T(0));
+  }
+}
