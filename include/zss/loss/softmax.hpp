@@ -8,7 +8,9 @@
  * entry per row is finite. The vector `exp` is xsimd's (≤ 1–2 ulp from `std::exp`), so results
  * match the scalar references in `zss::ref` to a few ulps, not bitwise.
  */
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "zss/core/check.hpp"
 #include "zss/core/parallel.hpp"
@@ -16,6 +18,17 @@
 #include "zss/core/tensor.hpp"
 
 namespace zss {
+
+namespace detail {
+/// The last `n` < W values of a row as one batch, padded with −∞.
+template <real_scalar T>
+inline simd::batch<T> load_tail(const T* x, index_t n) noexcept {
+  alignas(simd_alignment) T buf[simd::width<T>];
+  std::fill_n(buf, simd::width<T>, -std::numeric_limits<T>::infinity());
+  std::copy_n(x, n, buf);
+  return simd::batch<T>::load_aligned(buf);
+}
+}  // namespace detail
 
 /**
  * `y = softmax(x)` over `k` entries; returns `lse(x) = log Σ exp(x)`. `y` may equal `x`.
@@ -33,8 +46,14 @@ inline T softmax_row(T* y, const T* x, index_t k) noexcept {
     e.store_unaligned(y + j);
     acc += e;
   }
-  T s = simd::reduce_add(acc);
-  for (; j < k; ++j) s += (y[j] = std::exp(x[j] - m));
+  if (j < k) {  // tail: one padded batch (exp(−∞) = 0) instead of scalar std::exp calls
+    const B e = xsimd::exp(detail::load_tail(x + j, k - j) - vm);
+    alignas(simd_alignment) T buf[W];
+    e.store_aligned(buf);
+    std::copy_n(buf, k - j, y + j);
+    acc += e;
+  }
+  const T s = simd::reduce_add(acc);
   simd::scale(T(1) / s, y, k);
   return m + std::log(s);
 }
@@ -49,9 +68,8 @@ inline T logsumexp_row(const T* x, index_t k) noexcept {
   B acc(T(0));
   index_t j = 0;
   for (; j + W <= k; j += W) acc += xsimd::exp(B::load_unaligned(x + j) - vm);
-  T s = simd::reduce_add(acc);
-  for (; j < k; ++j) s += std::exp(x[j] - m);
-  return m + std::log(s);
+  if (j < k) acc += xsimd::exp(detail::load_tail(x + j, k - j) - vm);
+  return m + std::log(simd::reduce_add(acc));
 }
 
 /**
