@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/**
+ * @file zss/toy/dataset.hpp
+ * A toy world in one object: the class split, text embeddings, the teacher, and pre-generated
+ * training and test scenes with the teacher's outputs (DESIGN.md §4).
+ *
+ * Scenes and teacher outputs are generated in parallel, one image per task; each is a pure
+ * function of (seed, index), so the dataset is identical for any thread count. Training scene i
+ * has index i, test scene i has index `test_index_base + i`.
+ */
+#include <cstdint>
+#include <vector>
+
+#include "zss/core/parallel.hpp"
+#include "zss/core/simd.hpp"
+#include "zss/toy/scenes.hpp"
+#include "zss/toy/teacher.hpp"
+#include "zss/toy/text_embeddings.hpp"
+
+namespace zss::toy {
+
+struct world_params {
+  scene_params scenes;
+  text_params text;
+  teacher_params teacher;
+  index_t train_images = 512;
+  index_t test_images = 128;
+  std::uint64_t seed = 0;  ///< seeds scenes, text and teacher (their own fields' seeds are ignored)
+};
+
+template <real_scalar T = float>
+struct world {
+  world_params params;
+  tensor<T, 2> text;                        ///< 21 × D class embeddings (unit rows)
+  std::vector<scene> train, test;           ///< scenes
+  std::vector<teacher_output<T>> train_teacher, test_teacher;
+
+  /// Class k is seen in training.
+  bool seen(std::int32_t k) const { return params.scenes.split.is_seen(k); }
+};
+
+/// Builds the world: text embeddings, teacher, and all scenes with the teacher's outputs.
+template <real_scalar T = float>
+world<T> make_world(world_params p, int threads = 0) {
+  p.text.seed = p.seed;
+  p.teacher.seed = p.seed;
+  p.scenes.validate();
+  world<T> w;
+  w.params = p;
+  w.text = make_text_embeddings<T>(p.text);
+  const teacher<T> teach(w.text, p.teacher);
+  auto fill = [&](std::vector<scene>& scenes, std::vector<teacher_output<T>>& outs, index_t n,
+                  std::uint64_t base) {
+    scenes.resize(n);
+    outs.resize(n);
+    parallel_for(n, threads, [&](index_t i, int) {
+      scenes[i] = make_scene(p.scenes, p.seed, base + i);
+      outs[i] = teach(scenes[i], base + i);
+    });
+  };
+  fill(w.train, w.train_teacher, p.train_images, 0);
+  fill(w.test, w.test_teacher, p.test_images, test_index_base);
+  return w;
+}
+
+/**
+ * The teacher's own zero-shot segmentation (MaskCLIP-style): each dense token takes the class
+ * whose text embedding is most similar (ties to the lower id), upsampled to `H × W` by nearest
+ * neighbour. `classes` restricts the candidates (e.g. seen + unseen = all 21).
+ */
+template <real_scalar T>
+tensor<std::int32_t, 2> classify_tokens(const teacher_output<T>& t, const tensor<T, 2>& text,
+                                        const std::vector<std::int32_t>& classes, index_t H, index_t W) {
+  require(!classes.empty(), "toy::classify_tokens: empty class list");
+  const index_t D = text.shape()[1];
+  check_extent("toy::classify_tokens", "token width", t.tokens.shape()[1], "text width", D);
+  std::vector<std::int32_t> token_label(t.tokens.shape()[0]);
+  for (index_t q = 0; q < token_label.size(); ++q) {
+    T best = -std::numeric_limits<T>::infinity();
+    for (auto k : classes) {
+      const T s = simd::dot(&t.tokens(q, 0), &text(index_t(k), 0), D);
+      if (s > best) best = s, token_label[q] = k;
+    }
+  }
+  tensor<std::int32_t, 2> out = tensor<std::int32_t, 2>::from_shape({H, W});
+  for (index_t y = 0; y < H; ++y)
+    for (index_t x = 0; x < W; ++x)
+      out(y, x) = token_label[(y * t.grid_h / H) * t.grid_w + x * t.grid_w / W];
+  return out;
+}
+
+}  // namespace zss::toy
