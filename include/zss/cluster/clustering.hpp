@@ -21,6 +21,8 @@ struct scale_clustering {
   std::vector<std::int32_t> labels;  ///< Q: cluster id in [0, K') of each token
   index_t iterations = 0;       ///< Lloyd iterations run
   bool converged = false;       ///< true when no assignment changed in the last iteration
+  index_t seeds = 0;            ///< K before empty clusters were dropped (⌈h/s⌉·⌈w/s⌉, or the k-means++ K)
+  double inertia = 0;           ///< Σ‖z_q − μ_label(q)‖² over the image's tokens (exact)
 };
 
 }  // namespace zss

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/**
+ * @file zss/cluster/centroid_panel.hpp
+ * The packed centroid panel and the register-tiled distance kernel behind Lloyd's step and
+ * k-means++ (PERFORMANCE.md §1.5, DESIGN.md §6).
+ *
+ * Legend: N points (rows of X), D width, K centroids, W SIMD lanes, Kp = K rounded up to W.
+ *
+ * Distances use ‖x − c‖² = ‖x‖² + (‖c‖² − 2⟨x, c⟩); the kernel computes the bracket only (‖x‖²
+ * does not change an argmin). The centroids are packed once per step as a D × Kp panel of
+ * −2·c (column k = centroid k, padding columns 0) plus a Kp vector of ‖c‖² (padding +∞, so a
+ * padding column never wins). A tile of R rows × CB batches of centroids keeps R·CB
+ * accumulators in registers (24 of AVX-512's 32) and walks d = 0..D−1 once: per d, CB aligned
+ * panel loads shared by R rows and R broadcasts of x. Each distance is one FMA chain in d
+ * order, so its value does not depend on the tiling or on the thread count. The argmin runs in
+ * registers (lane-wise select, then one horizontal min), ties to the lowest index.
+ */
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+
+#include "zss/core/aligned.hpp"
+#include "zss/core/simd.hpp"
+#include "zss/core/tensor.hpp"
+
+namespace zss {
+
+/**
+ * K centroids packed for the distance kernel: a D × Kp panel of −2·c and Kp squared norms.
+ * `pack` reuses its storage when it is large enough: no allocation per Lloyd step.
+ * @tparam T float or double.
+ */
+template <real_scalar T>
+class centroid_panel {
+ public:
+  static constexpr index_t W = simd::width<T>;
+
+  /// Packs `C` (K × D, any row stride). K ≥ 1.
+  void pack(matrix_ref<const T> C) {
+    k_ = C.rows;
+    d_ = C.cols;
+    kp_ = round_up(std::max<index_t>(k_, 1), W);
+    panel_.assign(d_ * kp_, T(0));
+    norms_.assign(kp_, std::numeric_limits<T>::infinity());
+    for (index_t k = 0; k < k_; ++k) {
+      const T* c = C.row(k);
+      norms_[k] = simd::squared_norm(c, d_);
+      for (index_t j = 0; j < d_; ++j) panel_[j * kp_ + k] = T(-2) * c[j];
+    }
+  }
+
+  index_t k() const noexcept { return k_; }
+  index_t d() const noexcept { return d_; }
+  index_t kp() const noexcept { return kp_; }
+  const T* panel() const noexcept { return panel_.data(); }  ///< D × Kp, row j = −2·(c_0[j], …, c_{K−1}[j], 0…)
+  const T* norms() const noexcept { return norms_.data(); }  ///< Kp: ‖c_k‖², +∞ in the padding
+
+ private:
+  index_t k_ = 0, d_ = 0, kp_ = 0;
+  aligned_vector<T> panel_, norms_;
+};
+
+namespace detail {
+
+/// Register budget of the tile: R rows × CB batches of accumulators.
+template <class T>
+struct tile_shape {
+  static constexpr index_t W = simd::width<T>;
+  static constexpr bool wide = W * sizeof(T) == 64;  // AVX-512: 32 vector registers, else 16
+  static constexpr int max_cb = wide ? 4 : 2;
+  static constexpr int budget = wide ? 24 : 8;
+  static constexpr int rows_for(int cb) noexcept { return std::min(12, budget / cb); }
+};
+
+/// acc[r][c] = ‖c‖² − 2⟨x_r, c⟩ for the CB batches of centroids at `panel`/`norms` (offset applied).
+template <class T, int R, int CB>
+inline void tile_distances(simd::batch<T> (&acc)[R][CB], const T* const (&x)[R], const T* panel,
+                           index_t kp, index_t d, const T* norms) noexcept {
+  using B = simd::batch<T>;
+  constexpr index_t W = simd::width<T>;
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < CB; ++c) acc[r][c] = B::load_aligned(norms + c * W);
+  for (index_t j = 0; j < d; ++j) {
+    const T* p = panel + j * kp;
+    B pc[CB];
+#pragma GCC unroll 4
+    for (int c = 0; c < CB; ++c) pc[c] = B::load_aligned(p + c * W);
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) {
+      const B xb(x[r][j]);
+#pragma GCC unroll 4
+      for (int c = 0; c < CB; ++c) acc[r][c] = xsimd::fma(xb, pc[c], acc[r][c]);
+    }
+  }
+}
+
+/// Lane indices 0, 1, …, W−1 as T.
+template <class T>
+inline simd::batch<T> lane_iota() noexcept {
+  alignas(simd_alignment) std::array<T, simd::width<T>> v;
+  for (index_t i = 0; i < v.size(); ++i) v[i] = static_cast<T>(i);
+  return simd::batch<T>::load_aligned(v.data());
+}
+
+/// Argmin over CB batches (value, index within the block), ties to the lowest index.
+template <class T, int CB>
+inline void block_argmin(const simd::batch<T> (&acc)[CB], const simd::batch<T>& iota, T& value,
+                         index_t& index) noexcept {
+  using B = simd::batch<T>;
+  constexpr index_t W = simd::width<T>;
+  B bv = acc[0], bi = iota;
+#pragma GCC unroll 4
+  for (int c = 1; c < CB; ++c) {
+    const auto m = acc[c] < bv;  // strict: an equal later lane keeps the earlier index
+    bv = xsimd::select(m, acc[c], bv);
+    bi = xsimd::select(m, iota + B(static_cast<T>(c * W)), bi);
+  }
+  value = simd::reduce_min(bv);
+  const T i = simd::reduce_min(xsimd::select(bv == B(value), bi, B(static_cast<T>(CB * W))));
+  index = i < static_cast<T>(CB * W) ? static_cast<index_t>(i) : 0;  // NaN rows: any valid index
+}
+
+/// Rows [b, e) of X in tiles of R; per row calls `sink(i, k, v)` with the nearest centroid `k`
+/// and `v` = ‖c_k‖² − 2⟨x_i, c_k⟩ (StoreAll = false), or `sink(i, const T* dist)` with all Kp
+/// values of the row (StoreAll = true; `scratch` holds R·Kp values).
+template <class T, int R, bool StoreAll, class Sink>
+void panel_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,
+                Sink& sink) {
+  constexpr index_t W = simd::width<T>;
+  constexpr int max_cb = tile_shape<T>::max_cb;
+  const index_t kp = P.kp(), d = P.d(), nb = kp / W;
+  const auto iota = lane_iota<T>();
+  for (index_t r0 = b; r0 < e; r0 += R) {
+    const T* x[R];
+    for (int r = 0; r < R; ++r) x[r] = X.row(std::min<index_t>(r0 + static_cast<index_t>(r), e - 1));
+    T best_v[R];
+    index_t best_k[R];
+    for (index_t c0 = 0; c0 < nb; c0 += max_cb) {
+      const int cb = static_cast<int>(std::min<index_t>(max_cb, nb - c0));
+      const index_t col0 = c0 * W;
+      auto run = [&](auto cb_tag) {
+        constexpr int CB = decltype(cb_tag)::value;
+        simd::batch<T> acc[R][CB];
+        tile_distances<T, R, CB>(acc, x, P.panel() + col0, kp, d, P.norms() + col0);
+        for (int r = 0; r < R; ++r) {
+          if constexpr (StoreAll) {
+            for (int c = 0; c < CB; ++c) acc[r][c].store_aligned(scratch + r * kp + col0 + c * W);
+          } else {
+            T v;
+            index_t k;
+            block_argmin<T, CB>(acc[r], iota, v, k);
+            if (c0 == 0 || v < best_v[r]) best_v[r] = v, best_k[r] = col0 + k;
+          }
+        }
+      };
+      if constexpr (max_cb == 4) {
+        switch (cb) {
+          case 4: run(std::integral_constant<int, 4>{}); break;
+          case 3: run(std::integral_constant<int, 3>{}); break;
+          case 2: run(std::integral_constant<int, 2>{}); break;
+          default: run(std::integral_constant<int, 1>{}); break;
+        }
+      } else {
+        if (cb == 2) run(std::integral_constant<int, 2>{});
+        else run(std::integral_constant<int, 1>{});
+      }
+    }
+    const index_t rows = std::min<index_t>(R, e - r0);
+    for (index_t r = 0; r < rows; ++r) {
+      if constexpr (StoreAll)
+        sink(r0 + r, static_cast<const T*>(scratch + r * kp));
+      else
+        sink(r0 + r, std::min(best_k[r], P.k() - 1), best_v[r]);
+    }
+  }
+}
+
+/// Picks the row tile R from the number of centroid batches and runs `panel_rows`.
+template <class T, bool StoreAll, class Sink>
+void panel_dispatch(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,
+                    Sink& sink) {
+  using S = tile_shape<T>;
+  const int cb = static_cast<int>(std::min<index_t>(S::max_cb, P.kp() / simd::width<T>));
+  constexpr int r1 = S::rows_for(1), r2 = S::rows_for(2), r3 = S::rows_for(S::max_cb > 2 ? 3 : 2),
+                r4 = S::rows_for(S::max_cb);
+  switch (cb) {
+    case 1: panel_rows<T, r1, StoreAll>(P, X, b, e, scratch, sink); break;
+    case 2: panel_rows<T, r2, StoreAll>(P, X, b, e, scratch, sink); break;
+    case 3: panel_rows<T, r3, StoreAll>(P, X, b, e, scratch, sink); break;
+    default: panel_rows<T, r4, StoreAll>(P, X, b, e, scratch, sink); break;
+  }
+}
+
+/// The largest row tile any dispatch uses (scratch rows for StoreAll).
+template <class T>
+inline constexpr index_t max_tile_rows = 12;
+
+}  // namespace detail
+
+/**
+ * For each row i in [b, e) of X (N × D): the nearest centroid of `P` and
+ * v = ‖c‖² − 2⟨x_i, c⟩ (add ‖x_i‖² for the squared distance); calls `sink(i, k, v)` in row order.
+ * Ties go to the lowest index. Single-threaded; no allocation.
+ */
+template <real_scalar T, class Sink>
+void panel_argmin(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, Sink&& sink) {
+  if (b >= e) return;
+  detail::panel_dispatch<T, false>(P, X, b, e, nullptr, sink);
+}
+
+/**
+ * For each row i in [b, e): all Kp values ‖c_k‖² − 2⟨x_i, c_k⟩ (+∞ in the padding); calls
+ * `sink(i, const T* values)` in row order. `scratch` must hold 12·Kp aligned values.
+ */
+template <real_scalar T, class Sink>
+void panel_distances(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,
+                     Sink&& sink) {
+  if (b >= e) return;
+  detail::panel_dispatch<T, true>(P, X, b, e, scratch, sink);
+}
+
+}  // namespace zss

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/**
+ * @file zss/cluster/kmeans.hpp
+ * K-Means (Lloyd) for float and double: one problem (`kmeans`) or many independent ones run
+ * one per thread (`kmeans_batch`). DESIGN.md §2.3 steps 1–2, §5, §6; STYLE §6, §8, §9, §10.
+ *
+ * Legend: N points (rows of X), D width, K clusters (K' ≤ K after dropping), B problems.
+ *
+ * The driver owns the loop; each iteration is one fused `lloyd_step` (distances, argmin,
+ * label-change count, centroid sums in one pass). It stops when
+ *  - no label changed (strict convergence; the centroids are then a fixed point), or
+ *  - the centre shift Σ_k‖c_k,new − c_k,old‖² ≤ tol · mean_d var(X[:, d]) (scikit-learn's test), or
+ *  - after `max_iter` steps.
+ * Unless it stopped strictly, one assignment-only pass makes the labels match the final
+ * centroids. The inertia is then computed exactly as Σ‖x − c‖² (fixed-size row chunks summed
+ * in order, in double). With `spherical`, centroids (initial ones included) are renormalised
+ * after every update.
+ *
+ * Determinism: same data, params and thread count ⇒ bitwise the same result. k-means++ seeds,
+ * labels given centroids and the inertia do not depend on the thread count; the centroid sums
+ * are added in thread order, so different thread counts can differ in the last bits (and, on
+ * near-ties, in a later label). `kmeans_batch` runs every problem single-threaded, so its
+ * results do not depend on its thread count or on the order in which problems are picked up.
+ */
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <numeric>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "zss/cluster/empty_cluster.hpp"
+#include "zss/cluster/kmeans_params.hpp"
+#include "zss/cluster/kmeanspp_init.hpp"
+#include "zss/cluster/lloyd_step.hpp"
+#include "zss/cluster/window_seeds.hpp"
+#include "zss/core/check.hpp"
+#include "zss/core/parallel.hpp"
+#include "zss/core/simd.hpp"
+#include "zss/core/tensor.hpp"
+
+namespace zss {
+
+namespace detail {
+
+/// mean over d of the (population) variance of column d of X, in double.
+template <real_scalar T>
+double mean_variance(matrix_ref<const T> X, int threads) {
+  const index_t n = X.rows, d = X.cols;
+  threads = static_cast<int>(std::min<index_t>(static_cast<index_t>(threads), std::max<index_t>(1, n / 1024)));
+  std::vector<std::vector<double>> acc(static_cast<std::size_t>(threads), std::vector<double>(2 * d, 0.0));
+  parallel_for(static_cast<index_t>(threads), threads, [&](index_t t, int) {
+    const auto [b, e] = static_chunk(n, threads, static_cast<int>(t));
+    double* s = acc[t].data();
+    double* s2 = s + d;
+    for (index_t i = b; i < e; ++i) {
+      const T* x = X.row(i);
+      for (index_t j = 0; j < d; ++j) {
+        const double v = static_cast<double>(x[j]);
+        s[j] += v;
+        s2[j] += v * v;
+      }
+    }
+  });
+  double total = 0;
+  for (index_t j = 0; j < d; ++j) {
+    double s = 0, s2 = 0;
+    for (const auto& a : acc) s += a[j], s2 += a[d + j];
+    const double mean = s / static_cast<double>(n);
+    total += std::max(0.0, s2 / static_cast<double>(n) - mean * mean);
+  }
+  return total / static_cast<double>(d);
+}
+
+/// Σ_i ‖x_i − c_{label_i}‖², exact, in chunks of 256 rows summed in order (thread-independent).
+template <real_scalar T>
+double exact_inertia(matrix_ref<const T> X, matrix_ref<const T> C, std::span<const std::int32_t> labels,
+                     int threads) {
+  return parallel_reduce(X.rows, 256, threads, 0.0, [&](index_t b, index_t e) {
+    double s = 0;
+    for (index_t i = b; i < e; ++i)
+      s += static_cast<double>(simd::squared_distance(X.row(i), C.row(static_cast<index_t>(labels[i])), X.cols));
+    return s;
+  });
+}
+
+template <real_scalar T>
+void normalize_centroids(matrix_ref<T> C) {
+  for (index_t c = 0; c < C.rows; ++c) {
+    const T nrm = std::sqrt(simd::squared_norm(C.row(c), C.cols));
+    if (nrm > T(0)) simd::scale(T(1) / nrm, C.row(c), C.cols);
+  }
+}
+
+inline void check_data(std::string_view where, index_t rows, index_t cols) {
+  if (rows == 0 || cols == 0)
+    throw std::invalid_argument(std::string(where) + ": X has shape " + shape_string({rows, cols}) +
+                                ", expected at least one point and one feature");
+}
+
+/// Lloyd iterations from `C` (K × D, consumed). Arguments already validated.
+template <real_scalar T>
+kmeans_result<T> lloyd_fit(matrix_ref<const T> X, tensor<T, 2> C, const kmeans_params& p, int threads,
+                           lloyd_workspace<T>& ws) {
+  const index_t n = X.rows, d = X.cols;
+  index_t k = C.shape()[0];
+  const bool reseed = p.empty == empty_cluster_policy::reseed_farthest;
+  tensor<T, 2> Cn = tensor<T, 2>::from_shape({k, d});
+  std::vector<std::int32_t> labels(n, -1);
+  std::vector<index_t> counts(k, 0);
+  std::vector<T> dist(reseed ? n : 0);
+  const double tol_abs = p.tol > 0 ? p.tol * mean_variance(X, threads) : 0.0;
+  ws.prepare(X, k, threads);
+  if (p.spherical) normalize_centroids(matrix_ref<T>(C.data(), k, d));
+
+  kmeans_result<T> r;
+  r.objective.reserve(p.max_iter);
+  r.changed.reserve(p.max_iter);
+  bool strict = false;
+  for (index_t it = 0; it < p.max_iter; ++it) {
+    matrix_ref<T> Cm(C.data(), k, d), Cnm(Cn.data(), k, d);
+    const auto st = lloyd_step<T>(X, Cm, labels, Cnm, std::span<index_t>(counts.data(), k), dist, ws);
+    r.objective.push_back(st.objective);
+    r.changed.push_back(st.changed);
+    r.iterations = it + 1;
+    const auto empties = static_cast<index_t>(std::count(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(k), index_t(0)));
+    index_t moved = 0;
+    if (empties > 0) {
+      r.empty_clusters += empties;
+      if (reseed) {
+        moved = reseed_empty_clusters<T>(X, Cnm, labels, std::span<index_t>(counts.data(), k), dist);
+      } else {
+        k = drop_empty_clusters<T>(Cnm, labels, std::span<index_t>(counts.data(), k), Cm);
+        Cm.rows = Cnm.rows = k;
+      }
+    }
+    if (p.spherical) normalize_centroids(Cnm);
+    strict = st.changed == 0 && moved == 0;
+    double shift = 0;
+    for (index_t c = 0; c < k; ++c) shift += static_cast<double>(simd::squared_distance(Cnm.row(c), Cm.row(c), d));
+    std::swap(C, Cn);
+    if (strict || shift <= tol_abs) {
+      r.converged = true;
+      break;
+    }
+  }
+  matrix_ref<T> Cm(C.data(), k, d);
+  if (!strict) {
+    lloyd_assign<T>(X, Cm, labels, {}, ws);
+    if (!reseed) {
+      std::fill(counts.begin(), counts.end(), index_t(0));
+      for (auto l : labels) ++counts[static_cast<index_t>(l)];
+      const index_t kept = drop_empty_clusters<T>(Cm, labels, std::span<index_t>(counts.data(), k));
+      r.empty_clusters += k - kept;
+      k = kept;
+      Cm.rows = k;
+    }
+  }
+  r.strict_convergence = strict;
+  r.inertia = exact_inertia<T>(X, Cm, labels, threads);
+  r.centroids = tensor<T, 2>::from_shape({k, d});
+  std::copy_n(C.data(), k * d, r.centroids.data());
+  r.labels = std::move(labels);
+  return r;
+}
+
+/// Validates and seeds (kmeans++ or window), then fits. `C0` non-null for `given`.
+template <real_scalar T>
+kmeans_result<T> fit(matrix_ref<const T> X, const matrix_ref<const T>* C0, const kmeans_params& p, int threads,
+                     lloyd_workspace<T>& ws) {
+  constexpr std::string_view where = "kmeans";
+  check_params(where, p);
+  check_data(where, X.rows, X.cols);
+  if (p.check_finite)
+    for (index_t i = 0; i < X.rows; ++i) {
+      const T* x = X.row(i);
+      for (index_t j = 0; j < X.cols; ++j)
+        if (!std::isfinite(x[j]))
+          throw std::invalid_argument("kmeans: X contains a non-finite value (" + std::to_string(x[j]) + ") at (" +
+                                      std::to_string(i) + ", " + std::to_string(j) + ")");
+    }
+  tensor<T, 2> C;
+  if (C0) {
+    const auto& c0 = *C0;
+    check_k(where, c0.rows, X.rows);
+    check_extent(where, "initial centroid width", c0.cols, "data width", X.cols);
+    C = tensor<T, 2>::from_shape({c0.rows, c0.cols});
+    for (index_t c = 0; c < c0.rows; ++c) std::copy_n(c0.row(c), c0.cols, C.data() + c * c0.cols);
+    if (p.check_finite) check_finite(where, "initial centroids", C);
+  } else if (p.init == kmeans_init::kmeanspp) {
+    check_k(where, p.k, X.rows);
+    C = kmeanspp_init<T>(X, p.k, p.seed, p.stream, p.local_trials, threads);
+  } else if (p.init == kmeans_init::window) {
+    if (p.grid_h == 0 || p.grid_w == 0)
+      throw std::invalid_argument("kmeans: window init needs the token grid (grid_h, grid_w), got " +
+                                  std::to_string(p.grid_h) + " x " + std::to_string(p.grid_w));
+    C = window_seeds<T>(X, p.grid_h, p.grid_w, p.window);
+  } else {
+    throw std::invalid_argument("kmeans: init 'given' needs initial centroids: call kmeans(X, C0, params)");
+  }
+  return lloyd_fit<T>(X, std::move(C), p, threads, ws);
+}
+
+}  // namespace detail
+
+/**
+ * K-Means of X seeded by `p.init` (k-means++ with `p.k` seeds, or window seeds of the
+ * `p.grid_h × p.grid_w` grid).
+ * @param X N × D points (any row stride).
+ * @param p options; `p.threads` threads.
+ * @returns centroids (K' × D), labels (N), inertia, iterations, convergence, objective per step.
+ * @throws std::invalid_argument on an empty X, K = 0, K > N ("kmeans: k (9) exceeds the number of
+ *         points (7)"), a grid that does not match N, `init == given`, non-finite X (with
+ *         `check_finite`), or bad numbers in `p`.
+ */
+template <real_scalar T>
+kmeans_result<T> kmeans(matrix_ref<const T> X, const kmeans_params& p) {
+  const int threads = resolve_threads(p.threads);
+  lloyd_workspace<T> ws;
+  return detail::fit<T>(X, nullptr, p, threads, ws);
+}
+
+/**
+ * K-Means of X from given centroids (`p.init` and `p.k` are ignored: K = rows of C0).
+ * @param X  N × D points.
+ * @param C0 K × D initial centroids (1 ≤ K ≤ N).
+ * @throws std::invalid_argument as above, and when C0's width differs from D or C0 is not finite.
+ */
+template <real_scalar T>
+kmeans_result<T> kmeans(matrix_ref<const T> X, matrix_ref<const T> C0, const kmeans_params& p) {
+  const int threads = resolve_threads(p.threads);
+  lloyd_workspace<T> ws;
+  return detail::fit<T>(X, &C0, p, threads, ws);
+}
+
+/// `kmeans` on an N × D xtensor.
+template <real_scalar T>
+kmeans_result<T> kmeans(const tensor<T, 2>& X, const kmeans_params& p) {
+  return kmeans<T>(as_matrix(X), p);
+}
+
+/// `kmeans` on an N × D xtensor from K × D given centroids.
+template <real_scalar T>
+kmeans_result<T> kmeans(const tensor<T, 2>& X, const tensor<T, 2>& C0, const kmeans_params& p) {
+  return kmeans<T>(as_matrix(X), as_matrix(C0), p);
+}
+
+/// `kmeans` on an h × w × D token grid: N = h·w, and the grid of window seeds is the tensor's.
+template <real_scalar T>
+kmeans_result<T> kmeans(const tensor<T, 3>& X, kmeans_params p) {
+  p.grid_h = X.shape()[0];
+  p.grid_w = X.shape()[1];
+  return kmeans<T>(matrix_ref<const T>(X.data(), p.grid_h * p.grid_w, X.shape()[2]), p);
+}
+
+/**
+ * One independent problem of a batch: its own data, K (or seeds) and seed.
+ * @tparam T float or double.
+ */
+template <real_scalar T>
+struct kmeans_problem {
+  matrix_ref<const T> data;            ///< N × D points
+  kmeans_params params;                ///< options (`params.threads` is ignored: one thread per problem)
+  matrix_ref<const T> init_centroids;  ///< K × D initial centroids, used when it has rows (else `params.init`)
+};
+
+/**
+ * Runs B independent K-Means problems, one per thread (each single-threaded inside), the most
+ * expensive first. Result b is bitwise what `kmeans` gives for problem b with `threads = 1`,
+ * whatever `threads` is.
+ * @param problems B problems.
+ * @param threads  threads (0 = OpenMP default).
+ * @returns B results, in the order of `problems`.
+ * @throws std::invalid_argument from the first (by index) invalid problem, its index in the message.
+ */
+template <real_scalar T>
+std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> problems, int threads = 0) {
+  threads = resolve_threads(threads);
+  const index_t b = problems.size();
+  std::vector<kmeans_result<T>> results(b);
+  std::vector<std::exception_ptr> errors(b);
+  std::vector<index_t> order(b);
+  std::iota(order.begin(), order.end(), index_t(0));
+  auto cost = [&](index_t i) {
+    const auto& pr = problems[i];
+    const index_t k = pr.init_centroids.rows ? pr.init_centroids.rows : pr.params.k;
+    return pr.data.rows * pr.data.cols * std::max<index_t>(k, 1) * std::min<index_t>(pr.params.max_iter, 100);
+  };
+  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t c) { return cost(a) > cost(c); });
+  std::atomic<index_t> next{0};
+  const int used = static_cast<int>(std::min<index_t>(static_cast<index_t>(threads), std::max<index_t>(b, 1)));
+  auto worker = [&] {
+    lloyd_workspace<T> ws;
+    for (index_t j = next++; j < b; j = next++) {
+      const index_t i = order[j];
+      try {
+        const auto& pr = problems[i];
+        results[i] = detail::fit<T>(pr.data, pr.init_centroids.rows ? &pr.init_centroids : nullptr, pr.params, 1, ws);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    }
+  };
+  if (used <= 1) {
+    worker();
+  } else {
+#pragma omp parallel num_threads(used)
+    worker();
+  }
+  for (index_t i = 0; i < b; ++i) {
+    if (!errors[i]) continue;
+    try {
+      std::rethrow_exception(errors[i]);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("kmeans_batch: problem " + std::to_string(i) + ": " + e.what());
+    }
+  }
+  return results;
+}
+
+/// `kmeans_batch` over a vector of problems.
+template <real_scalar T>
+std::vector<kmeans_result<T>> kmeans_batch(const std::vector<kmeans_problem<T>>& problems, int threads = 0) {
+  return kmeans_batch<T>(std::span<const kmeans_problem<T>>(problems), threads);
+}
+
+}  // namespace zss
