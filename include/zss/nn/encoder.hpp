@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/**
+ * @file zss/nn/encoder.hpp
+ * The compact per-pixel encoder of DESIGN.md §3 (the student), forward and backward.
+ *
+ * Legend: B images, H × W input pixels, C_in input channels (3), h × w feature grid
+ * (H, W divided by the output stride, rounding as a padded 3×3 convolution does), P = h·w,
+ * D embedding width.
+ *
+ * Net (defaults = DESIGN §3): conv3×3 3→32 s1, 32→64 s2, 64→64 s1, 64→128 s2, 128→128 s1, each
+ * with padding 1 and a ReLU, then a 1×1 projection 128→D (no ReLU); output stride 4, 286,016
+ * parameters at D = 64. Widths, strides, kernel size and D are configurable (`encoder_config`).
+ * Layout NHWC (see conv2d.hpp): images `B × H × W × C_in`, features `B × P × D` — the row-major
+ * per-image `P × D` rows every loss of the library takes.
+ *
+ * Parameters live in one `param_buffer<T>` (named views): `conv1.weight` `(3, 3, 3, 32)`,
+ * `conv1.bias` `(32)`, …, `proj.weight` `(1, 1, 128, D)`, `proj.bias` `(D)`; weights are
+ * `(kh, kw, C, C_out)`. `encoder_init` draws He-normal weights from a seed (stream = layer
+ * index) and zero biases.
+ *
+ * Threads: each image runs through all layers on one thread (`parallel_for` over B; cache
+ * friendly: one image's activations stay in L2), GEMMs single-threaded. Backward accumulates
+ * weight gradients in one flat per-thread buffer and adds them into `params.grads()` in thread
+ * order. Determinism: the features are bitwise independent of the thread count; the parameter
+ * gradients are bitwise reproducible for a fixed thread count and differ between thread counts
+ * only by float rounding. The cache is sized on the first call for a (B, H, W, threads) and
+ * reused: no allocation per step afterwards.
+ */
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "zss/core/aligned.hpp"
+#include "zss/core/check.hpp"
+#include "zss/core/eigen_map.hpp"
+#include "zss/core/parallel.hpp"
+#include "zss/core/param_buffer.hpp"
+#include "zss/core/tensor.hpp"
+#include "zss/nn/conv2d.hpp"
+#include "zss/nn/init.hpp"
+#include "zss/nn/relu.hpp"
+
+namespace zss {
+
+/// Architecture of the encoder (defaults: DESIGN §3).
+struct encoder_config {
+  index_t in_channels = 3;                          ///< C_in
+  std::vector<index_t> widths = {32, 64, 64, 128, 128};  ///< output channels of the k×k conv layers
+  std::vector<index_t> strides = {1, 2, 1, 2, 1};        ///< their strides (same count as widths)
+  index_t kernel = 3;                               ///< k (odd); padding k/2
+  index_t embed_dim = 64;                           ///< D, output of the 1×1 projection
+
+  /// Throws `std::invalid_argument` describing the first inconsistency.
+  void validate() const {
+    require(in_channels > 0, "encoder_config: in_channels must be > 0");
+    require(embed_dim > 0, "encoder_config: embed_dim must be > 0");
+    require(!widths.empty(), "encoder_config: at least one conv layer is needed");
+    require(widths.size() == strides.size(), "encoder_config: " + std::to_string(widths.size()) +
+                                                 " widths but " + std::to_string(strides.size()) + " strides");
+    require(kernel % 2 == 1, "encoder_config: kernel must be odd, got " + std::to_string(kernel));
+    for (std::size_t i = 0; i < widths.size(); ++i) {
+      require(widths[i] > 0, "encoder_config: widths[" + std::to_string(i) + "] is 0");
+      require(strides[i] > 0, "encoder_config: strides[" + std::to_string(i) + "] is 0");
+    }
+  }
+  /// Product of the strides (4 for the default net).
+  index_t output_stride() const noexcept {
+    index_t s = 1;
+    for (auto x : strides) s *= x;
+    return s;
+  }
+  /// Number of layers including the projection.
+  index_t layers() const noexcept { return widths.size() + 1; }
+};
+
+/// The encoder's parameters (weights and gradients in one flat buffer) and its architecture.
+template <real_scalar T>
+struct encoder {
+  encoder_config config;
+  param_buffer<T> params;
+  std::vector<index_t> weight_id, bias_id;  ///< per layer, ids into `params`
+
+  /// Declares and allocates the parameters (all zero; call `encoder_init`).
+  explicit encoder(encoder_config cfg = {}) : config(std::move(cfg)) {
+    config.validate();
+    index_t c = config.in_channels;
+    for (index_t l = 0; l < config.layers(); ++l) {
+      const bool proj = l + 1 == config.layers();
+      const index_t k = proj ? 1 : config.kernel, co = out_channels(l);
+      const std::string name = proj ? std::string("proj") : "conv" + std::to_string(l + 1);
+      weight_id.push_back(params.add(name + ".weight", {k, k, c, co}));
+      bias_id.push_back(params.add(name + ".bias", {co}));
+      c = co;
+    }
+    params.allocate();
+  }
+  encoder(const encoder&) = delete;  // views and ids refer to the buffer; copy explicitly if needed
+  encoder& operator=(const encoder&) = delete;
+
+  index_t layers() const noexcept { return config.layers(); }
+  index_t out_channels(index_t l) const noexcept {
+    return l + 1 == config.layers() ? config.embed_dim : config.widths[l];
+  }
+  index_t in_channels(index_t l) const noexcept { return l == 0 ? config.in_channels : config.widths[l - 1]; }
+
+  /// Geometry of layer `l` for an `H × W` input image.
+  conv2d_geometry geometry(index_t l, index_t H, index_t W) const {
+    index_t h = H, w = W;
+    for (index_t i = 0; i < l; ++i) {
+      const auto g = geometry_at(i, h, w);
+      h = g.out_h();
+      w = g.out_w();
+    }
+    return geometry_at(l, h, w);
+  }
+  /// Feature grid `{h, w}` for an `H × W` image.
+  std::array<index_t, 2> output_grid(index_t H, index_t W) const {
+    const auto g = geometry(layers() - 1, H, W);
+    return {g.out_h(), g.out_w()};
+  }
+  /// Forward FLOPs (2 per multiply-add, biases excluded) of one `H × W` image.
+  double forward_flops(index_t H, index_t W) const {
+    double f = 0;
+    for (index_t l = 0; l < layers(); ++l) {
+      const auto g = geometry(l, H, W);
+      f += 2.0 * double(g.out_pixels()) * double(g.patch()) * double(out_channels(l));
+    }
+    return f;
+  }
+
+ private:
+  conv2d_geometry geometry_at(index_t l, index_t h, index_t w) const {
+    if (l + 1 == config.layers()) return conv2d_geometry::square(h, w, in_channels(l), 1, 1, 0);
+    return conv2d_geometry::square(h, w, in_channels(l), config.kernel, config.strides[l], config.kernel / 2);
+  }
+};
+
+/**
+ * He-normal weights (fan_in = kh·kw·C, stream = layer index) and zero biases from `seed`.
+ * The same seed gives the same weights for float and double (drawn in double, then rounded).
+ */
+template <real_scalar T>
+void encoder_init(encoder<T>& net, std::uint64_t seed) {
+  for (index_t l = 0; l < net.layers(); ++l) {
+    const auto& e = net.params.entries()[net.weight_id[l]];
+    const index_t fan_in = e.shape[0] * e.shape[1] * e.shape[2];
+    he_normal_init(std::span<T>(net.params.value(net.weight_id[l]), e.size), fan_in, seed, l);
+    const auto& eb = net.params.entries()[net.bias_id[l]];
+    constant_init(std::span<T>(net.params.value(net.bias_id[l]), eb.size), T(0));
+  }
+}
+
+/**
+ * What backward needs from forward (the post-ReLU activations of every hidden layer) and the
+ * per-thread workspaces. Sized on first use; reused while (B, H, W, threads) stay the same.
+ */
+template <real_scalar T>
+struct encoder_cache {
+  index_t batch = 0, height = 0, width = 0;
+  int threads = 0;
+  std::vector<conv2d_geometry> geom;     ///< per layer
+  std::vector<aligned_vector<T>> act;    ///< per hidden layer l: B × P_l × C_l (post-ReLU)
+  std::vector<aligned_vector<T>> col, dcol, g0, g1;  ///< per thread: column tiles, activation grads
+  per_thread<T> dparams;                 ///< per thread: a full flat gradient buffer
+
+  /// (Re)sizes for `net` on a batch of `B` images of `H × W` with `threads` threads.
+  void reserve(const encoder<T>& net, index_t B, index_t H, index_t W, int nthreads) {
+    if (B == batch && H == height && W == width && nthreads == threads &&
+        dparams.size() == net.params.size() && geom.size() == net.layers())
+      return;
+    batch = B, height = H, width = W, threads = nthreads;
+    geom.clear();
+    for (index_t l = 0; l < net.layers(); ++l) {
+      geom.push_back(net.geometry(l, H, W));
+      geom.back().validate("encoder: layer " + std::to_string(l + 1));
+    }
+    act.resize(net.layers() - 1);
+    index_t ws = 0, gmax = 0;
+    for (index_t l = 0; l < net.layers(); ++l) {
+      ws = std::max(ws, conv2d_workspace_size<T>(geom[l]));
+      if (l + 1 < net.layers()) {
+        const index_t n = geom[l].out_pixels() * net.out_channels(l);
+        act[l].assign(B * n, T(0));
+        gmax = std::max(gmax, n);
+      }
+    }
+    col.assign(std::size_t(nthreads), aligned_vector<T>(ws));
+    dcol.assign(std::size_t(nthreads), aligned_vector<T>(ws));
+    g0.assign(std::size_t(nthreads), aligned_vector<T>(gmax));
+    g1.assign(std::size_t(nthreads), aligned_vector<T>(gmax));
+    dparams.reset(nthreads, net.params.size());
+  }
+};
+
+namespace detail {
+template <real_scalar T>
+void encoder_check_images(std::string_view where, const tensor<T, 4>& images, const encoder<T>& net) {
+  require(images.shape()[0] > 0 && images.shape()[1] > 0 && images.shape()[2] > 0,
+          std::string(where) + ": images has shape " + shape_string(images.shape()) + ", expected a non-empty (B, H, W, " +
+              std::to_string(net.config.in_channels) + ")");
+  check_extent(where, "images.shape[3] (channels)", images.shape()[3], "config.in_channels", net.config.in_channels);
+}
+}  // namespace detail
+
+/**
+ * Forward: per-image `P × D` features of a batch.
+ * @param features B × P × D (shape checked; P = h·w of `net.output_grid(H, W)`).
+ * @param cache    activations for backward and workspaces (sized on first use).
+ * @param images   B × H × W × C_in (NHWC).
+ * @param net      the encoder.
+ * @param threads  0 = OpenMP default; `features` do not depend on it.
+ * @throws std::invalid_argument on shape mismatches (naming the shapes) or an image too small.
+ */
+template <real_scalar T>
+void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tensor<T, 4>& images,
+                     const encoder<T>& net, int threads = 0) {
+  detail::encoder_check_images("encoder_forward", images, net);
+  const index_t B = images.shape()[0], H = images.shape()[1], W = images.shape()[2];
+  threads = resolve_threads(threads);
+  cache.reserve(net, B, H, W, threads);
+  const index_t L = net.layers();
+  check_shape("encoder_forward", "features", features, {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
+  eigen_single_thread_guard guard;
+  const auto& pb = net.params;
+  parallel_for(B, threads, [&](index_t b, int t) {
+    const T* in = images.data() + b * H * W * net.config.in_channels;
+    for (index_t l = 0; l < L; ++l) {
+      const auto& g = cache.geom[l];
+      const index_t co = net.out_channels(l), n = g.out_pixels() * co;
+      const bool last = l + 1 == L;
+      T* out = last ? features.data() + b * n : cache.act[l].data() + b * n;
+      detail::conv2d_forward_image(out, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g, co,
+                                   last ? conv2d_epilogue::bias : conv2d_epilogue::bias_relu,
+                                   cache.col[std::size_t(t)].data());
+      in = out;
+    }
+  });
+}
+
+/**
+ * Backward: **adds** `∂L/∂θ` into `net.params.grads()` given `dfeatures = ∂L/∂features`
+ * (DESIGN §3; no gradient to the images). Call after `encoder_forward` with the same `images`
+ * and cache. Per image: the projection's backward, then for each conv layer from the top the
+ * ReLU mask (in place on the thread's activation-gradient buffer) and the conv backward
+ * (columns recomputed, no input gradient for the first layer).
+ * @param net       parameters (read) and gradients (adds into).
+ * @param dfeatures B × P × D.
+ * @param cache     from the forward.
+ * @param images    B × H × W × C_in, the forward's input.
+ * @param threads   0 = OpenMP default (sizes the workspaces again if it differs from forward's).
+ */
+template <real_scalar T>
+void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_cache<T>& cache,
+                      const tensor<T, 4>& images, int threads = 0) {
+  detail::encoder_check_images("encoder_backward", images, net);
+  const index_t B = images.shape()[0], H = images.shape()[1], W = images.shape()[2];
+  require(B == cache.batch && H == cache.height && W == cache.width,
+          "encoder_backward: images has shape " + shape_string(images.shape()) +
+              " but the cache holds a forward of (" + std::to_string(cache.batch) + ", " +
+              std::to_string(cache.height) + ", " + std::to_string(cache.width) + ", ·)");
+  threads = resolve_threads(threads);
+  if (threads != cache.threads) {  // keep the activations, resize the per-thread parts only
+    const index_t ws = cache.col.empty() ? 0 : cache.col[0].size(), gm = cache.g0.empty() ? 0 : cache.g0[0].size();
+    cache.col.assign(std::size_t(threads), aligned_vector<T>(ws));
+    cache.dcol.assign(std::size_t(threads), aligned_vector<T>(ws));
+    cache.g0.assign(std::size_t(threads), aligned_vector<T>(gm));
+    cache.g1.assign(std::size_t(threads), aligned_vector<T>(gm));
+    cache.dparams.reset(threads, net.params.size());
+    cache.threads = threads;
+  }
+  const index_t L = net.layers();
+  check_shape("encoder_backward", "dfeatures", dfeatures, {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
+  cache.dparams.zero();
+  eigen_single_thread_guard guard;
+  const auto& pb = net.params;
+  const auto& entries = pb.entries();
+  parallel_for(B, threads, [&](index_t b, int t) {
+    T* acc = cache.dparams[t];
+    T* gcur = cache.g0[std::size_t(t)].data();
+    T* gnext = cache.g1[std::size_t(t)].data();
+    T* col = cache.col[std::size_t(t)].data();
+    T* dcol = cache.dcol[std::size_t(t)].data();
+    const T* dout = nullptr;
+    for (index_t l = L; l-- > 0;) {
+      const auto& g = cache.geom[l];
+      const index_t co = net.out_channels(l), n_out = g.out_pixels() * co;
+      if (l + 1 == L) {
+        dout = dfeatures.data() + b * n_out;
+      } else {
+        detail::relu_mask_inplace(gcur, cache.act[l].data() + b * n_out, n_out);
+        dout = gcur;
+      }
+      const index_t n_in = g.in_pixels() * g.in_c;
+      const T* in = l == 0 ? images.data() + b * n_in : cache.act[l - 1].data() + b * n_in;
+      T* din = nullptr;
+      if (l > 0) {
+        din = (l + 1 == L) ? gcur : gnext;
+        std::fill_n(din, n_in, T(0));
+      }
+      detail::conv2d_backward_image(din, acc + entries[net.weight_id[l]].offset, acc + entries[net.bias_id[l]].offset,
+                                    dout, in, pb.value(net.weight_id[l]), g, co, col, dcol);
+      if (l + 1 < L) std::swap(gcur, gnext);
+    }
+  });
+  cache.dparams.add_into(net.params.grads());
+}
+
+}  // namespace zss
