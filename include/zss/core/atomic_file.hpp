@@ -47,6 +47,13 @@ inline std::string temporary_suffix() {
   return os.str();
 }
 
+/// "cannot write '<path>': <what>" (built with append: GCC 12's -Wrestrict misfires on "…" + string&&).
+[[noreturn]] inline void throw_write_error(const std::filesystem::path& path, const std::string& what) {
+  std::string msg("cannot write '");
+  msg.append(path.string()).append("': ").append(what);
+  throw std::runtime_error(msg);
+}
+
 }  // namespace detail
 
 /**
@@ -60,16 +67,13 @@ inline std::string temporary_suffix() {
 template <class Writer>
 void write_file_atomically(const std::filesystem::path& path, Writer&& writer) {
   namespace fs = std::filesystem;
-  if (path.filename().empty())
-    throw std::runtime_error("cannot write '" + path.string() + "': not a file name");
+  if (path.filename().empty()) detail::throw_write_error(path, "not a file name");
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw std::runtime_error("cannot write '" + path.string() + "': directory '" + dir.string() +
-                             "' does not exist");
-  if (fs::is_directory(path, ec))
-    throw std::runtime_error("cannot write '" + path.string() + "': it is a directory");
-  const fs::path tmp = dir / ("." + path.filename().string() + ".tmp-" + detail::temporary_suffix());
+    detail::throw_write_error(path, std::string("directory '").append(dir.string()).append("' does not exist"));
+  if (fs::is_directory(path, ec)) detail::throw_write_error(path, "it is a directory");
+  const fs::path tmp = dir / std::string(".").append(path.filename().string()).append(".tmp-").append(detail::temporary_suffix());
   struct remove_on_failure {
     const fs::path& p;
     bool armed = true;
@@ -82,19 +86,16 @@ void write_file_atomically(const std::filesystem::path& path, Writer&& writer) {
   } guard{tmp};
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw std::runtime_error("cannot write '" + path.string() + "': cannot create '" +
-                               tmp.string() + "'");
+    if (!out) detail::throw_write_error(path, std::string("cannot create '").append(tmp.string()).append("'"));
     std::forward<Writer>(writer)(static_cast<std::ostream&>(out));
     out.flush();
-    if (!out) throw std::runtime_error("cannot write '" + path.string() + "': write error (disk full?)");
+    if (!out) detail::throw_write_error(path, "write error (disk full?)");
     out.close();
-    if (out.fail()) throw std::runtime_error("cannot write '" + path.string() + "': error closing the file");
+    if (out.fail()) detail::throw_write_error(path, "error closing the file");
   }
   fs::rename(tmp, path, ec);
   if (ec)
-    throw std::runtime_error("cannot write '" + path.string() + "': rename from '" + tmp.string() +
-                             "' failed: " + ec.message());
+    detail::throw_write_error(path, std::string("rename from '").append(tmp.string()).append("' failed: ").append(ec.message()));
   guard.armed = false;
 }
 
