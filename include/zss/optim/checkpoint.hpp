@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/**
+ * @file zss/optim/checkpoint.hpp
+ * Checkpoints: parameters, optimiser state and step, written atomically and loaded back exactly
+ * (DESIGN.md §3).
+ *
+ * Writing: the whole file is serialised in memory, written to `<path>.tmp` in the same directory,
+ * `fsync`ed, renamed over `<path>` (`std::filesystem::rename`, atomic on POSIX) and the
+ * directory is `fsync`ed. A crash or error at any point leaves either the previous checkpoint or
+ * the new one at `<path>`, never a mix; on error the temporary file is removed.
+ *
+ * Loading: the file is read and fully validated (size, magic, version, checksum, scalar type,
+ * optimiser kind, the parameter name/shape table) *before* anything is written to the caller's
+ * buffers, so a failed load changes nothing (strong guarantee). A mismatching architecture names
+ * the first mismatching entry ("entry 3: file has 'conv2.weight' (3, 3, 32, 64), expected
+ * 'conv2.weight' (3, 3, 32, 48)").
+ *
+ * Format (version 1, native little-endian; all integers fixed width):
+ *   "ZSSCKPT\0" | u32 version | u32 endian tag 0x01020304 | u8 scalar ('f'/'d') | u8 sizeof(T)
+ *   | u16 0 | u64 training step | u32 len + optimiser name ("adamw", "sgd") | u64 optimiser step
+ *   | u32 number of state buffers | u64 number of entries | per entry: u32 len + name, u32 rank,
+ *   rank × u64 extents | u64 N (flat buffer size, alignment gaps included) | N values
+ *   | per state buffer N values | u64 FNV-1a-64 checksum of every preceding byte.
+ */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "zss/core/check.hpp"
+#include "zss/core/param_buffer.hpp"
+#include "zss/optim/adamw.hpp"
+#include "zss/optim/sgd.hpp"
+
+namespace zss {
+
+inline constexpr std::uint32_t checkpoint_version = 1;
+
+namespace detail {
+
+inline constexpr char checkpoint_magic[8] = {'Z', 'S', 'S', 'C', 'K', 'P', 'T', '\0'};
+
+/// FNV-1a 64 over bytes.
+inline std::uint64_t fnv1a64(const unsigned char* p, std::size_t n) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+struct byte_writer {
+  std::vector<unsigned char> bytes;
+  template <class U>
+  void put(const U& x) {
+    const auto* p = reinterpret_cast<const unsigned char*>(&x);
+    bytes.insert(bytes.end(), p, p + sizeof(U));
+  }
+  void put_string(const std::string& s) {
+    put(static_cast<std::uint32_t>(s.size()));
+    bytes.insert(bytes.end(), s.begin(), s.end());
+  }
+  template <class T>
+  void put_array(const T* p, std::size_t n) {
+    const auto* b = reinterpret_cast<const unsigned char*>(p);
+    bytes.insert(bytes.end(), b, b + n * sizeof(T));
+  }
+};
+
+struct byte_reader {
+  const unsigned char* data;
+  std::size_t size, pos = 0;
+  std::string where;
+  void need(std::size_t n) const {
+    if (n > size - pos)
+      throw std::invalid_argument(where + ": file is truncated (needs " + std::to_string(n) + " more bytes at offset " +
+                                  std::to_string(pos) + " of " + std::to_string(size) + ")");
+  }
+  template <class U>
+  U get() {
+    need(sizeof(U));
+    U x;
+    std::memcpy(&x, data + pos, sizeof(U));
+    pos += sizeof(U);
+    return x;
+  }
+  std::string get_string(std::size_t max_len = 4096) {
+    const auto n = get<std::uint32_t>();
+    if (n > max_len) throw std::invalid_argument(where + ": corrupt string length " + std::to_string(n));
+    need(n);
+    std::string s(reinterpret_cast<const char*>(data + pos), n);
+    pos += n;
+    return s;
+  }
+  const unsigned char* skip(std::size_t n) {
+    need(n);
+    const unsigned char* p = data + pos;
+    pos += n;
+    return p;
+  }
+};
+
+inline std::string entry_string(const std::string& name, const std::vector<index_t>& shape) {
+  return "'" + name + "' " + shape_string(shape);
+}
+
+[[noreturn]] inline void throw_io(const std::string& what, const std::filesystem::path& p) {
+  throw std::system_error(errno, std::generic_category(), what + " " + p.string());
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
+inline void write_file_atomically(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_io("save_checkpoint: cannot create temporary file", tmp);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      errno = e;
+      throw_io("save_checkpoint: write failed on", tmp);
+    }
+    done += std::size_t(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    errno = e;
+    throw_io("save_checkpoint: fsync/close failed on", tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    ::unlink(tmp.c_str());
+    throw std::system_error(ec, "save_checkpoint: cannot rename " + tmp.string() + " to " + path.string());
+  }
+  // Persist the rename itself (best effort: some file systems refuse fsync on directories).
+  const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+template <real_scalar T>
+void save_checkpoint_impl(const std::filesystem::path& path, const param_buffer<T>& params, const std::string& opt_name,
+                          std::uint64_t opt_step, const std::vector<const aligned_vector<T>*>& state,
+                          std::uint64_t step) {
+  require(params.allocated(), "save_checkpoint: parameter buffer is not allocated");
+  const index_t n = params.size();
+  for (std::size_t i = 0; i < state.size(); ++i)
+    check_extent("save_checkpoint", opt_name + " state buffer " + std::to_string(i) + " size", state[i]->size(),
+                 "parameter buffer size", n);
+  byte_writer w;
+  w.bytes.reserve(256 + (1 + state.size()) * n * sizeof(T) + params.entries().size() * 64);
+  w.put_array(checkpoint_magic, 8);
+  w.put(checkpoint_version);
+  w.put(std::uint32_t(0x01020304));
+  w.put(static_cast<std::uint8_t>(std::same_as<T, float> ? 'f' : 'd'));
+  w.put(static_cast<std::uint8_t>(sizeof(T)));
+  w.put(std::uint16_t(0));
+  w.put(step);
+  w.put_string(opt_name);
+  w.put(opt_step);
+  w.put(static_cast<std::uint32_t>(state.size()));
+  w.put(static_cast<std::uint64_t>(params.entries().size()));
+  for (const auto& e : params.entries()) {
+    w.put_string(e.name);
+    w.put(static_cast<std::uint32_t>(e.shape.size()));
+    for (auto s : e.shape) w.put(static_cast<std::uint64_t>(s));
+  }
+  w.put(static_cast<std::uint64_t>(n));
+  w.put_array(params.values(), n);
+  for (const auto* s : state) w.put_array(s->data(), n);
+  w.put(fnv1a64(w.bytes.data(), w.bytes.size()));
+  write_file_atomically(path, w.bytes);
+}
+
+template <real_scalar T>
+std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buffer<T>& params,
+                                   const std::string& opt_name, std::uint64_t& opt_step,
+                                   const std::vector<aligned_vector<T>*>& state) {
+  const std::string where = "load_checkpoint(" + path.string() + ")";
+  require(params.allocated(), where + ": parameter buffer is not allocated");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::invalid_argument(where + ": cannot open the file");
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (bytes.size() < 8 + 8 || std::memcmp(bytes.data(), checkpoint_magic, 8) != 0)
+    throw std::invalid_argument(where + ": not a zss checkpoint (bad magic or shorter than its header, " +
+                                std::to_string(bytes.size()) + " bytes)");
+  std::uint64_t stored = 0;
+  std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
+  if (stored != fnv1a64(bytes.data(), bytes.size() - 8))
+    throw std::invalid_argument(where + ": checksum mismatch (the file is truncated or corrupt)");
+  byte_reader r{bytes.data(), bytes.size() - 8, 8, where};
+  const auto version = r.get<std::uint32_t>();
+  if (version != checkpoint_version)
+    throw std::invalid_argument(where + ": unsupported checkpoint version " + std::to_string(version) +
+                                " (this build reads version " + std::to_string(checkpoint_version) + ")");
+  if (r.get<std::uint32_t>() != 0x01020304u)
+    throw std::invalid_argument(where + ": written on a machine of the other byte order");
+  const auto code = r.get<std::uint8_t>(), size = r.get<std::uint8_t>();
+  (void)r.get<std::uint16_t>();
+  const char want = std::same_as<T, float> ? 'f' : 'd';
+  if (code != want || size != sizeof(T))
+    throw std::invalid_argument(where + ": scalar type mismatch: file has '" + std::string(1, char(code)) + "' (" +
+                                std::to_string(size) + " bytes), expected '" + std::string(1, want) + "' (" +
+                                std::to_string(sizeof(T)) + " bytes)");
+  const auto step = r.get<std::uint64_t>();
+  const std::string file_opt = r.get_string();
+  if (file_opt != opt_name)
+    throw std::invalid_argument(where + ": optimiser mismatch: file has '" + file_opt + "' state, expected '" +
+                                opt_name + "'");
+  const auto file_opt_step = r.get<std::uint64_t>();
+  const auto n_state = r.get<std::uint32_t>();
+  if (n_state != state.size())
+    throw std::invalid_argument(where + ": file has " + std::to_string(n_state) + " optimiser state buffers, expected " +
+                                std::to_string(state.size()));
+  const auto n_entries = r.get<std::uint64_t>();
+  const auto& entries = params.entries();
+  for (std::uint64_t i = 0; i < n_entries; ++i) {
+    const std::string name = r.get_string();
+    const auto rank = r.get<std::uint32_t>();
+    if (rank > 16) throw std::invalid_argument(where + ": corrupt rank " + std::to_string(rank));
+    std::vector<index_t> shape(rank);
+    for (auto& s : shape) s = index_t(r.get<std::uint64_t>());
+    if (i >= entries.size())
+      throw std::invalid_argument(where + ": architecture mismatch: file has " + std::to_string(n_entries) +
+                                  " parameter entries, expected " + std::to_string(entries.size()) + "; extra entry " +
+                                  std::to_string(i) + " is " + entry_string(name, shape));
+    if (name != entries[i].name || shape != entries[i].shape)
+      throw std::invalid_argument(where + ": architecture mismatch at entry " + std::to_string(i) + ": file has " +
+                                  entry_string(name, shape) + ", expected " +
+                                  entry_string(entries[i].name, entries[i].shape));
+  }
+  if (n_entries < entries.size())
+    throw std::invalid_argument(where + ": architecture mismatch: file has " + std::to_string(n_entries) +
+                                " parameter entries, expected " + std::to_string(entries.size()) + "; missing entry " +
+                                std::to_string(n_entries) + " " +
+                                entry_string(entries[n_entries].name, entries[n_entries].shape));
+  const auto n = r.get<std::uint64_t>();
+  if (n != params.size())
+    throw std::invalid_argument(where + ": flat buffer size " + std::to_string(n) + " differs from " +
+                                std::to_string(params.size()));
+  const unsigned char* values = r.skip(n * sizeof(T));
+  std::vector<const unsigned char*> blocks;
+  for (std::uint32_t s = 0; s < n_state; ++s) blocks.push_back(r.skip(n * sizeof(T)));
+  if (r.pos != r.size)
+    throw std::invalid_argument(where + ": " + std::to_string(r.size - r.pos) + " unexpected trailing bytes");
+  // Everything is valid: commit (the only step that may throw, resize, comes first).
+  for (std::uint32_t s = 0; s < n_state; ++s) state[s]->resize(n);
+  std::memcpy(params.values(), values, n * sizeof(T));
+  for (std::uint32_t s = 0; s < n_state; ++s) std::memcpy(state[s]->data(), blocks[s], n * sizeof(T));
+  opt_step = file_opt_step;
+  return step;
+}
+
+}  // namespace detail
+
+/**
+ * Saves parameters, AdamW state and the training `step` to `path`, atomically.
+ * @throws std::invalid_argument when the state does not match the buffer,
+ *         std::system_error on I/O failure (the previous file at `path` is then untouched).
+ */
+template <real_scalar T>
+void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& params, const adamw_state<T>& opt,
+                     std::uint64_t step) {
+  detail::save_checkpoint_impl<T>(path, params, "adamw", opt.step, {&opt.m, &opt.v}, step);
+}
+
+/// Saves parameters, SGD state and `step` (see the AdamW overload).
+template <real_scalar T>
+void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& params, const sgd_state<T>& opt,
+                     std::uint64_t step) {
+  detail::save_checkpoint_impl<T>(path, params, "sgd", opt.step, {&opt.momentum_buffer}, step);
+}
+
+/**
+ * Loads a checkpoint written by `save_checkpoint` into `params` (same architecture: names and
+ * shapes must match in order) and `opt`; returns the training step. Bitwise exact.
+ * @throws std::invalid_argument when the file is missing, truncated, corrupt, of another
+ *         version, scalar type, optimiser or architecture (naming the mismatching entry);
+ *         `params` and `opt` are then unchanged.
+ */
+template <real_scalar T>
+std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>& params, adamw_state<T>& opt) {
+  std::uint64_t opt_step = 0;
+  const auto step = detail::load_checkpoint_impl<T>(path, params, "adamw", opt_step, {&opt.m, &opt.v});
+  opt.step = opt_step;
+  return step;
+}
+
+/// Loads parameters and SGD state; returns the training step (see the AdamW overload).
+template <real_scalar T>
+std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>& params, sgd_state<T>& opt) {
+  std::uint64_t opt_step = 0;
+  const auto step = detail::load_checkpoint_impl<T>(path, params, "sgd", opt_step, {&opt.momentum_buffer});
+  opt.step = opt_step;
+  return step;
+}
+
+}  // namespace zss
