@@ -9,7 +9,7 @@
  *
  * The driver owns the loop; each iteration is one fused `lloyd_step` (distances, argmin,
  * label-change count, centroid sums in one pass). It stops when
- *  - no label changed (strict convergence; the centroids are then a fixed point), or
+ *  - no label changed, or no centroid moved (strict convergence: a fixed point), or
  *  - the centre shift Σ_k‖c_k,new − c_k,old‖² ≤ tol · mean_d var(X[:, d]) (scikit-learn's test), or
  *  - after `max_iter` steps.
  * Unless it stopped strictly, one assignment-only pass makes the labels match the final
@@ -142,9 +142,10 @@ kmeans_result<T> lloyd_fit(matrix_ref<const T> X, tensor<T, 2> C, const kmeans_p
       }
     }
     if (p.spherical) normalize_centroids(Cnm);
-    strict = st.changed == 0 && moved == 0;
     double shift = 0;
     for (index_t c = 0; c < k; ++c) shift += static_cast<double>(simd::squared_distance(Cnm.row(c), Cm.row(c), d));
+    // Centroids that did not move reproduce this step's labels exactly: as strict as no change.
+    strict = (st.changed == 0 && moved == 0) || shift == 0;
     std::swap(C, Cn);
     if (strict || shift <= tol_abs) {
       r.converged = true;

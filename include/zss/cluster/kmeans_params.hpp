@@ -82,7 +82,7 @@ struct kmeans_result {
   double inertia = 0;                ///< Σ_i ‖x_i − c_{label_i}‖², computed exactly with (x − c)² after the last step
   index_t iterations = 0;            ///< Lloyd steps run (1 ≤ iterations ≤ max_iter)
   bool converged = false;            ///< stopped before max_iter: no label changed (strict) or the centre shift ≤ tol
-  bool strict_convergence = false;   ///< the last step changed no label
+  bool strict_convergence = false;   ///< the last step changed no label (or moved no centroid): labels and centroids are a fixed point
   std::vector<double> objective;     ///< per step: Σ min_k ‖x − c_k‖² against that step's input centroids (non-increasing)
   std::vector<index_t> changed;      ///< per step: labels that changed (the first step counts every point)
   index_t empty_clusters = 0;        ///< clusters re-seeded or dropped over the whole fit

@@ -12,8 +12,9 @@
  * walks its contiguous block of rows in register tiles: distances ‖c‖² − 2x·c, argmin in
  * registers (ties to the lowest index), label-change count, and the row added into the
  * thread's own centroid sums while it is still in L1. Thread sums are added in thread order,
- * so a step is deterministic for a given thread count; labels (and the objective) do not
- * depend on the thread count at all, the new centroids do only through the order of the sums
+ * so a step is deterministic for a given thread count; labels and distances do not depend on
+ * the thread count at all, the new centroids and the objective (a double sum) only through the
+ * order of the sums
  * (with one thread they equal `lloyd_step_naive`'s bit for bit on data whose distances are
  * exact). All buffers live in a `lloyd_workspace` prepared once per fit.
  */

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+// K-Means: the fused Lloyd step beside the naive one, a whole fit, and the batched multi-scale
+// workload of DESIGN.md §6 (peers: shared/peers/peer_kmeans.py, peer_multiscale.py).
+// GFLOP/s counts the distance work only: 2·N·D·K per Lloyd step.
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "zss/cluster/kmeans.hpp"
+#include "zss/cluster/multiscale_kmeans.hpp"
+#include "zss/core/random.hpp"
+
+namespace {
+
+/// Blobs on the unit sphere plus noise, like L2-normalised dense tokens (as the peers' data).
+zss::tensor<float, 2> tokens(zss::index_t n, zss::index_t d, zss::index_t blobs, std::uint64_t seed) {
+  zss::rng g(seed);
+  zss::tensor<float, 2> centres = zss::tensor<float, 2>::from_shape({blobs, d});
+  for (auto& x : centres) x = g.normal<float>();
+  zss::tensor<float, 2> X = zss::tensor<float, 2>::from_shape({n, d});
+  for (zss::index_t i = 0; i < n; ++i) {
+    const auto b = g.below(blobs);
+    float s = 0;
+    for (zss::index_t j = 0; j < d; ++j) {
+      X(i, j) = centres(b, j) + 0.8f * g.normal<float>();
+      s += X(i, j) * X(i, j);
+    }
+    for (zss::index_t j = 0; j < d; ++j) X(i, j) /= std::sqrt(s);
+  }
+  return X;
+}
+
+zss::tensor<float, 2> random_rows(const zss::tensor<float, 2>& X, zss::index_t k, std::uint64_t seed) {
+  zss::rng g(seed);
+  const zss::index_t n = X.shape()[0], d = X.shape()[1];
+  zss::tensor<float, 2> C = zss::tensor<float, 2>::from_shape({k, d});
+  for (zss::index_t c = 0; c < k; ++c) {
+    const auto i = g.below(n);
+    for (zss::index_t j = 0; j < d; ++j) C(c, j) = X(i, j);
+  }
+  return C;
+}
+
+void set_gflops(benchmark::State& s, double flops_per_iter) {
+  s.counters["GFLOP/s"] = benchmark::Counter(flops_per_iter, benchmark::Counter::kIsIterationInvariantRate,
+                                             benchmark::Counter::kIs1000);
+}
+
+constexpr int kThreads = 2;
+
+template <bool Fast>
+void BM_LloydIteration(benchmark::State& s) {
+  const auto n = zss::index_t(s.range(0)), d = zss::index_t(s.range(1)), k = zss::index_t(s.range(2));
+  const auto X = tokens(n, d, std::max<zss::index_t>(k, 8), 1);
+  const auto C0 = random_rows(X, k, 2);
+  zss::tensor<float, 2> C = C0, Cn = C0;
+  std::vector<std::int32_t> labels(n, -1);
+  std::vector<zss::index_t> counts(k);
+  zss::lloyd_workspace<float> ws(zss::as_matrix(X), k, kThreads);
+  for (auto _ : s) {
+    // Always from the same centroids, so every timed step does the same work.
+    zss::lloyd_step_stats st;
+    if constexpr (Fast)
+      st = zss::lloyd_step<float>(zss::as_matrix(X), zss::as_matrix(C0), labels, zss::as_matrix(Cn), counts, {}, ws);
+    else
+      st = zss::lloyd_step_naive<float>(zss::as_matrix(X), zss::as_matrix(C0), labels, zss::as_matrix(Cn), counts);
+    benchmark::DoNotOptimize(st);
+    benchmark::ClobberMemory();
+  }
+  set_gflops(s, 2.0 * double(n) * double(d) * double(k));
+}
+BENCHMARK(BM_LloydIteration<true>)->Name("BM_LloydIteration")->Args({16384, 512, 64})->Args({1024, 512, 16})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LloydIteration<false>)->Name("BM_LloydIteration_naive")->Args({16384, 512, 64})
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+
+// A whole fit from fixed seeds (rows drawn with a fixed seed, as the peer's `init`), tol = 0 and
+// a fixed number of steps: time/iterations compares with peer_kmeans.py's ms/iter.
+void BM_KMeansFit(benchmark::State& s) {
+  const auto n = zss::index_t(s.range(0)), d = zss::index_t(s.range(1)), k = zss::index_t(s.range(2));
+  const auto X = tokens(n, d, std::max<zss::index_t>(k, 8), 1);
+  const auto C0 = random_rows(X, k, 2);
+  zss::kmeans_params p;
+  p.max_iter = 20;
+  p.tol = 0;
+  p.threads = kThreads;
+  zss::index_t iterations = 0;
+  for (auto _ : s) {
+    auto r = zss::kmeans<float>(zss::as_matrix(X), zss::as_matrix(C0), p);
+    iterations = r.iterations;
+    benchmark::DoNotOptimize(r.inertia);
+  }
+  s.counters["iterations"] = double(iterations);
+  set_gflops(s, 2.0 * double(n) * double(d) * double(k) * double(iterations));
+}
+BENCHMARK(BM_KMeansFit)->Args({16384, 512, 64})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// 16 images × 1024 tokens × 512, K ∈ {2, 4, 8, 16}, k-means++, ≤ 10 steps (peer_multiscale.py).
+template <bool Fast>
+void BM_MultiScaleBatch(benchmark::State& s) {
+  const zss::index_t b = 16, q = 1024, d = 512;
+  std::vector<zss::tensor<float, 2>> imgs;
+  for (zss::index_t i = 0; i < b; ++i) imgs.push_back(tokens(q, d, 6, 100 + i));
+  std::vector<zss::matrix_ref<const float>> views;
+  for (auto& m : imgs) views.push_back(zss::as_matrix(m));
+  zss::multiscale_params p;
+  p.ks = {2, 4, 8, 16};
+  p.max_iter = 10;
+  p.threads = kThreads;
+  double flops = 0;
+  for (auto _ : s) {
+    if constexpr (Fast) {
+      auto r = zss::multiscale_kmeans_batch<float>(views, 32, 32, p);
+      benchmark::DoNotOptimize(r.data());
+      flops = 0;
+      for (auto& img : r)
+        for (auto& sc : img) flops += 2.0 * double(q) * double(d) * double(sc.seeds) * double(sc.iterations);
+    } else {
+      // Naive reference: the same problems, one by one, naive Lloyd steps from k-means++ seeds.
+      for (zss::index_t i = 0; i < b; ++i)
+        for (zss::index_t k : p.ks) {
+          auto C = zss::kmeanspp_init<float>(views[i], k, 0, (i << 16) | k);
+          zss::tensor<float, 2> Cn = C;
+          std::vector<std::int32_t> labels(q, -1);
+          std::vector<zss::index_t> counts(k);
+          for (zss::index_t it = 0; it < p.max_iter; ++it) {
+            auto st = zss::lloyd_step_naive<float>(views[i], zss::as_matrix(C), labels, zss::as_matrix(Cn), counts);
+            std::swap(C, Cn);
+            if (st.changed == 0) break;
+          }
+          benchmark::DoNotOptimize(C.data());
+        }
+    }
+  }
+  if (flops > 0) set_gflops(s, flops);
+}
+BENCHMARK(BM_MultiScaleBatch<true>)->Name("BM_MultiScaleBatch")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MultiScaleBatch<false>)->Name("BM_MultiScaleBatch_naive")->Unit(benchmark::kMillisecond)->UseRealTime()
+    ->Iterations(1);
+
+}  // namespace
