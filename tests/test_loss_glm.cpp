@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests for zss/loss/glm.hpp: every pool variant against the plain reference, gradients against
+// finite differences, bank empty and full, ρ selecting one pixel, threads, float vs double, errors.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "support/gradcheck.hpp"
+#include "support/loss_reference.hpp"
+#include "zss/loss/glm.hpp"
+
+using namespace zss;
+
+namespace {
+
+constexpr glm_pool all_pools[] = {glm_pool::attention, glm_pool::mean, glm_pool::dense, glm_pool::selective};
+
+test::ref::pool ref_pool(glm_pool p) {
+  switch (p) {
+    case glm_pool::attention: return test::ref::pool::attention;
+    case glm_pool::mean: return test::ref::pool::mean;
+    case glm_pool::dense: return test::ref::pool::dense;
+    default: return test::ref::pool::selective;
+  }
+}
+
+const char* name(glm_pool p) {
+  switch (p) {
+    case glm_pool::attention: return "attention";
+    case glm_pool::mean: return "mean";
+    case glm_pool::dense: return "dense";
+    default: return "selective";
+  }
+}
+
+template <class T>
+struct glm_problem {
+  index_t B, P, D;
+  tensor<T, 2> R, C;
+  cls_bank<T> bank;
+  glm_problem(std::uint64_t seed, index_t b, index_t p, index_t d, index_t capacity, index_t pushes)
+      : B(b), P(p), D(d), R(xt::cast<T>(test::normal_matrix<double>(b * p, d, seed))),
+        C(xt::cast<T>(test::normal_matrix<double>(b, d, seed + 1))), bank(capacity, d) {
+    if (pushes) {
+      tensor<T, 2> V = xt::cast<T>(test::normal_matrix<double>(pushes, d, seed + 2));
+      bank.push(as_matrix(std::as_const(V)));
+    }
+  }
+  matrix_ref<const T> r() const { return as_matrix(R); }
+  matrix_ref<const T> c() const { return as_matrix(C); }
+  test::ref::dmat bank_rows() const {
+    test::ref::dmat v;
+    for (index_t i = 0; i < bank.size(); ++i) v.push_back(std::vector<double>(bank.row(i), bank.row(i) + D));
+    return v;
+  }
+  double reference(const glm_params<T>& prm) const {
+    return test::ref::glm(test::ref::to_dmat(r()), P, test::ref::to_dmat(c()), bank_rows(), ref_pool(prm.pool),
+                          double(prm.tau), double(prm.rho), double(prm.eps));
+  }
+  T loss(const glm_params<T>& prm) const {
+    glm_cache<T> cache;
+    T l = 0;
+    glm_forward(l, cache, r(), P, c(), bank, prm);
+    return l;
+  }
+};
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("glm forward matches the reference for every pool variant", T, float, double) {
+  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
+  for (auto pool : all_pools) {
+    CAPTURE(name(pool));
+    for (index_t pushes : {0, 3, 9}) {  // bank empty, partly filled, full after wrapping
+      CAPTURE(pushes);
+      glm_problem<T> p(7 + pushes, 3, 11, 17, 5, pushes);
+      glm_params<T> prm;
+      prm.pool = pool;
+      prm.rho = T(0.3);
+      prm.block_rows = 4;
+      CHECK(double(p.loss(prm)) == doctest::Approx(p.reference(prm)).epsilon(tol));
+    }
+  }
+}
+
+TEST_CASE("glm gradients equal central finite differences (double, rel. err < 1e-6)") {
+  for (auto pool : all_pools) {
+    for (index_t pushes : {0, 2, 6}) {
+      CAPTURE(name(pool));
+      CAPTURE(pushes);
+      glm_problem<double> p(21 + pushes, 3, 5, 4, 4, pushes);
+      glm_params<double> prm;
+      prm.pool = pool;
+      prm.tau = 0.2;
+      prm.rho = 0.4;
+      prm.block_rows = 3;
+      tensor<double, 2> dR = xt::zeros<double>(p.R.shape());
+      glm_cache<double> cache;
+      double loss = 0;
+      glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm);
+      glm_backward(as_matrix(dR), 1.0, cache, p.r(), p.P, p.c(), prm);
+      const auto g = test::numeric_gradient([&] { return double(p.loss(prm)); }, p.R.data(), p.R.size());
+      CHECK(test::relative_error(dR, g) < 1e-6);
+      // The one-call path adds the same gradient.
+      tensor<double, 2> dR2 = xt::zeros<double>(p.R.shape());
+      double loss2 = 0;
+      glm_forward_backward(loss2, as_matrix(dR2), cache, p.r(), p.P, p.c(), p.bank, prm);
+      CHECK(loss2 == doctest::Approx(loss).epsilon(1e-14));
+      CHECK(test::relative_error(dR2, dR) < 1e-13);
+    }
+  }
+}
+
+TEST_CASE("glm selective: ρ selecting one pixel pools exactly that pixel") {
+  glm_problem<double> p(31, 2, 6, 5, 0, 0);
+  glm_params<double> prm;
+  prm.pool = glm_pool::selective;
+  prm.rho = 0.1;  // ⌈0.6⌉ = 1 pixel per image
+  glm_cache<double> cache;
+  double loss = 0;
+  glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm);
+  REQUIRE(cache.selected_per_image == 1);
+  CHECK(loss == doctest::Approx(p.reference(prm)).epsilon(1e-12));
+  for (index_t b = 0; b < 2; ++b) {
+    const index_t s = cache.selected[b];
+    for (index_t d = 0; d < 5; ++d) CHECK(cache.pooled[b * 5 + d] == p.R(b * 6 + s, d));
+  }
+  tensor<double, 2> dR = xt::zeros<double>(p.R.shape());
+  glm_backward(as_matrix(dR), 1.0, cache, p.r(), p.P, p.c(), prm);
+  const auto g = test::numeric_gradient([&] { return p.loss(prm); }, p.R.data(), p.R.size());
+  CHECK(test::relative_error(dR, g) < 1e-6);
+  // Only the selected rows receive gradient.
+  for (index_t i = 0; i < 12; ++i) {
+    double n = 0;
+    for (index_t d = 0; d < 5; ++d) n += std::abs(dR(i, d));
+    CHECK((n > 0) == (i % 6 == cache.selected[i / 6]));
+  }
+}
+
+TEST_CASE("glm edge cases: ties, zero features, large logits") {
+  SUBCASE("ties: identical pixels and identical CLS tokens") {
+    glm_problem<double> p(41, 3, 4, 5, 3, 3);
+    for (index_t d = 0; d < 5; ++d) {
+      p.R(1, d) = p.R(0, d);
+      p.C(2, d) = p.C(1, d);
+    }
+    for (auto pool : all_pools) {
+      CAPTURE(name(pool));
+      glm_params<double> prm;
+      prm.pool = pool;
+      prm.tau = 0.3;
+      prm.rho = 0.5;
+      tensor<double, 2> dR = xt::zeros<double>(p.R.shape());
+      glm_cache<double> cache;
+      double loss = 0;
+      glm_forward_backward(loss, as_matrix(dR), cache, p.r(), p.P, p.c(), p.bank, prm);
+      CHECK(loss == doctest::Approx(p.reference(prm)).epsilon(1e-12));
+      if (pool != glm_pool::selective)  // a tie at the selection boundary is not differentiable
+        CHECK(test::relative_error(dR, test::numeric_gradient([&] { return p.loss(prm); }, p.R.data(), p.R.size())) < 1e-6);
+    }
+  }
+  SUBCASE("zero feature rows inside the ε clamp") {
+    glm_problem<double> p(42, 2, 4, 3, 0, 0);
+    for (index_t d = 0; d < 3; ++d) p.R(2, d) = 0;
+    glm_params<double> prm;
+    prm.pool = glm_pool::dense;
+    prm.eps = 1e-3;
+    tensor<double, 2> dR = xt::zeros<double>(p.R.shape());
+    glm_cache<double> cache;
+    double loss = 0;
+    glm_forward_backward(loss, as_matrix(dR), cache, p.r(), p.P, p.c(), p.bank, prm);
+    CHECK(test::relative_error(dR, test::numeric_gradient([&] { return p.loss(prm); }, p.R.data(), p.R.size())) < 1e-6);
+    // All features zero at the default ε: finite, loss log(B).
+    p.R.fill(0);
+    for (auto pool : all_pools) {
+      glm_params<double> q;
+      q.pool = pool;
+      dR.fill(0);
+      glm_forward_backward(loss, as_matrix(dR), cache, p.r(), p.P, p.c(), p.bank, q);
+      CHECK(loss == doctest::Approx(std::log(2.0)));
+      CHECK(test::all_finite(dR));
+    }
+  }
+  SUBCASE("large attention logits and a tiny τ stay finite") {
+    glm_problem<float> p(43, 2, 8, 16, 4, 4);
+    p.R *= 300.f;
+    p.C *= 300.f;
+    for (auto pool : all_pools) {
+      glm_params<float> prm;
+      prm.pool = pool;
+      prm.tau = 1e-3f;
+      tensor<float, 2> dR = xt::zeros<float>(p.R.shape());
+      glm_cache<float> cache;
+      float loss = 0;
+      glm_forward_backward(loss, as_matrix(dR), cache, p.r(), p.P, p.c(), p.bank, prm);
+      CHECK(std::isfinite(loss));
+      CHECK(test::all_finite(dR));
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("glm: 1 and 2 threads give bitwise identical results", T, float, double) {
+  glm_problem<T> p(51, 5, 300, 40, 8, 11);
+  for (auto pool : all_pools) {
+    CAPTURE(name(pool));
+    std::vector<tensor<T, 2>> out;
+    std::vector<T> losses;
+    for (int threads : {1, 2}) {
+      glm_params<T> prm;
+      prm.pool = pool;
+      prm.threads = threads;
+      prm.block_rows = 32;
+      tensor<T, 2> dR = xt::zeros<T>(p.R.shape());
+      glm_cache<T> cache;
+      T loss = 0;
+      glm_forward_backward(loss, as_matrix(dR), cache, p.r(), p.P, p.c(), p.bank, prm);
+      out.push_back(dR);
+      losses.push_back(loss);
+    }
+    CHECK(losses[0] == losses[1]);
+    CHECK(out[0] == out[1]);
+  }
+}
+
+TEST_CASE("glm: float agrees with double within float tolerance") {
+  glm_problem<double> pd(61, 4, 64, 32, 8, 8);
+  glm_problem<float> pf(61, 4, 64, 32, 8, 8);
+  for (auto pool : all_pools) {
+    CAPTURE(name(pool));
+    glm_params<double> qd;
+    glm_params<float> qf;
+    qd.pool = pool, qf.pool = pool;
+    tensor<double, 2> dRd = xt::zeros<double>(pd.R.shape());
+    tensor<float, 2> dRf = xt::zeros<float>(pf.R.shape());
+    glm_cache<double> cd;
+    glm_cache<float> cf;
+    double ld = 0;
+    float lf = 0;
+    glm_forward_backward(ld, as_matrix(dRd), cd, pd.r(), pd.P, pd.c(), pd.bank, qd);
+    glm_forward_backward(lf, as_matrix(dRf), cf, pf.r(), pf.P, pf.c(), pf.bank, qf);
+    CHECK(double(lf) == doctest::Approx(ld).epsilon(1e-5));
+    CHECK(test::relative_error(dRf, dRd) < 2e-4);
+  }
+}
+
+TEST_CASE("glm rejects bad input with clear errors") {
+  glm_problem<double> p(71, 2, 4, 3, 2, 1);
+  glm_cache<double> cache;
+  glm_params<double> prm;
+  double loss = 0;
+  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), 3, p.c(), p.bank, prm), doctest::Contains("rows of R (8)"),
+                       std::invalid_argument);
+  cls_bank<double> wrong(4, 5);
+  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), p.P, p.c(), wrong, prm), doctest::Contains("bank has width 5"),
+                       std::invalid_argument);
+  tensor<double, 2> C2 = test::normal_matrix<double>(2, 4, 1);
+  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), p.P, as_matrix(std::as_const(C2)), p.bank, prm),
+                       doctest::Contains("width of C (4)"), std::invalid_argument);
+  prm.pool = glm_pool::selective;
+  prm.rho = 0;
+  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm), doctest::Contains("rho"),
+                       std::invalid_argument);
+  prm.rho = 0.5;
+  prm.tau = 0;
+  CHECK_THROWS_AS(glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm), std::invalid_argument);
+  // A default-constructed bank means "no bank".
+  glm_params<double> ok;
+  CHECK_NOTHROW(glm_forward(loss, cache, p.r(), p.P, p.c(), cls_bank<double>{}, ok));
+}

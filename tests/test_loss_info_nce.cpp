@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests for zss/loss/info_nce.hpp: InfoNCE forward/backward and the FIFO CLS bank.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "support/gradcheck.hpp"
+#include "support/loss_reference.hpp"
+#include "zss/loss/info_nce.hpp"
+
+using namespace zss;
+
+TEST_CASE_TEMPLATE("info_nce forward matches the formula", T, float, double) {
+  auto Q = test::normal_matrix<double>(4, 9, 1), K = test::normal_matrix<double>(6, 9, 2);
+  const std::vector<int> y = {0, 5, 2, 2};
+  tensor<T, 2> Qt = xt::cast<T>(Q), Kt = xt::cast<T>(K);
+  info_nce_cache<T> cache;
+  T loss = 0;
+  info_nce_forward(loss, cache, as_matrix(std::as_const(Qt)), as_matrix(std::as_const(Kt)), std::span<const int>(y),
+                   info_nce_params<T>{T(0.5)});
+  double ref = 0;
+  for (index_t i = 0; i < 4; ++i) {
+    std::vector<double> z;
+    for (index_t j = 0; j < 6; ++j) {
+      double s = 0;
+      for (index_t d = 0; d < 9; ++d) s += Q(i, d) * K(j, d);
+      z.push_back(s / 0.5);
+    }
+    ref += test::ref::lse(z) - z[std::size_t(y[i])];
+  }
+  CHECK(double(loss) == doctest::Approx(ref / 4).epsilon(std::is_same_v<T, float> ? 1e-5 : 1e-12));
+}
+
+TEST_CASE("info_nce gradients equal central finite differences (queries and keys)") {
+  auto Q = test::normal_matrix<double>(3, 5, 3), K = test::normal_matrix<double>(5, 5, 4);
+  const std::vector<int> y = {1, 1, 4};
+  info_nce_params<double> prm{0.3};
+  auto L = [&] {
+    info_nce_cache<double> c;
+    double l = 0;
+    info_nce_forward(l, c, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)), std::span<const int>(y), prm);
+    return l;
+  };
+  info_nce_cache<double> cache;
+  double loss = 0;
+  info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)), std::span<const int>(y), prm);
+  tensor<double, 2> dQ = xt::zeros<double>(Q.shape()), dK = xt::zeros<double>(K.shape());
+  info_nce_backward(as_matrix(dQ), as_matrix(dK), 1.0, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
+                    std::span<const int>(y), prm);
+  CHECK(test::relative_error(dQ, test::numeric_gradient(L, Q.data(), Q.size())) < 1e-6);
+  CHECK(test::relative_error(dK, test::numeric_gradient(L, K.data(), K.size())) < 1e-6);
+}
+
+TEST_CASE("info_nce: large logits stay finite; bad targets throw") {
+  auto Q = test::normal_matrix<double>(2, 3, 5), K = test::normal_matrix<double>(3, 3, 6);
+  std::vector<int> y = {0, 2};
+  info_nce_cache<double> cache;
+  double loss = 0;
+  info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)), std::span<const int>(y),
+                   info_nce_params<double>{1e-5});
+  CHECK(std::isfinite(loss));
+  y[1] = 3;
+  CHECK_THROWS_WITH_AS(info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
+                                        std::span<const int>(y), info_nce_params<double>{}),
+                       doctest::Contains("target 3 of query 1"), std::invalid_argument);
+}
+
+TEST_CASE_TEMPLATE("cls_bank is a FIFO of normalised tokens with a fixed width", T, float, double) {
+  cls_bank<T> bank(3, 2);
+  CHECK(bank.empty());
+  CHECK(bank.capacity() == 3);
+  tensor<T, 2> a = {{3, 4}, {0, 2}};
+  bank.push(as_matrix(std::as_const(a)));
+  CHECK(bank.size() == 2);
+  CHECK(bank.row(0)[0] == doctest::Approx(0.6));
+  CHECK(bank.row(1)[1] == doctest::Approx(1.0));
+  tensor<T, 2> b = {{-1, 0}, {0, -5}};
+  bank.push(as_matrix(std::as_const(b)));  // 4 pushed into 3 slots: the oldest (3,4) is gone
+  CHECK(bank.full());
+  CHECK(bank.size() == 3);
+  CHECK(bank.row(0)[1] == doctest::Approx(1.0));   // (0, 2)
+  CHECK(bank.row(1)[0] == doctest::Approx(-1.0));  // (−1, 0)
+  CHECK(bank.row(2)[1] == doctest::Approx(-1.0));  // (0, −5)
+  std::vector<T> out(6);
+  bank.copy_to(out.data());
+  CHECK(out[2] == doctest::Approx(-1.0));
+  // More rows than the capacity in one push: the last three stay, in order.
+  tensor<T, 2> c = {{1, 0}, {2, 0}, {0, 3}, {0, 4}};
+  bank.push(as_matrix(std::as_const(c)));
+  CHECK(bank.row(0)[0] == doctest::Approx(1.0));
+  CHECK(bank.row(1)[1] == doctest::Approx(1.0));
+  CHECK(bank.row(2)[1] == doctest::Approx(1.0));
+  // Wrong width.
+  tensor<T, 2> w = {{1, 2, 3}};
+  CHECK_THROWS_WITH_AS(bank.push(as_matrix(std::as_const(w))), doctest::Contains("width 3"), std::invalid_argument);
+  // Capacity 0: stays empty.
+  cls_bank<T> off(0, 2);
+  off.push(as_matrix(std::as_const(a)));
+  CHECK(off.empty());
+  bank.clear();
+  CHECK(bank.empty());
+}
