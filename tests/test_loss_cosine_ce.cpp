@@ -94,6 +94,7 @@ TEST_CASE("cosine_ce gradients equal central finite differences (double, rel. er
   cosine_ce_params<double> prm;
   prm.alpha = 9;
   prm.beta = 4;
+  prm.threads = 1;  // many tiny calls: no OpenMP region per call
   SUBCASE("random shapes, ignored rows, pseudo classes, several blocks") {
     prm.block_rows = 3;
     check_gradients(test::make_class_problem(11, {4, 6, 0, 5}, {2, 0, 1, 3}, 3, 6, 0.3), prm);

@@ -94,6 +94,7 @@ TEST_CASE("glm gradients equal central finite differences (double, rel. err < 1e
       prm.pool = pool;
       prm.tau = 0.2;
       prm.rho = 0.4;
+      prm.threads = 1;
       prm.block_rows = 3;
       tensor<double, 2> dR = xt::zeros<double>(p.R.shape());
       glm_cache<double> cache;
@@ -117,6 +118,7 @@ TEST_CASE("glm selective: ρ selecting one pixel pools exactly that pixel") {
   glm_params<double> prm;
   prm.pool = glm_pool::selective;
   prm.rho = 0.1;  // ⌈0.6⌉ = 1 pixel per image
+  prm.threads = 1;
   glm_cache<double> cache;
   double loss = 0;
   glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm);
@@ -151,6 +153,7 @@ TEST_CASE("glm edge cases: ties, zero features, large logits") {
       prm.pool = pool;
       prm.tau = 0.3;
       prm.rho = 0.5;
+      prm.threads = 1;
       tensor<double, 2> dR = xt::zeros<double>(p.R.shape());
       glm_cache<double> cache;
       double loss = 0;
@@ -166,6 +169,7 @@ TEST_CASE("glm edge cases: ties, zero features, large logits") {
     glm_params<double> prm;
     prm.pool = glm_pool::dense;
     prm.eps = 1e-3;
+    prm.threads = 1;
     tensor<double, 2> dR = xt::zeros<double>(p.R.shape());
     glm_cache<double> cache;
     double loss = 0;
