@@ -16,7 +16,8 @@
  *
  * Parameters live in one `param_buffer<T>` (named views): `conv1.weight` `(3, 3, 3, 32)`,
  * `conv1.bias` `(32)`, …, `proj.weight` `(1, 1, 128, D)`, `proj.bias` `(D)`; weights are
- * `(kh, kw, C, C_out)`. `encoder_init` draws He-normal weights from a seed (stream = layer
+ * `(kh, kw, C, C_out)`. Optional normalisation (`norm_groups` > 0): GroupNorm after each k×k
+ * conv, before the ReLU, with `normL.weight` / `normL.bias` `(C_l)` after layer L's conv entries. `encoder_init` draws He-normal weights from a seed (stream = layer
  * index) and zero biases.
  *
  * Threads: each image runs through all layers on one thread (`parallel_for` over B; cache
@@ -42,6 +43,7 @@
 #include "zss/core/param_buffer.hpp"
 #include "zss/core/tensor.hpp"
 #include "zss/nn/conv2d.hpp"
+#include "zss/nn/group_norm.hpp"
 #include "zss/nn/init.hpp"
 #include "zss/nn/relu.hpp"
 
@@ -54,6 +56,9 @@ struct encoder_config {
   std::vector<index_t> strides = {1, 2, 1, 2, 1};        ///< their strides (same count as widths)
   index_t kernel = 3;                               ///< k (odd); padding k/2
   index_t embed_dim = 64;                           ///< D, output of the 1×1 projection
+  /// 0 = no normalisation (DESIGN §3's default net); G > 0 = GroupNorm with G groups after every
+  /// k×k conv, before its ReLU (group_norm.hpp; γ = 1, β = 0 at init). Must divide every width.
+  index_t norm_groups = 0;
 
   /// Throws `std::invalid_argument` describing the first inconsistency.
   void validate() const {
@@ -66,6 +71,9 @@ struct encoder_config {
     for (std::size_t i = 0; i < widths.size(); ++i) {
       require(widths[i] > 0, "encoder_config: widths[" + std::to_string(i) + "] is 0");
       require(strides[i] > 0, "encoder_config: strides[" + std::to_string(i) + "] is 0");
+      require(norm_groups == 0 || widths[i] % norm_groups == 0,
+              "encoder_config: widths[" + std::to_string(i) + "] (" + std::to_string(widths[i]) +
+                  ") is not a multiple of norm_groups (" + std::to_string(norm_groups) + ")");
     }
   }
   /// Product of the strides (4 for the default net).
@@ -84,6 +92,7 @@ struct encoder {
   encoder_config config;
   param_buffer<T> params;
   std::vector<index_t> weight_id, bias_id;  ///< per layer, ids into `params`
+  std::vector<index_t> norm_weight_id, norm_bias_id;  ///< per k×k layer when `config.norm_groups` > 0
 
   /// Declares and allocates the parameters (all zero; call `encoder_init`).
   explicit encoder(encoder_config cfg = {}) : config(std::move(cfg)) {
@@ -95,6 +104,10 @@ struct encoder {
       const std::string name = proj ? std::string("proj") : "conv" + std::to_string(l + 1);
       weight_id.push_back(params.add(name + ".weight", {k, k, c, co}));
       bias_id.push_back(params.add(name + ".bias", {co}));
+      if (!proj && config.norm_groups > 0) {
+        norm_weight_id.push_back(params.add("norm" + std::to_string(l + 1) + ".weight", {co}));
+        norm_bias_id.push_back(params.add("norm" + std::to_string(l + 1) + ".bias", {co}));
+      }
       c = co;
     }
     params.allocate();
@@ -141,7 +154,8 @@ struct encoder {
 };
 
 /**
- * He-normal weights (fan_in = kh·kw·C, stream = layer index) and zero biases from `seed`.
+ * He-normal weights (fan_in = kh·kw·C, stream = layer index) and zero biases from `seed`;
+ * GroupNorm γ = 1, β = 0.
  * The same seed gives the same weights for float and double (drawn in double, then rounded).
  */
 template <real_scalar T>
@@ -152,6 +166,10 @@ void encoder_init(encoder<T>& net, std::uint64_t seed) {
     he_normal_init(std::span<T>(net.params.value(net.weight_id[l]), e.size), fan_in, seed, l);
     const auto& eb = net.params.entries()[net.bias_id[l]];
     constant_init(std::span<T>(net.params.value(net.bias_id[l]), eb.size), T(0));
+  }
+  for (index_t l = 0; l < net.norm_weight_id.size(); ++l) {
+    constant_init(std::span<T>(net.params.value(net.norm_weight_id[l]), net.out_channels(l)), T(1));
+    constant_init(std::span<T>(net.params.value(net.norm_bias_id[l]), net.out_channels(l)), T(0));
   }
 }
 
@@ -165,7 +183,9 @@ struct encoder_cache {
   int threads = 0;
   std::vector<conv2d_geometry> geom;     ///< per layer
   std::vector<aligned_vector<T>> act;    ///< per hidden layer l: B × P_l × C_l (post-ReLU)
-  std::vector<aligned_vector<T>> col, dcol, g0, g1;  ///< per thread: column tiles, activation grads
+  std::vector<aligned_vector<T>> pre;    ///< with GroupNorm: per hidden layer, the conv output (pre-norm)
+  std::vector<aligned_vector<T>> mean, rstd;  ///< with GroupNorm: per hidden layer, B × G statistics
+  std::vector<aligned_vector<T>> col, dcol, g0, g1, g2;  ///< per thread: column tiles, activation grads
   per_thread<T> dparams;                 ///< per thread: a full flat gradient buffer
 
   /// (Re)sizes for `net` on a batch of `B` images of `H × W` with `threads` threads.
@@ -180,12 +200,17 @@ struct encoder_cache {
       geom.back().validate("encoder: layer " + std::to_string(l + 1));
     }
     act.resize(net.layers() - 1);
+    const index_t G = net.config.norm_groups;
+    pre.assign(G > 0 ? net.layers() - 1 : 0, {});
+    mean.assign(G > 0 ? net.layers() - 1 : 0, aligned_vector<T>(B * G));
+    rstd.assign(G > 0 ? net.layers() - 1 : 0, aligned_vector<T>(B * G));
     index_t ws = 0, gmax = 0;
     for (index_t l = 0; l < net.layers(); ++l) {
       ws = std::max(ws, conv2d_workspace_size<T>(geom[l]));
       if (l + 1 < net.layers()) {
         const index_t n = geom[l].out_pixels() * net.out_channels(l);
         act[l].assign(B * n, T(0));
+        if (G > 0) pre[l].assign(B * n, T(0));
         gmax = std::max(gmax, n);
       }
     }
@@ -193,6 +218,7 @@ struct encoder_cache {
     dcol.assign(std::size_t(nthreads), aligned_vector<T>(ws));
     g0.assign(std::size_t(nthreads), aligned_vector<T>(gmax));
     g1.assign(std::size_t(nthreads), aligned_vector<T>(gmax));
+    g2.assign(std::size_t(G > 0 ? nthreads : 0), aligned_vector<T>(gmax));
     dparams.reset(nthreads, net.params.size());
   }
 };
@@ -223,7 +249,7 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
   const index_t B = images.shape()[0], H = images.shape()[1], W = images.shape()[2];
   threads = resolve_threads(threads);
   cache.reserve(net, B, H, W, threads);
-  const index_t L = net.layers();
+  const index_t L = net.layers(), G = net.config.norm_groups;
   check_shape("encoder_forward", "features", features, {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
   eigen_single_thread_guard guard;
   const auto& pb = net.params;
@@ -234,9 +260,19 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
       const index_t co = net.out_channels(l), n = g.out_pixels() * co;
       const bool last = l + 1 == L;
       T* out = last ? features.data() + b * n : cache.act[l].data() + b * n;
-      detail::conv2d_forward_image(out, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g, co,
-                                   last ? conv2d_epilogue::bias : conv2d_epilogue::bias_relu,
-                                   cache.col[std::size_t(t)].data());
+      if (!last && G > 0) {  // conv → GroupNorm → ReLU
+        T* z = cache.pre[l].data() + b * n;
+        detail::conv2d_forward_image(z, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g, co,
+                                     conv2d_epilogue::bias, cache.col[std::size_t(t)].data());
+        detail::group_norm_forward_image(out, cache.mean[l].data() + b * G, cache.rstd[l].data() + b * G, z,
+                                         g.out_pixels(), co, G, pb.value(net.norm_weight_id[l]),
+                                         pb.value(net.norm_bias_id[l]), T(1e-5));
+        for (index_t i = 0; i < n; ++i) out[i] = out[i] > T(0) ? out[i] : T(0);
+      } else {
+        detail::conv2d_forward_image(out, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g, co,
+                                     last ? conv2d_epilogue::bias : conv2d_epilogue::bias_relu,
+                                     cache.col[std::size_t(t)].data());
+      }
       in = out;
     }
   });
@@ -270,10 +306,11 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
     cache.dcol.assign(std::size_t(threads), aligned_vector<T>(ws));
     cache.g0.assign(std::size_t(threads), aligned_vector<T>(gm));
     cache.g1.assign(std::size_t(threads), aligned_vector<T>(gm));
+    cache.g2.assign(std::size_t(net.config.norm_groups > 0 ? threads : 0), aligned_vector<T>(gm));
     cache.dparams.reset(threads, net.params.size());
     cache.threads = threads;
   }
-  const index_t L = net.layers();
+  const index_t L = net.layers(), G = net.config.norm_groups;
   check_shape("encoder_backward", "dfeatures", dfeatures, {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
   cache.dparams.zero();
   eigen_single_thread_guard guard;
@@ -294,6 +331,16 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
       } else {
         detail::relu_mask_inplace(gcur, cache.act[l].data() + b * n_out, n_out);
         dout = gcur;
+        if (G > 0) {  // back through GroupNorm into the thread's third buffer
+          T* dz = cache.g2[std::size_t(t)].data();
+          std::fill_n(dz, n_out, T(0));
+          detail::group_norm_backward_image(dz, acc + entries[net.norm_weight_id[l]].offset,
+                                            acc + entries[net.norm_bias_id[l]].offset, gcur,
+                                            cache.pre[l].data() + b * n_out, cache.mean[l].data() + b * G,
+                                            cache.rstd[l].data() + b * G, g.out_pixels(), co, G,
+                                            pb.value(net.norm_weight_id[l]));
+          dout = dz;
+        }
       }
       const index_t n_in = g.in_pixels() * g.in_c;
       const T* in = l == 0 ? images.data() + b * n_in : cache.act[l - 1].data() + b * n_in;
