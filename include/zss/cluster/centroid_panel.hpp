@@ -15,6 +15,12 @@
  * panel loads shared by R rows and R broadcasts of x. Each distance is one FMA chain in d
  * order, so its value does not depend on the tiling or on the thread count. The argmin runs in
  * registers (lane-wise select, then one horizontal min), ties to the lowest index.
+ *
+ * Small K (K rounded up to a power of two, Kc, at most W/2): lanes over centroids would sit
+ * mostly idle, so the centroids are instead kept as Kc zero-padded rows and a tile of R = W/Kc
+ * points × Kc centroids accumulates W vertical dot products over D, reduced at once by one
+ * transposing horizontal add (`xsimd::haddp`). Per point that is K·D/W FMAs instead of D. A
+ * distance is then a fixed sum over D's lanes, again independent of tiling and threads.
  */
 #include <algorithm>
 #include <array>
@@ -42,12 +48,21 @@ class centroid_panel {
     k_ = C.rows;
     d_ = C.cols;
     kp_ = round_up(std::max<index_t>(k_, 1), W);
-    panel_.assign(d_ * kp_, T(0));
+    kc_ = 1;
+    while (kc_ < k_) kc_ *= 2;
+    small_ = kc_ <= W / 2;
     norms_.assign(kp_, std::numeric_limits<T>::infinity());
-    for (index_t k = 0; k < k_; ++k) {
-      const T* c = C.row(k);
-      norms_[k] = simd::squared_norm(c, d_);
-      for (index_t j = 0; j < d_; ++j) panel_[j * kp_ + k] = T(-2) * c[j];
+    for (index_t k = 0; k < k_; ++k) norms_[k] = simd::squared_norm(C.row(k), d_);
+    if (small_) {
+      dp_ = round_up(std::max<index_t>(d_, 1), W);
+      rows_.assign(kc_ * dp_, T(0));
+      for (index_t k = 0; k < k_; ++k) std::copy_n(C.row(k), d_, rows_.data() + k * dp_);
+    } else {
+      panel_.assign(d_ * kp_, T(0));
+      for (index_t k = 0; k < k_; ++k) {
+        const T* c = C.row(k);
+        for (index_t j = 0; j < d_; ++j) panel_[j * kp_ + k] = T(-2) * c[j];
+      }
     }
   }
 
@@ -56,10 +71,15 @@ class centroid_panel {
   index_t kp() const noexcept { return kp_; }
   const T* panel() const noexcept { return panel_.data(); }  ///< D × Kp, row j = −2·(c_0[j], …, c_{K−1}[j], 0…)
   const T* norms() const noexcept { return norms_.data(); }  ///< Kp: ‖c_k‖², +∞ in the padding
+  bool small() const noexcept { return small_; }            ///< the small-K layout (rows) is in use
+  index_t kc() const noexcept { return kc_; }               ///< K rounded up to a power of two
+  index_t dp() const noexcept { return dp_; }               ///< row stride of `rows()` (D rounded up to W)
+  const T* rows() const noexcept { return rows_.data(); }   ///< small K: Kc × Dp centroids, zero-padded
 
  private:
-  index_t k_ = 0, d_ = 0, kp_ = 0;
-  aligned_vector<T> panel_, norms_;
+  index_t k_ = 0, d_ = 0, kp_ = 0, kc_ = 1, dp_ = 0;
+  bool small_ = false;
+  aligned_vector<T> panel_, norms_, rows_;
 };
 
 namespace detail {
@@ -179,10 +199,78 @@ void panel_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, in
   }
 }
 
-/// Picks the row tile R from the number of centroid batches and runs `panel_rows`.
+/// Small K: tiles of R = W/KC points × KC centroids, W dot products reduced by one `haddp`.
+template <class T, int KC, bool StoreAll, class Sink>
+void small_k_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,
+                  Sink& sink) {
+  using B = simd::batch<T>;
+  constexpr int W = static_cast<int>(simd::width<T>);
+  constexpr int R = W / KC;
+  const index_t d = P.d(), dp = P.dp(), dfull = d / W * W, k = P.k();
+  const T* crow = P.rows();
+  const T* cn = P.norms();
+  alignas(simd_alignment) T tail[R][W];
+  alignas(simd_alignment) T dots[W];
+  for (index_t r0 = b; r0 < e; r0 += R) {
+    const T* x[R];
+    for (int r = 0; r < R; ++r) x[r] = X.row(std::min<index_t>(r0 + static_cast<index_t>(r), e - 1));
+    B acc[W];
+#pragma GCC unroll 16
+    for (int a = 0; a < W; ++a) acc[a] = B(T(0));
+    for (index_t j = 0; j < dfull; j += W) {
+      B cv[KC];
+#pragma GCC unroll 8
+      for (int c = 0; c < KC; ++c) cv[c] = B::load_aligned(crow + c * dp + j);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const B xv = B::load_unaligned(x[r] + j);
+#pragma GCC unroll 8
+        for (int c = 0; c < KC; ++c) acc[r * KC + c] = xsimd::fma(xv, cv[c], acc[r * KC + c]);
+      }
+    }
+    if (dfull < d) {  // the last partial batch of D, through a zero-padded copy of each row
+      B cv[KC];
+      for (int c = 0; c < KC; ++c) cv[c] = B::load_aligned(crow + c * dp + dfull);
+      for (int r = 0; r < R; ++r) {
+        std::fill(tail[r], tail[r] + W, T(0));
+        std::copy(x[r] + dfull, x[r] + d, tail[r]);
+        const B xv = B::load_aligned(tail[r]);
+        for (int c = 0; c < KC; ++c) acc[r * KC + c] = xsimd::fma(xv, cv[c], acc[r * KC + c]);
+      }
+    }
+    xsimd::haddp(acc).store_aligned(dots);  // dots[r·KC + c] = ⟨x_r, c⟩
+    const index_t rows = std::min<index_t>(R, e - r0);
+    for (index_t r = 0; r < rows; ++r) {
+      const T* dr = dots + r * KC;
+      if constexpr (StoreAll) {
+        for (index_t c = 0; c < P.kp(); ++c) scratch[c] = c < k ? cn[c] - T(2) * dr[c] : cn[c];
+        sink(r0 + r, static_cast<const T*>(scratch));
+      } else {
+        index_t best = 0;
+        T best_v = cn[0] - T(2) * dr[0];
+        for (index_t c = 1; c < k; ++c) {
+          const T v = cn[c] - T(2) * dr[c];
+          if (v < best_v) best_v = v, best = c;
+        }
+        sink(r0 + r, best, best_v);
+      }
+    }
+  }
+}
+
+/// Picks the row tile R from the number of centroid batches and runs `panel_rows` (or the small-K kernel).
 template <class T, bool StoreAll, class Sink>
 void panel_dispatch(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,
                     Sink& sink) {
+  if (P.small()) {
+    constexpr index_t W = simd::width<T>;
+    switch (P.kc()) {
+      case 1: small_k_rows<T, 1, StoreAll>(P, X, b, e, scratch, sink); return;
+      case 2: if constexpr (W >= 4) small_k_rows<T, 2, StoreAll>(P, X, b, e, scratch, sink); return;
+      case 4: if constexpr (W >= 8) small_k_rows<T, 4, StoreAll>(P, X, b, e, scratch, sink); return;
+      default: if constexpr (W >= 16) small_k_rows<T, 8, StoreAll>(P, X, b, e, scratch, sink); return;
+    }
+  }
   using S = tile_shape<T>;
   const int cb = static_cast<int>(std::min<index_t>(S::max_cb, P.kp() / simd::width<T>));
   constexpr int r1 = S::rows_for(1), r2 = S::rows_for(2), r3 = S::rows_for(S::max_cb > 2 ? 3 : 2),
@@ -195,7 +283,7 @@ void panel_dispatch(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b
   }
 }
 
-/// The largest row tile any dispatch uses (scratch rows for StoreAll).
+/// Rows of `scratch` (Kp values each) the StoreAll kernels may use.
 template <class T>
 inline constexpr index_t max_tile_rows = 12;
 
@@ -214,7 +302,8 @@ void panel_argmin(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, 
 
 /**
  * For each row i in [b, e): all Kp values ‖c_k‖² − 2⟨x_i, c_k⟩ (+∞ in the padding); calls
- * `sink(i, const T* values)` in row order. `scratch` must hold 12·Kp aligned values.
+ * `sink(i, const T* values)` in row order. `scratch` must hold 12·Kp aligned values
+ * (`detail::max_tile_rows<T>` rows).
  */
 template <real_scalar T, class Sink>
 void panel_distances(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,

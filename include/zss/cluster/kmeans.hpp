@@ -32,6 +32,7 @@
 #include <exception>
 #include <numeric>
 #include <span>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -97,6 +98,36 @@ void normalize_centroids(matrix_ref<T> C) {
     const T nrm = std::sqrt(simd::squared_norm(C.row(c), C.cols));
     if (nrm > T(0)) simd::scale(T(1) / nrm, C.row(c), C.cols);
   }
+}
+
+/// Throws naming the first (row, column) of X that is NaN or ±∞. The scan is vectorised:
+/// x − x is 0 for finite x and NaN otherwise, so one sum per row block decides.
+template <real_scalar T>
+void check_finite_rows(std::string_view where, matrix_ref<const T> X, int threads) {
+  constexpr index_t W = simd::width<T>;
+  const index_t d = X.cols;
+  const int bad = parallel_reduce(X.rows, 256, threads, 0, [&](index_t b, index_t e) {
+    simd::batch<T> acc(T(0));
+    T tail = 0;
+    for (index_t i = b; i < e; ++i) {
+      const T* x = X.row(i);
+      index_t j = 0;
+      for (; j + W <= d; j += W) {
+        const auto v = simd::batch<T>::load_unaligned(x + j);
+        acc += v - v;
+      }
+      for (; j < d; ++j) tail += x[j] - x[j];
+    }
+    return simd::reduce_add(acc) + tail == T(0) ? 0 : 1;
+  });
+  if (bad == 0) return;
+  for (index_t i = 0; i < X.rows; ++i)
+    for (index_t j = 0; j < d; ++j)
+      if (!std::isfinite(X(i, j))) {
+        std::ostringstream os;
+        os << where << ": X contains a non-finite value (" << X(i, j) << ") at (" << i << ", " << j << ")";
+        throw std::invalid_argument(os.str());
+      }
 }
 
 inline void check_data(std::string_view where, index_t rows, index_t cols) {
@@ -179,14 +210,7 @@ kmeans_result<T> fit(matrix_ref<const T> X, const matrix_ref<const T>* C0, const
   constexpr std::string_view where = "kmeans";
   check_params(where, p);
   check_data(where, X.rows, X.cols);
-  if (p.check_finite)
-    for (index_t i = 0; i < X.rows; ++i) {
-      const T* x = X.row(i);
-      for (index_t j = 0; j < X.cols; ++j)
-        if (!std::isfinite(x[j]))
-          throw std::invalid_argument("kmeans: X contains a non-finite value (" + std::to_string(x[j]) + ") at (" +
-                                      std::to_string(i) + ", " + std::to_string(j) + ")");
-    }
+  if (p.check_finite) check_finite_rows(where, X, threads);
   tensor<T, 2> C;
   if (C0) {
     const auto& c0 = *C0;
