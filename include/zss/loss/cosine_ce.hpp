@@ -63,6 +63,19 @@ struct cosine_ce_params {
 
 namespace detail {
 
+/// out ← out + a·x + b·y over `n` elements (one read-modify-write of `out` instead of two).
+template <real_scalar T>
+inline void axpy2(T a, const T* x, T b, const T* y, T* out, index_t n) noexcept {
+  using V = simd::batch<T>;
+  constexpr index_t W = simd::width<T>;
+  const V va(a), vb(b);
+  index_t i = 0;
+  for (; i + W <= n; i += W)
+    xsimd::fma(vb, V::load_unaligned(y + i), xsimd::fma(va, V::load_unaligned(x + i), V::load_unaligned(out + i)))
+        .store_unaligned(out + i);
+  for (; i < n; ++i) out[i] += a * x[i] + b * y[i];
+}
+
 /// Per-thread scratch of the fused kernel (reused across calls: no allocation per step).
 template <real_scalar T>
 struct cosine_ce_scratch {
@@ -198,8 +211,8 @@ struct cosine_ce_kernel {
               T* dx = dX.row(r0 + i);
               const T inv = s.inv[i];
               // dx = (dx̂ − x̂⟨x̂, dx̂⟩)/‖x‖ with x̂ = x/‖x‖; inside the ε clamp the map is linear.
-              simd::axpy(inv, dxh, dx, D);
-              if (!s.clamped[i]) simd::axpy(-simd::dot(x, dxh, D) * inv * inv * inv, x, dx, D);
+              const T proj = s.clamped[i] ? T(0) : -simd::dot(x, dxh, D) * inv * inv * inv;
+              axpy2(inv, dxh, proj, x, dx, D);
             }
           }
           if (gs || gp) {
@@ -370,7 +383,7 @@ void cosine_ce_backward(matrix_ref<T> dX, class_set_grads<T> dW, T dloss, cosine
   detail::check_class_sets("cosine_ce_backward", X, sets);
   detail::cosine_ce_check_grads("cosine_ce_backward", dX, dW, X, sets);
   check_extent("cosine_ce_backward", "cache classes", cache.seen_hat.size(), "Ks × D", sets.seen.rows * X.cols);
-  check_extent("cosine_ce_backward", "number of labels", labels.size(), "rows of X", X.rows);
+  detail::check_labels("cosine_ce_backward", labels, sets, X.rows);
   detail::cosine_ce_run(cache, dX, dW, dloss, true, X, labels, weights, sets, params);
 }
 

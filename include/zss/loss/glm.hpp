@@ -17,7 +17,8 @@
  * Backward (DESIGN §2.2): `dŝ` from InfoNCE and the normalisation, then
  * `da_bp = ⟨dŝ_b, r_bp⟩`, `de_bp = a_bp (da_bp − Σ_p' a_bp' da_bp')`,
  * `dr_bp = a_bp dŝ_b + de_bp c_b/√D`. Since `Σ_p a_bp da_bp = ⟨dŝ_b, ŝ_b⟩`, the backward is one
- * pass over `R` (read r_bp, add into dr_bp).
+ * pass over `R` (read r_bp, add into dr_bp). (Through `g = n(ŝ)` that sum is 0 up to rounding,
+ * as `dŝ ⊥ ŝ`; the term is kept so the pooling backward is exact for any upstream `dŝ`.)
  *
  * Pool variants (`glm_params::pool`):
  *  - `attention` (default, the paper) as above; the forward is one pass over R per image with
@@ -219,8 +220,7 @@ void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, ma
         const T* r = R.row(b * P + p);
         T* dr = dR.row(b * P + p);
         const T de = a[p] * (simd::dot(ds, r, D) - sb);
-        simd::axpy(a[p], ds, dr, D);
-        simd::axpy(de * isd, c, dr, D);
+        axpy2(a[p], ds, de * isd, c, dr, D);
       }
       break;
     }
