@@ -138,6 +138,50 @@ double glm_dense_run(glm_cache<T>& cache, matrix_ref<T> dR, T dloss, bool want_g
   return sum / double(R.rows);
 }
 
+/// `out[j] = ⟨v, r_j⟩` for four rows at once: `v` is loaded once per batch and the four
+/// independent dot products (two accumulators each) overlap instead of forming one long chain.
+template <real_scalar T>
+inline void dot4(const T* v, const T* const* r, index_t n, T* out) noexcept {
+  using V = simd::batch<T>;
+  constexpr index_t W = simd::width<T>;
+  V a[4] = {V(T(0)), V(T(0)), V(T(0)), V(T(0))}, b[4] = {V(T(0)), V(T(0)), V(T(0)), V(T(0))};
+  index_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const V x = V::load_unaligned(v + i), y = V::load_unaligned(v + i + W);
+    for (int j = 0; j < 4; ++j) {
+      a[j] = xsimd::fma(x, V::load_unaligned(r[j] + i), a[j]);
+      b[j] = xsimd::fma(y, V::load_unaligned(r[j] + i + W), b[j]);
+    }
+  }
+  for (; i + W <= n; i += W) {
+    const V x = V::load_unaligned(v + i);
+    for (int j = 0; j < 4; ++j) a[j] = xsimd::fma(x, V::load_unaligned(r[j] + i), a[j]);
+  }
+  for (int j = 0; j < 4; ++j) {
+    T o = simd::reduce_add(a[j] + b[j]);
+    for (index_t k = i; k < n; ++k) o += v[k] * r[j][k];
+    out[j] = o;
+  }
+}
+
+/// `s += Σ_j w_j r_j` over four rows: one read-modify-write of `s` per four rows.
+template <real_scalar T>
+inline void axpy4(const T* w, const T* const* r, T* s, index_t n) noexcept {
+  using V = simd::batch<T>;
+  constexpr index_t W = simd::width<T>;
+  const V w0(w[0]), w1(w[1]), w2(w[2]), w3(w[3]);
+  index_t i = 0;
+  for (; i + W <= n; i += W) {
+    V acc = V::load_unaligned(s + i);
+    acc = xsimd::fma(w0, V::load_unaligned(r[0] + i), acc);
+    acc = xsimd::fma(w1, V::load_unaligned(r[1] + i), acc);
+    acc = xsimd::fma(w2, V::load_unaligned(r[2] + i), acc);
+    acc = xsimd::fma(w3, V::load_unaligned(r[3] + i), acc);
+    acc.store_unaligned(s + i);
+  }
+  for (; i < n; ++i) s[i] += w[0] * r[0][i] + w[1] * r[1][i] + w[2] * r[2][i] + w[3] * r[3][i];
+}
+
 /// Pooling forward of image b into cache.pooled (and attn / selected).
 template <real_scalar T>
 void glm_pool_image(glm_cache<T>& cache, index_t b, matrix_ref<const T> R, matrix_ref<const T> C,
@@ -151,8 +195,30 @@ void glm_pool_image(glm_cache<T>& cache, index_t b, matrix_ref<const T> R, matri
       const T isd = T(1) / std::sqrt(T(D));
       T* e = cache.attn.data() + b * P;
       T m = -std::numeric_limits<T>::infinity(), sum = 0;
-      // Online softmax: one read of R_b (flash-attention style running max).
-      for (index_t p = 0; p < P; ++p) {
+      // Online softmax: one read of R_b (flash-attention style running max), four rows a step.
+      index_t p = 0;
+      for (; p + 4 <= P; p += 4) {
+        const T* r[4] = {R.row(b * P + p), R.row(b * P + p + 1), R.row(b * P + p + 2), R.row(b * P + p + 3)};
+        T ev[4], w[4];
+        dot4(c, r, D, ev);
+        T mt = m;
+        for (int j = 0; j < 4; ++j) {
+          ev[j] *= isd;
+          e[p + index_t(j)] = ev[j];
+          mt = std::max(mt, ev[j]);
+        }
+        if (mt > m) {
+          if (sum > T(0)) {
+            const T f = std::exp(m - mt);
+            simd::scale(f, s, D);
+            sum *= f;
+          }
+          m = mt;
+        }
+        for (int j = 0; j < 4; ++j) sum += (w[j] = std::exp(ev[j] - m));
+        axpy4(w, r, s, D);
+      }
+      for (; p < P; ++p) {
         const T* r = R.row(b * P + p);
         const T ep = simd::dot(c, r, D) * isd;
         e[p] = ep;
@@ -216,7 +282,17 @@ void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, ma
       const T* a = cache.attn.data() + b * P;
       const T* c = C.row(b);
       const T sb = simd::dot(ds, cache.pooled.data() + b * D, D);  // Σ_p a_p da_p = ⟨dŝ, ŝ⟩
-      for (index_t p = 0; p < P; ++p) {
+      index_t p = 0;
+      for (; p + 4 <= P; p += 4) {
+        const T* r[4] = {R.row(b * P + p), R.row(b * P + p + 1), R.row(b * P + p + 2), R.row(b * P + p + 3)};
+        T da[4];
+        dot4(ds, r, D, da);
+        for (index_t j = 0; j < 4; ++j) {
+          const T de = a[p + j] * (da[j] - sb);
+          axpy2(a[p + j], ds, de * isd, c, dR.row(b * P + p + j), D);
+        }
+      }
+      for (; p < P; ++p) {
         const T* r = R.row(b * P + p);
         T* dr = dR.row(b * P + p);
         const T de = a[p] * (simd::dot(ds, r, D) - sb);
