@@ -32,7 +32,8 @@
  * matches a seen class is that class, not a new one). Kept masks are numbered m = 0 … M_b − 1 in
  * mask order (largest seed first).
  *
- * Sums and norms are accumulated in double; similarities are compared as doubles against λ.
+ * Sums and norms are accumulated in double; similarities are SIMD dot products in T (fixed
+ * order), compared against λ as doubles.
  * Deterministic: no threads, no randomness; float and double inputs follow the same rules.
  */
 #include <algorithm>
@@ -45,6 +46,7 @@
 
 #include "zss/cluster/clustering.hpp"
 #include "zss/core/check.hpp"
+#include "zss/core/simd.hpp"
 #include "zss/core/tensor.hpp"
 
 namespace zss {
@@ -109,11 +111,10 @@ void normalized_into(T* out, const std::vector<double>& sum) {
   for (index_t c = 0; c < sum.size(); ++c) out[c] = static_cast<T>(sum[c] * inv);
 }
 
+/// Cosine of two unit rows: the SIMD dot in T (fixed summation order, so deterministic).
 template <real_scalar T>
 double dot_d(const T* a, const T* b, index_t d) {
-  double s = 0;
-  for (index_t c = 0; c < d; ++c) s += static_cast<double>(a[c]) * static_cast<double>(b[c]);
-  return s;
+  return static_cast<double>(simd::dot(a, b, d));
 }
 
 }  // namespace detail
