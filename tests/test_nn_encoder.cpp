@@ -166,6 +166,7 @@ TEST_CASE("end-to-end gradient of every parameter equals finite differences (dou
   rng g(17);
   for (auto& v : y) v = std::int32_t(g.below(K + 1)) - 1;  // some ignored (−1)
   encoder_cache<double> cache;
+  cache.tile_bytes = 2048;  // several im2col tiles per image in every k×k layer
   tensor<double, 3> F = tensor<double, 3>::from_shape({B, P, D}), dF = F;
   auto loss = [&] {
     encoder_forward(F, cache, img, net, 1);

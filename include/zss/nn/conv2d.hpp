@@ -56,12 +56,12 @@ enum class conv2d_epilogue {
 /// (override with `-DZSS_CONV2D_TILE_BYTES=…` to tune for another cache).
 inline constexpr std::size_t conv2d_tile_bytes = ZSS_CONV2D_TILE_BYTES;
 
-/// Output pixels per im2col tile for geometry `g` (all pixels for a pointwise convolution).
+/// Output pixels per im2col tile of at most `tile_bytes` (all pixels for a pointwise convolution).
 template <real_scalar T>
-index_t conv2d_tile_rows(const conv2d_geometry& g) noexcept {
+index_t conv2d_tile_rows(const conv2d_geometry& g, std::size_t tile_bytes = conv2d_tile_bytes) noexcept {
   const index_t P = g.out_pixels();
   if (g.pointwise()) return P;
-  const index_t rows = std::max<index_t>(16, conv2d_tile_bytes / (sizeof(T) * g.patch()));
+  const index_t rows = std::max<index_t>(1, tile_bytes / (sizeof(T) * g.patch()));
   if (rows >= P) return P;
   const index_t tiles = (P + rows - 1) / rows;  // balanced: no short last tile
   return (P + tiles - 1) / tiles;
@@ -69,8 +69,8 @@ index_t conv2d_tile_rows(const conv2d_geometry& g) noexcept {
 
 /// Elements of one per-thread column workspace (0 for pointwise convolutions).
 template <real_scalar T>
-index_t conv2d_workspace_size(const conv2d_geometry& g) noexcept {
-  return g.pointwise() ? 0 : conv2d_tile_rows<T>(g) * g.patch();
+index_t conv2d_workspace_size(const conv2d_geometry& g, std::size_t tile_bytes = conv2d_tile_bytes) noexcept {
+  return g.pointwise() ? 0 : conv2d_tile_rows<T>(g, tile_bytes) * g.patch();
 }
 
 namespace detail {
@@ -94,11 +94,12 @@ inline void conv2d_epilogue_rows(T* out, index_t rows, index_t cout, const T* bi
 
 /**
  * One image forward. `out` P × C_out, `in` H × W × C, `w` K × C_out, `bias` C_out or null,
- * `col` a workspace of `conv2d_workspace_size<T>(g)` elements. Eigen must be single-threaded.
+ * `col` a workspace of `tile · K` elements (`tile` = `conv2d_tile_rows`). Eigen must be
+ * single-threaded.
  */
 template <real_scalar T>
 void conv2d_forward_image(T* out, const T* in, const T* w, const T* bias, const conv2d_geometry& g,
-                          index_t cout, conv2d_epilogue epi, T* col) noexcept {
+                          index_t cout, conv2d_epilogue epi, T* col, index_t tile) noexcept {
   const auto P = Eigen::Index(g.out_pixels()), K = Eigen::Index(g.patch()), Co = Eigen::Index(cout);
   const_dense_map<T> W(w, K, Co);
   if (g.pointwise()) {
@@ -106,7 +107,6 @@ void conv2d_forward_image(T* out, const T* in, const T* w, const T* bias, const 
     conv2d_epilogue_rows(out, index_t(P), cout, bias, epi);
     return;
   }
-  const index_t tile = conv2d_tile_rows<T>(g);
   for (index_t p0 = 0; p0 < index_t(P); p0 += tile) {
     const index_t p1 = std::min(index_t(P), p0 + tile);
     const auto m = Eigen::Index(p1 - p0);
@@ -119,11 +119,11 @@ void conv2d_forward_image(T* out, const T* in, const T* w, const T* bias, const 
 /**
  * One image backward, **adds into** `din` (H × W × C, may be null: no input gradient), `dw`
  * (K × C_out) and `db` (C_out, may be null). `dout` P × C_out is the gradient at the conv output
- * (after any ReLU mask). `col`, `dcol`: workspaces of `conv2d_workspace_size<T>(g)` elements.
+ * (after any ReLU mask). `col`, `dcol`: workspaces of `tile · K` elements.
  */
 template <real_scalar T>
 void conv2d_backward_image(T* din, T* dw, T* db, const T* dout, const T* in, const T* w,
-                           const conv2d_geometry& g, index_t cout, T* col, T* dcol) noexcept {
+                           const conv2d_geometry& g, index_t cout, T* col, T* dcol, index_t tile) noexcept {
   const auto P = Eigen::Index(g.out_pixels()), K = Eigen::Index(g.patch()), Co = Eigen::Index(cout);
   if (db)
     for (Eigen::Index p = 0; p < P; ++p) {
@@ -138,7 +138,6 @@ void conv2d_backward_image(T* din, T* dw, T* db, const T* dout, const T* in, con
     if (din) dense_map<T>(din, P, K).noalias() += dY * W.transpose();
     return;
   }
-  const index_t tile = conv2d_tile_rows<T>(g);
   for (index_t p0 = 0; p0 < index_t(P); p0 += tile) {
     const index_t p1 = std::min(index_t(P), p0 + tile);
     const auto m = Eigen::Index(p1 - p0);
@@ -163,10 +162,11 @@ template <real_scalar T>
 struct conv2d_cache {
   std::vector<aligned_vector<T>> col, dcol;  ///< per thread: conv2d_workspace_size elements
   per_thread<T> dparams;                     ///< per thread: K·C_out weight + C_out bias gradients
+  std::size_t tile_bytes = conv2d_tile_bytes;  ///< tuning knob: size of one column tile
 
   /// Makes room for `threads` threads on geometry `g` (no-op when already large enough).
   void reserve(const conv2d_geometry& g, index_t cout, int threads) {
-    const index_t ws = conv2d_workspace_size<T>(g), np = g.patch() * cout + cout;
+    const index_t ws = conv2d_workspace_size<T>(g, tile_bytes), np = g.patch() * cout + cout;
     if (col.size() < std::size_t(threads)) {
       col.resize(std::size_t(threads));
       dcol.resize(std::size_t(threads));
@@ -218,7 +218,8 @@ void conv2d_forward(tensor<T, 4>& out, conv2d_cache<T>& cache, const tensor<T, 4
   const index_t in_size = g.in_pixels() * g.in_c, out_size = g.out_pixels() * cout;
   parallel_for(B, threads, [&](index_t b, int t) {
     detail::conv2d_forward_image(out.data() + b * out_size, in.data() + b * in_size, weight.data, bias,
-                                 g, cout, conv2d_epilogue::bias, cache.col[std::size_t(t)].data());
+                                 g, cout, conv2d_epilogue::bias, cache.col[std::size_t(t)].data(),
+                                 conv2d_tile_rows<T>(g, cache.tile_bytes));
   });
 }
 
@@ -253,7 +254,8 @@ void conv2d_backward(tensor<T, 4>* din, matrix_ref<T> dweight, T* dbias, const t
     T* acc = cache.dparams[t];
     detail::conv2d_backward_image(din ? din->data() + b * in_size : nullptr, acc, acc + K * cout,
                                   dout.data() + b * out_size, in.data() + b * in_size, weight.data, g,
-                                  cout, cache.col[std::size_t(t)].data(), cache.dcol[std::size_t(t)].data());
+                                  cout, cache.col[std::size_t(t)].data(), cache.dcol[std::size_t(t)].data(),
+                                  conv2d_tile_rows<T>(g, cache.tile_bytes));
   });
   for (int t = 0; t < cache.dparams.threads(); ++t) {
     const T* acc = cache.dparams[t];

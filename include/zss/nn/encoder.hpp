@@ -187,6 +187,7 @@ struct encoder_cache {
   std::vector<aligned_vector<T>> mean, rstd;  ///< with GroupNorm: per hidden layer, B × G statistics
   std::vector<aligned_vector<T>> col, dcol, g0, g1, g2;  ///< per thread: column tiles, activation grads
   per_thread<T> dparams;                 ///< per thread: a full flat gradient buffer
+  std::size_t tile_bytes = conv2d_tile_bytes;  ///< tuning knob: im2col tile size (set before first use)
 
   /// (Re)sizes for `net` on a batch of `B` images of `H × W` with `threads` threads.
   void reserve(const encoder<T>& net, index_t B, index_t H, index_t W, int nthreads) {
@@ -206,7 +207,7 @@ struct encoder_cache {
     rstd.assign(G > 0 ? net.layers() - 1 : 0, aligned_vector<T>(B * G));
     index_t ws = 0, gmax = 0;
     for (index_t l = 0; l < net.layers(); ++l) {
-      ws = std::max(ws, conv2d_workspace_size<T>(geom[l]));
+      ws = std::max(ws, conv2d_workspace_size<T>(geom[l], tile_bytes));
       if (l + 1 < net.layers()) {
         const index_t n = geom[l].out_pixels() * net.out_channels(l);
         act[l].assign(B * n, T(0));
@@ -263,7 +264,8 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
       if (!last && G > 0) {  // conv → GroupNorm → ReLU
         T* z = cache.pre[l].data() + b * n;
         detail::conv2d_forward_image(z, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g, co,
-                                     conv2d_epilogue::bias, cache.col[std::size_t(t)].data());
+                                     conv2d_epilogue::bias, cache.col[std::size_t(t)].data(),
+                                     conv2d_tile_rows<T>(g, cache.tile_bytes));
         detail::group_norm_forward_image(out, cache.mean[l].data() + b * G, cache.rstd[l].data() + b * G, z,
                                          g.out_pixels(), co, G, pb.value(net.norm_weight_id[l]),
                                          pb.value(net.norm_bias_id[l]), T(1e-5));
@@ -271,7 +273,7 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
       } else {
         detail::conv2d_forward_image(out, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g, co,
                                      last ? conv2d_epilogue::bias : conv2d_epilogue::bias_relu,
-                                     cache.col[std::size_t(t)].data());
+                                     cache.col[std::size_t(t)].data(), conv2d_tile_rows<T>(g, cache.tile_bytes));
       }
       in = out;
     }
@@ -350,7 +352,8 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
         std::fill_n(din, n_in, T(0));
       }
       detail::conv2d_backward_image(din, acc + entries[net.weight_id[l]].offset, acc + entries[net.bias_id[l]].offset,
-                                    dout, in, pb.value(net.weight_id[l]), g, co, col, dcol);
+                                    dout, in, pb.value(net.weight_id[l]), g, co, col, dcol,
+                                    conv2d_tile_rows<T>(g, cache.tile_bytes));
       if (l + 1 < L) std::swap(gcur, gnext);
     }
   });
