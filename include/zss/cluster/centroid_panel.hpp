@@ -18,8 +18,8 @@
  *
  * Small K (K rounded up to a power of two, Kc, at most W/2): lanes over centroids would sit
  * mostly idle, so the centroids are instead kept as Kc zero-padded rows and a tile of R = W/Kc
- * points × Kc centroids accumulates W vertical dot products over D, reduced at once by one
- * transposing horizontal add (`xsimd::haddp`). Per point that is K·D/W FMAs instead of D. A
+ * points × Kc centroids accumulates W vertical dot products over D, each reduced horizontally
+ * once at the end. Per point that is K·D/W FMAs instead of D. A
  * distance is then a fixed sum over D's lanes, again independent of tiling and threads.
  */
 #include <algorithm>
@@ -199,7 +199,7 @@ void panel_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, in
   }
 }
 
-/// Small K: tiles of R = W/KC points × KC centroids, W dot products reduced by one `haddp`.
+/// Small K: tiles of R = W/KC points × KC centroids, W vertical dot products, each reduced once.
 template <class T, int KC, bool StoreAll, class Sink>
 void small_k_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,
                   Sink& sink) {
@@ -210,7 +210,7 @@ void small_k_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, 
   const T* crow = P.rows();
   const T* cn = P.norms();
   alignas(simd_alignment) T tail[R][W];
-  alignas(simd_alignment) T dots[W];
+  T dots[W];
   for (index_t r0 = b; r0 < e; r0 += R) {
     const T* x[R];
     for (int r = 0; r < R; ++r) x[r] = X.row(std::min<index_t>(r0 + static_cast<index_t>(r), e - 1));
@@ -238,7 +238,11 @@ void small_k_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, 
         for (int c = 0; c < KC; ++c) acc[r * KC + c] = xsimd::fma(xv, cv[c], acc[r * KC + c]);
       }
     }
-    xsimd::haddp(acc).store_aligned(dots);  // dots[r·KC + c] = ⟨x_r, c⟩
+    // dots[r·KC + c] = ⟨x_r, c⟩. (xsimd 8.1's transposing haddp would do this in one go, but
+    // its AVX-512 float version returns the sums in permuted lanes and trips GCC 12's
+    // -Wuninitialized in the intrinsics; W separate reductions cost ~15 % of a K = 2 tile.)
+#pragma GCC unroll 16
+    for (int a = 0; a < W; ++a) dots[a] = simd::reduce_add(acc[a]);
     const index_t rows = std::min<index_t>(R, e - r0);
     for (index_t r = 0; r < rows; ++r) {
       const T* dr = dots + r * KC;

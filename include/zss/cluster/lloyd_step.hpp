@@ -61,7 +61,10 @@ class lloyd_workspace {
     dp_ = padded_cols<T>(d_);
     k_max_ = k_max;
     x_norms_.resize(n_);
-    for (index_t i = 0; i < n_; ++i) x_norms_[i] = simd::squared_norm(X.row(i), d_);
+    parallel_for(static_cast<index_t>(threads_), threads_, [&](index_t t, int) {
+      const auto [b, e] = static_chunk(n_, threads_, static_cast<int>(t));
+      for (index_t i = b; i < e; ++i) x_norms_[i] = simd::squared_norm(X.row(i), d_);
+    });
     sums_.reset(threads_, k_max_ * dp_);
     counts_.assign(static_cast<std::size_t>(threads_), std::vector<index_t>(k_max_, 0));
     changed_.assign(static_cast<std::size_t>(threads_), 0);
