@@ -184,7 +184,10 @@ namespace zss::test {
 /// Any range of numbers as a `std::vector<double>`.
 template <class Range>
 std::vector<double> to_double(const Range& r) {
-  return std::vector<double>(std::begin(r), std::end(r));
+  std::vector<double> v(static_cast<std::size_t>(std::distance(std::begin(r), std::end(r))));
+  std::size_t i = 0;
+  for (const auto& x : r) v[i++] = static_cast<double>(x);
+  return v;
 }
 
 /// max |a − b| / max(1, max |b|): the error of a result against a reference.

@@ -340,13 +340,10 @@ void synthesizer_backward(matrix_ref<T> dP, const synthesizer_grads<T>& grads,
   attention_backward(d_a, matrix_ref<T>(), grads.attn, matrix_ref<const T>(d_o), cache.attn, a,
                      memory, region_offsets, std::span<const index_t>(cache.memory_offsets),
                      params.attn, threads);
-  if (dP.data) {
-    check_shape(where, "dP", dP, n, d);
-    layer_norm_backward(dP, grads.ln1, matrix_ref<const T>(d_a), cache.ln1, P, params.ln1, threads);
+  if (dP.data) check_shape(where, "dP", dP, n, d);
+  layer_norm_backward(dP, grads.ln1, matrix_ref<const T>(d_a), cache.ln1, P, params.ln1, threads);
+  if (dP.data)
     for (index_t i = 0; i < n; ++i) simd::axpy(T(1), d_o.row(i), dP.row(i), d);
-  } else {
-    layer_norm_backward(dP, grads.ln1, matrix_ref<const T>(d_a), cache.ln1, P, params.ln1, threads);
-  }
 }
 
 }  // namespace zss
