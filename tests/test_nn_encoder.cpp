@@ -197,6 +197,28 @@ TEST_CASE("end-to-end gradient of every parameter equals finite differences (dou
   for (index_t i = 0; i < once.size(); ++i) CHECK(net.params.grads()[i] == doctest::Approx(2 * once[i]));
 }
 
+TEST_CASE_TEMPLATE("parameter gradients: bitwise reproducible for a fixed thread count, equal up to rounding across counts", T, float, double) {
+  encoder<T> net(tiny_config());
+  encoder_init(net, 21);
+  const index_t B = 5, H = 9, W = 8;
+  auto img = random_images<T>(B, H, W, 3, 22);
+  const auto [h, w] = net.output_grid(H, W);
+  tensor<T, 3> F = tensor<T, 3>::from_shape({B, h * w, 5});
+  auto r = test::uniform_vector<T>(F.size(), 23);
+  tensor<T, 3> dF = tensor<T, 3>::from_shape(F.shape());
+  std::copy(r.begin(), r.end(), dF.begin());
+  auto grads = [&](int threads) {
+    encoder_cache<T> cache;
+    net.params.zero_grad();
+    encoder_forward(F, cache, img, net, threads);
+    encoder_backward(net, dF, cache, img, threads);
+    return std::vector<T>(net.params.grads(), net.params.grads() + net.params.size());
+  };
+  const auto g1 = grads(1), g2 = grads(2), g2b = grads(2);
+  CHECK(g2 == g2b);
+  CHECK(test::relative_error(g1, g2) < (std::is_same_v<T, float> ? 1e-6 : 1e-14));
+}
+
 TEST_CASE("shape errors name the shapes") {
   encoder<float> net(tiny_config());
   encoder_cache<float> cache;

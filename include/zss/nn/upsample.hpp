@@ -12,7 +12,8 @@
  * `s = max((o + 0.5)·scale − 0.5, 0)`, `i0 = ⌊s⌋`, `i1 = min(i0 + 1, in − 1)`, `λ = s − i0`,
  * `y = (1−λ)·x[i0] + λ·x[i1]` (separably in y and x). Works for any sizes (also downsampling,
  * without antialiasing). Backward scatters each output gradient to its four taps with the
- * same weights (the adjoint).
+ * same weights (the adjoint). Each call builds two small tap tables (H + W entries); images run
+ * in parallel and results do not depend on the thread count.
  */
 #include <algorithm>
 #include <vector>
