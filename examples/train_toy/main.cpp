@@ -351,47 +351,66 @@ int run(const options& o) {
 
 }  // namespace
 
+/// "--x: must be > 0, got 0" instead of CLI11's range text.
+CLI::Validator number_check(bool strictly_positive) {
+  return CLI::Validator(
+      [strictly_positive](std::string& s) -> std::string {
+        double v = 0;
+        std::size_t used = 0;
+        try {
+          v = std::stod(s, &used);
+        } catch (...) {
+          return "'" + s + "' is not a number";
+        }
+        if (used != s.size() || !std::isfinite(v)) return "'" + s + "' is not a finite number";
+        if (strictly_positive ? !(v > 0) : !(v >= 0)) return std::string("must be ") + (strictly_positive ? "> 0" : ">= 0") + ", got " + s;
+        return {};
+      },
+      strictly_positive ? "> 0" : ">= 0");
+}
+
 int main(int argc, char** argv) {
+  const auto positive = number_check(true), non_negative = number_check(false);
   CLI::App app{"zss-train-toy: CLIP-ZSS (GLM + PLM) on the toy world; prints mIoU(S), mIoU(U), hIoU next to the "
                "seen-only baseline and the teacher's own zero-shot segmentation."};
   options o;
   auto& c = o.cfg;
   std::string pool = "attention";
-  bool no_glm = false, no_plm = false, no_nel = false, no_flip = false;
-  app.add_option("--steps", c.steps, "optimiser steps")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--batch", c.batch, "images per step")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--lr", c.lr, "peak learning rate (AdamW, cosine schedule)")->capture_default_str()->check(CLI::PositiveNumber);
+  bool no_glm = false, no_plm = false, no_nel = false, no_flip = false, no_baseline = false;
+  app.add_option("--steps", c.steps, "optimiser steps")->capture_default_str()->check(positive);
+  app.add_option("--batch", c.batch, "images per step")->capture_default_str()->check(positive);
+  app.add_option("--lr", c.lr, "peak learning rate (AdamW, cosine schedule)")->capture_default_str()->check(positive);
   app.add_option("--warmup", c.warmup, "linear warm-up steps")->capture_default_str();
-  app.add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--clip", c.clip, "max global gradient norm (0 = off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay")->capture_default_str()->check(non_negative);
+  app.add_option("--clip", c.clip, "max global gradient norm (0 = off)")->capture_default_str()->check(non_negative);
   app.add_option("--seed", c.seed, "seeds everything: data, teacher, initialisation, batches")->capture_default_str();
-  app.add_option("--threads", c.threads, "threads (0 = OpenMP default)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", c.threads, "threads (0 = OpenMP default)")->capture_default_str()->check(non_negative);
   app.add_flag("--no-glm", no_glm, "switch the Global Learning Module off");
   app.add_flag("--no-plm", no_plm, "switch the Pixel Learning Module off (no pseudo labels, no synthesizer)");
   app.add_flag("--no-nel", no_nel, "switch the focal + dice loss off");
   app.add_flag("--no-flip", no_flip, "no random horizontal flips");
-  app.add_option("--lambda-ce", c.modules.lambda_ce, "weight of L_ce")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--lambda-nel", c.modules.lambda_nel, "weight of L_nel")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--lambda-glm", c.modules.lambda_glm, "weight of L_glm")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--lambda-syn", c.modules.lambda_syn, "weight of L_syn")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--lambda-ce", c.modules.lambda_ce, "weight of L_ce")->capture_default_str()->check(non_negative);
+  app.add_option("--lambda-nel", c.modules.lambda_nel, "weight of L_nel")->capture_default_str()->check(non_negative);
+  app.add_option("--lambda-glm", c.modules.lambda_glm, "weight of L_glm")->capture_default_str()->check(non_negative);
+  app.add_option("--lambda-syn", c.modules.lambda_syn, "weight of L_syn")->capture_default_str()->check(non_negative);
   app.add_option("--pool", pool, "GLM pooling")->capture_default_str()->check(CLI::IsMember({"attention", "mean", "dense", "selective"}));
-  app.add_option("--glm-tau", c.glm_tau, "GLM temperature")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--glm-tau", c.glm_tau, "GLM temperature")->capture_default_str()->check(positive);
   app.add_option("--bank", c.bank_size, "CLS bank size M")->capture_default_str();
   app.add_option("--fusion-lambda", c.pseudo.lambda, "mask-fusion threshold λ")->capture_default_str()->check(CLI::Range(-1.0, 1.0));
   app.add_option("--windows", c.pseudo.windows, "K-Means window sizes on the teacher grid")->capture_default_str();
   app.add_option("--min-tokens", c.pseudo.min_tokens, "min ignored tokens of a pseudo class")->capture_default_str();
   app.add_option("--calibration", o.calibration, "γ subtracted from seen classes' scores at inference")->capture_default_str();
-  app.add_option("--train-images", o.world.train_images, "training scenes")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--test-images", o.world.test_images, "test scenes")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--dense-noise", o.world.teacher.dense_noise, "teacher's dense-token noise σ_d")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--train-images", o.world.train_images, "training scenes")->capture_default_str()->check(positive);
+  app.add_option("--test-images", o.world.test_images, "test scenes")->capture_default_str()->check(positive);
+  app.add_option("--dense-noise", o.world.teacher.dense_noise, "teacher's dense-token noise σ_d")->capture_default_str()->check(non_negative);
   app.add_option("--out", o.out, "write metrics.json, panel PNGs and checkpoint/ into this directory");
   app.add_flag("--resume", o.resume, "continue from DIR/checkpoint (needs --out DIR)");
   app.add_option("--checkpoint-every", o.checkpoint_every, "also save the checkpoint every N steps (0 = only at the end)")->capture_default_str();
   app.add_option("--panels", o.panels, "test images drawn as panels with --out")->capture_default_str();
   app.add_flag("--ablation", o.ablation, "train baseline, +GLM, +PLM, +GLM+PLM for each seed; Markdown table + ablation.json");
-  app.add_option("--seeds", o.seeds, "seeds of --ablation (S, S+1, ...)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--seeds", o.seeds, "seeds of --ablation (S, S+1, ...)")->capture_default_str()->check(positive);
   app.add_flag("--quick", o.quick, "tiny configuration for tests (few images and steps)");
-  app.add_flag("!--no-baseline", o.baseline, "do not train the seen-only baseline reference");
+  app.add_flag("--no-baseline", no_baseline, "do not train the seen-only baseline reference");
   app.add_flag("--quiet", o.quiet, "no progress display");
   app.add_option("--require-unseen-gain", o.require_gain, "exit 3 unless mIoU(U) beats the baseline's by this much (0..1; tests)");
   try {
@@ -412,6 +431,7 @@ int main(int argc, char** argv) {
     c.modules.plm = !no_plm;
     c.modules.nel = !no_nel;
     c.flip = !no_flip;
+    o.baseline = !no_baseline;
     c.pool = pool == "mean" ? glm_pool::mean : pool == "dense" ? glm_pool::dense : pool == "selective" ? glm_pool::selective : glm_pool::attention;
     c.warmup = std::min(c.warmup, c.steps);
     return run(o);

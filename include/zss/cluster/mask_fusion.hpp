@@ -29,7 +29,8 @@
  * when it owns ≥ `min_tokens` ignored tokens (at least 1 whatever `min_tokens` says) and its
  * centroid ν_g is not within λ of any seen class present in the image: ⟨ν_g, n(mean token of
  * class c)⟩ < λ for every seen class c that labels at least one token of the image (a mask that
- * matches a seen class is that class, not a new one). Kept masks are numbered m = 0 … M_b − 1 in
+ * matches a seen class is that class, not a new one; `seen_class` records the most similar one,
+ * ties to the lowest class id). Kept masks are numbered m = 0 … M_b − 1 in
  * mask order (largest seed first).
  *
  * Sums and norms are accumulated in double; similarities are SIMD dot products in T (fixed
@@ -39,6 +40,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <numeric>
 #include <span>
 #include <string>
@@ -138,8 +140,8 @@ mask_fusion_result<T> fuse_masks(matrix_ref<const T> tokens, std::span<const std
   const index_t Q = tokens.rows, D = tokens.cols;
   require(Q > 0 && D > 0, std::string(where) + ": tokens are empty " + shape_string(tokens.shape()));
   require(!scales.empty(), std::string(where) + ": no scales to fuse");
-  require(num_seen >= 0 && num_seen < (std::int64_t(1) << 30),
-          std::string(where) + ": num_seen must be in [0, 2^30), got " + std::to_string(num_seen));
+  require(num_seen >= 0 && num_seen <= std::int64_t(1) << 30,
+          std::string(where) + ": num_seen must be in [0, 2^30], got " + std::to_string(num_seen));
   require(std::isfinite(p.lambda), std::string(where) + ": lambda must be finite");
   check_extent(where, "token_labels size", token_labels.size(), "number of tokens", Q);
   for (index_t q = 0; q < Q; ++q)
@@ -243,19 +245,16 @@ mask_fusion_result<T> fuse_masks(matrix_ref<const T> tokens, std::span<const std
   }
 
   // --- fusion with the seen labels --------------------------------------------------------------
+  // Seen classes present in the image, ascending (a map: C_seen may be large, the image has few).
   std::vector<std::int32_t> present;
   std::vector<std::vector<index_t>> seen_tokens;
   {
-    std::vector<std::int64_t> slot(static_cast<index_t>(num_seen), -1);
-    for (index_t q = 0; q < Q; ++q) {
-      const std::int32_t c = token_labels[q];
-      if (c < 0) continue;
-      if (slot[c] < 0) {
-        slot[c] = static_cast<std::int64_t>(present.size());
-        present.push_back(c);
-        seen_tokens.emplace_back();
-      }
-      seen_tokens[static_cast<index_t>(slot[c])].push_back(q);
+    std::map<std::int32_t, std::vector<index_t>> by_class;
+    for (index_t q = 0; q < Q; ++q)
+      if (token_labels[q] >= 0) by_class[token_labels[q]].push_back(q);
+    for (auto& [c, toks] : by_class) {
+      present.push_back(c);
+      seen_tokens.push_back(std::move(toks));
     }
   }
   tensor<T, 2> seen_means = tensor<T, 2>::from_shape({present.size(), D});

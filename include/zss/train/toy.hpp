@@ -11,11 +11,9 @@
  *
  * PLM pseudo labels per training image (DESIGN §2.3), computed once (they depend on the teacher
  * and the seen labels only): seen pixel labels → class-set indices → token labels on the teacher
- * grid (`token_labels`) → multi-scale K-Means of the teacher tokens (`multiscale_kmeans`,
- * window seeds) → mask fusion and fusion with the seen labels (`fuse_masks`) → the fused map →
- * `targets_from_fused` (nearest neighbour to the student grid, regions, u_l). This composes the
- * cluster/ and plm/ headers directly (zss/plm/pseudo_labels.hpp did not exist when this was
- * written; it is the same pipeline).
+ * grid → multi-scale K-Means of the teacher tokens (window seeds) → mask fusion and fusion with
+ * the seen labels, i.e. `zss::pseudo_labels` (plm/pseudo_labels.hpp) on the teacher grid → the
+ * fused map → `targets_from_fused` (nearest neighbour to the student grid, regions, u_l).
  *
  * Inputs: images enter the student as `2·(x − 0.5)` (pixels in [0, 1] → [−1, 1]).
  */
@@ -24,11 +22,10 @@
 #include <span>
 #include <vector>
 
-#include "zss/cluster/mask_fusion.hpp"
-#include "zss/cluster/multiscale_kmeans.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/random.hpp"
 #include "zss/eval/metrics.hpp"
+#include "zss/plm/pseudo_labels.hpp"
 #include "zss/plm/token_labels.hpp"
 #include "zss/toy/dataset.hpp"
 #include "zss/train/config.hpp"
@@ -80,25 +77,19 @@ std::vector<std::int32_t> toy_fused_labels(const toy::scene& s, const toy::teach
                                            const toy_classes<T>& cls, const pseudo_label_config& pc,
                                            std::uint64_t image = 0) {
   const index_t th = t.grid_h, tw = t.grid_w, D = t.tokens.shape()[1];
-  const auto seen_px = seen_index_labels(s, cls);
-  token_label_params tp;
-  tp.ignore_value = -1;
-  tp.ignored_fraction = pc.ignored_fraction;
-  tp.num_seen = std::int64_t(cls.seen_ids.size());
-  const auto tok = token_labels(seen_px, th, tw, tp);
-  multiscale_params mp;
-  mp.windows = pc.windows;
-  mp.max_iter = pc.max_iter;
-  mp.threads = 1;
-  const matrix_ref<const T> Z(t.tokens.data(), th * tw, D);
-  const auto scales = multiscale_kmeans<T>(Z, th, tw, mp, image);
-  mask_fusion_params fp;
-  fp.lambda = pc.lambda;
-  fp.min_tokens = pc.min_tokens;
-  fp.check_finite = false;
-  auto fused = fuse_masks<T>(Z, std::span<const std::int32_t>(tok.data(), tok.size()), scales,
-                             std::int64_t(cls.seen_ids.size()), fp);
-  return std::move(fused.labels);
+  tensor<T, 3> tokens = tensor<T, 3>::from_shape({th, tw, D});
+  std::copy(t.tokens.begin(), t.tokens.end(), tokens.begin());
+  pseudo_label_params p;
+  p.kmeans.windows = pc.windows;
+  p.kmeans.max_iter = pc.max_iter;
+  p.fusion.lambda = pc.lambda;
+  p.fusion.min_tokens = pc.min_tokens;
+  p.token.ignore_value = -1;
+  p.token.ignored_fraction = pc.ignored_fraction;
+  p.normalize_tokens = false;  // the toy teacher's tokens are unit rows already
+  p.check_finite = false;
+  auto r = pseudo_labels(tokens, seen_index_labels(s, cls), std::int64_t(cls.seen_ids.size()), p, image);
+  return std::vector<std::int32_t>(r.fused_tokens.begin(), r.fused_tokens.end());
 }
 
 /**
