@@ -7,19 +7,13 @@
 #include "zss/loss/softmax.hpp"
 #include "zss/nn/normalize.hpp"
 
+#include "bench_common.hpp"
+
 namespace {
 
-zss::aligned_vector<float> data(zss::index_t n, std::uint64_t seed) {
-  zss::rng g(seed);
-  zss::aligned_vector<float> v(n);
-  for (auto& x : v) x = g.normal<float>();
-  return v;
-}
+auto data(zss::index_t n, std::uint64_t seed) { return zss::bench::normal_data(n, seed); }
+using zss::bench::set_bytes;
 
-void set_bytes(benchmark::State& s, double bytes_per_iter) {
-  s.counters["GB/s"] = benchmark::Counter(bytes_per_iter, benchmark::Counter::kIsIterationInvariantRate,
-                                          benchmark::Counter::kIs1000);
-}
 
 template <bool Fast>
 void BM_Dot(benchmark::State& s) {

@@ -14,7 +14,12 @@
 #include "zss/cluster/multiscale_kmeans.hpp"
 #include "zss/core/random.hpp"
 
+#include "bench_common.hpp"
+
 namespace {
+
+using zss::bench::process_cpu_counter;
+void set_gflops(benchmark::State& s, double flops) { zss::bench::set_flops(s, flops); }
 
 /// Blobs on the unit sphere plus noise, like L2-normalised dense tokens (as the peers' data).
 zss::tensor<float, 2> tokens(zss::index_t n, zss::index_t d, zss::index_t blobs, std::uint64_t seed) {
@@ -45,27 +50,6 @@ zss::tensor<float, 2> random_rows(const zss::tensor<float, 2>& X, zss::index_t k
   return C;
 }
 
-double process_cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
-
-/// Records the process CPU time of the timed loop as `proc_cpu_ms` per iteration.
-struct process_cpu_counter {
-  benchmark::State& s;
-  double start = process_cpu_seconds();
-  explicit process_cpu_counter(benchmark::State& st) : s(st) {}
-  ~process_cpu_counter() {
-    if (s.iterations() > 0)
-      s.counters["proc_cpu_ms"] = 1e3 * (process_cpu_seconds() - start) / double(s.iterations());
-  }
-};
-
-void set_gflops(benchmark::State& s, double flops_per_iter) {
-  s.counters["GFLOP/s"] = benchmark::Counter(flops_per_iter, benchmark::Counter::kIsIterationInvariantRate,
-                                             benchmark::Counter::kIs1000);
-}
 
 constexpr int kThreads = 2;
 

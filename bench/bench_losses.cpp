@@ -15,42 +15,16 @@
 #include "zss/loss/glm.hpp"
 #include "zss/loss/softmax.hpp"
 
+#include "bench_common.hpp"
+
 namespace {
 
+using zss::bench::normal_data;
+using zss::bench::process_cpu_counter;
+using zss::bench::set_bytes;
+using zss::bench::set_flops;
+
 constexpr int kThreads = 2;
-
-zss::aligned_vector<float> normal_data(zss::index_t n, std::uint64_t seed) {
-  zss::rng g(seed);
-  zss::aligned_vector<float> v(n);
-  for (auto& x : v) x = g.normal<float>();
-  return v;
-}
-
-double process_cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
-
-/// Records the process CPU time of the timed loop as `proc_cpu_ms` per iteration.
-struct process_cpu_counter {
-  benchmark::State& s;
-  double start = process_cpu_seconds();
-  explicit process_cpu_counter(benchmark::State& st) : s(st) {}
-  ~process_cpu_counter() {
-    if (s.iterations() > 0)
-      s.counters["proc_cpu_ms"] = 1e3 * (process_cpu_seconds() - start) / double(s.iterations());
-  }
-};
-
-void set_flops(benchmark::State& s, double flops) {
-  s.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
-                                             benchmark::Counter::kIs1000);
-}
-void set_bytes(benchmark::State& s, double bytes) {
-  s.counters["GB/s"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate,
-                                          benchmark::Counter::kIs1000);
-}
 
 // ---- cosine CE: N × D rows, K seen classes (16 images), labels in [−1, K) ----------------------
 struct ce_problem {

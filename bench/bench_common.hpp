@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Helpers shared by the bench_*.cpp files: seeded data, rate counters, process CPU time.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <ctime>
+
+#include "zss/core/aligned.hpp"
+#include "zss/core/random.hpp"
+
+namespace zss::bench {
+
+/// n standard-normal floats from `rng(seed)`.
+inline aligned_vector<float> normal_data(index_t n, std::uint64_t seed) {
+  rng g(seed);
+  aligned_vector<float> v(n);
+  for (auto& x : v) x = g.normal<float>();
+  return v;
+}
+
+/// "GFLOP/s" counter from the FLOPs of one iteration.
+inline void set_flops(benchmark::State& s, double flops_per_iter) {
+  s.counters["GFLOP/s"] = benchmark::Counter(flops_per_iter, benchmark::Counter::kIsIterationInvariantRate,
+                                             benchmark::Counter::kIs1000);
+}
+
+/// "GB/s" counter from the bytes read and written by one iteration.
+inline void set_bytes(benchmark::State& s, double bytes_per_iter) {
+  s.counters["GB/s"] = benchmark::Counter(bytes_per_iter, benchmark::Counter::kIsIterationInvariantRate,
+                                          benchmark::Counter::kIs1000);
+}
+
+inline double process_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+/// Records the process CPU time of the timed loop as `proc_cpu_ms` per iteration (all threads):
+/// on a shared machine, wall ≈ proc_cpu_ms / threads means the threads ran undisturbed.
+struct process_cpu_counter {
+  benchmark::State& s;
+  double start = process_cpu_seconds();
+  explicit process_cpu_counter(benchmark::State& st) : s(st) {}
+  ~process_cpu_counter() {
+    if (s.iterations() > 0)
+      s.counters["proc_cpu_ms"] = 1e3 * (process_cpu_seconds() - start) / double(s.iterations());
+  }
+};
+
+}  // namespace zss::bench
