@@ -76,7 +76,7 @@ struct synth_problem {
   }
   test::ref::vec reference(const synthesizer_options& opt, test::ref::act a) const {
     return test::ref::synthesizer(test::to_double(P), n, test::to_double(C), test::to_double(U), off, ref_params(),
-                                  opt.region_tokens, a, opt.layer_norm_eps);
+                                  opt.region_tokens, a, opt.layer_norm_eps, nullptr, opt.query_residual);
   }
 };
 
@@ -128,11 +128,14 @@ TEST_CASE_TEMPLATE("synthesizer forward matches the unfused plain-loop block", T
                                                              {mlp_activation::relu, test::ref::act::relu}};
   // Images with 3, 1, 0 and 4 regions.
   synth_problem<T> p({3, 1, 0, 4}, 16, 24, 1);
+  for (bool residual : {true, false})
   for (bool tokens : {true, false})
     for (auto [act, ref_act] : acts) {
+      CAPTURE(residual);
       CAPTURE(tokens);
       CAPTURE(int(act));
       synthesizer_options opt;
+      opt.query_residual = residual;
       opt.region_tokens = tokens;
       opt.activation = act;
       synthesizer_cache<T> cache;
@@ -157,17 +160,22 @@ TEST_CASE("synthesizer backward end to end equals finite differences (all parame
     std::vector<index_t> counts;
     bool tokens;
     mlp_activation act;
+    bool residual = true;
   };
   const variant variants[] = {{{2, 1, 3}, true, mlp_activation::gelu_erf},
                               {{2, 0, 3}, false, mlp_activation::gelu_tanh},
                               {{1}, true, mlp_activation::gelu_erf},
-                              {{1, 2}, false, mlp_activation::gelu_erf}};
+                              {{1, 2}, false, mlp_activation::gelu_erf},
+                              {{2, 1, 3}, true, mlp_activation::gelu_erf, false},
+                              {{3, 2}, true, mlp_activation::gelu_tanh, false}};
   for (const auto& v : variants) {
     CAPTURE(v.tokens);
+    CAPTURE(v.residual);
     CAPTURE(v.counts.size());
     synth_problem<double> p(v.counts, 6, 10, 3);
     synthesizer_options opt;
     opt.region_tokens = v.tokens;
+    opt.query_residual = v.residual;
     opt.activation = v.act;
     // One zero region feature (LN of a constant row: x̂ = 0).
     for (index_t j = 0; j < p.d; ++j) p.P[j] = 0;
@@ -221,6 +229,43 @@ TEST_CASE("synthesizer with one memory row (region tokens off, one image): no gr
   double sv = 0;
   for (index_t i = 0; i < p.buf.entries()[p.ids.v_w].size; ++i) sv += std::abs(p.buf.grad(p.ids.v_w)[i]);
   CHECK(sv > 0);
+  // Without the query shortcut as well, every region of the image gets the same prototype, read
+  // from the CLS alone: nothing depends on P, and no gradient reaches it.
+  opt.query_residual = false;
+  const auto Pi2 = p.forward(cache, opt);
+  for (index_t i = 1; i < p.n; ++i)
+    for (index_t j = 0; j < p.d; ++j) CHECK(Pi2[i * p.d + j] == doctest::Approx(Pi2[j]).epsilon(1e-12));
+  std::fill(dP.begin(), dP.end(), 0.0);
+  p.backward(dP, dPi, cache, Pi2, opt);
+  for (double x : dP) CHECK(x == 0.0);
+}
+
+TEST_CASE("identity init: the untrained block without the shortcut returns the normalised memory read") {
+  eigen_single_thread_guard guard;
+  synth_problem<double> p({2, 3}, 6, 12, 5, false);
+  init_synthesizer_params(p.buf, p.ids, 5, synthesizer_init::identity);
+  const index_t d = p.d;
+  for (auto id : {p.ids.q_w, p.ids.k_w, p.ids.v_w, p.ids.o_w})
+    for (index_t i = 0; i < d; ++i)
+      for (index_t j = 0; j < d; ++j) CHECK(p.buf.value(id)[i * d + j] == (i == j ? 1.0 : 0.0));
+  for (index_t i = 0; i < p.h * d; ++i) CHECK(p.buf.value(p.ids.fc2_w)[i] == 0.0);
+  // fc1 keeps its He init (the same numbers as the Xavier mode's).
+  param_buffer<double> other;
+  const auto ids2 = declare_synthesizer_params(other, d, p.h, "syn.");
+  other.allocate();
+  init_synthesizer_params(other, ids2, 5);
+  CHECK(std::equal(p.buf.value(p.ids.fc1_w), p.buf.value(p.ids.fc1_w) + p.h * d, other.value(ids2.fc1_w)));
+  synthesizer_options opt;
+  opt.query_residual = false;
+  opt.region_tokens = false;  // one memory row per image: the read is exactly c_b
+  synthesizer_cache<double> cache;
+  const auto Pi = p.forward(cache, opt);
+  for (index_t b = 0; b < p.images; ++b) {
+    double nc = 0;
+    for (index_t j = 0; j < d; ++j) nc += p.C[b * d + j] * p.C[b * d + j];
+    for (index_t l = p.off[b]; l < p.off[b + 1]; ++l)
+      for (index_t j = 0; j < d; ++j) CHECK(Pi[l * d + j] == doctest::Approx(p.C[b * d + j] / std::sqrt(nc)));
+  }
 }
 
 TEST_CASE_TEMPLATE("synthesizer: 1 and 2 threads give the same bits", T, float, double) {

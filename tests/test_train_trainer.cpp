@@ -112,8 +112,12 @@ TEST_CASE("targets_from_fused: regions are present seen classes then renumbered 
 TEST_CASE("trainer: the whole step's gradient (all losses) matches central differences") {
   tiny_problem<double> pb;
   auto cfg = tiny_config();
-  SUBCASE("all modules, attention pooling, gradient into the pseudo prototypes") {}
+  cfg.pseudo_grad = true;  // the full gradient (the stop-gradient default is tested below)
+  SUBCASE("all modules, attention pooling, gradient into the pseudo prototypes, the toy recipe") {}
+  SUBCASE("DESIGN's synthesizer: query shortcut, Xavier init, delta 0") { cfg.use_paper_synthesizer(); }
   SUBCASE("mean pooling, CE synthesizer loss, memory = CLS only") {
+    cfg.use_paper_synthesizer();
+    cfg.syn_delta = 1.5;
     cfg.pool = glm_pool::mean;
     cfg.syn_loss = syn_loss_kind::ce;
     cfg.region_tokens = false;
@@ -144,6 +148,41 @@ TEST_CASE("trainer: the whole step's gradient (all losses) matches central diffe
   CHECK(e_enc < 1e-6);
   CHECK(e_syn < 1e-6);
   CHECK(test::relative_error(g_syn, std::vector<double>(g_syn.size(), 0.0)) > 0);  // not trivially zero
+}
+
+TEST_CASE("trainer: stop-gradient into the pseudo prototypes (the default) and teacher-token prototypes") {
+  tiny_problem<double> pb;
+  auto cfg = tiny_config();
+  REQUIRE_FALSE(cfg.pseudo_grad);
+  cfg.modules.lambda_syn = 0;  // only L_ce/L_nel/L_glm could reach the synthesizer
+  SUBCASE("synthesizer prototypes, stopped") {
+    // Without the query shortcut and with the CLS as the only memory row, the prototypes do not
+    // depend on the student: the stopped gradient is then the whole gradient of the encoder.
+    cfg.synth_residual = false;
+    cfg.region_tokens = false;
+  }
+  SUBCASE("teacher-token prototypes (constants)") { cfg.prototypes = prototype_source::teacher_tokens; }
+  trainer<double> tr(cfg, pb.text);
+  const auto l = tr.forward_backward(pb.batch);
+  CHECK(l.pseudo_classes == 4);
+  CHECK(l.syn == 0);
+  auto& syn = tr.synthesizer_buffer();
+  CHECK(std::all_of(syn.grads(), syn.grads() + syn.size(), [](double g) { return g == 0; }));
+  auto& enc = tr.student().params;
+  const std::vector<double> g_enc(enc.grads(), enc.grads() + enc.size());
+  auto loss = [&] { return tr.forward_backward(pb.batch).total; };
+  CHECK(check_buffer(loss, enc.values(), g_enc.data(), enc.size()) < 1e-6);
+  if (cfg.prototypes == prototype_source::teacher_tokens) {
+    CHECK(tr.prototypes().rows == 0);
+  } else {
+    // Every region of an image reads the same single memory row: equal prototypes per image.
+    const auto Pi = tr.prototypes();
+    const auto ro = tr.region_offsets();
+    REQUIRE(Pi.rows == ro.back());
+    for (index_t b = 0; b + 1 < ro.size(); ++b)
+      for (index_t r = ro[b] + 1; r < ro[b + 1]; ++r)
+        for (index_t d = 0; d < Pi.cols; ++d) CHECK(Pi(r, d) == doctest::Approx(Pi(ro[b], d)).epsilon(1e-12));
+  }
 }
 
 TEST_CASE("trainer: switching modules off removes their losses and gradients") {

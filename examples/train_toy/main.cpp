@@ -54,12 +54,17 @@ nlohmann::json config_json(const train::trainer_config& c, const toy::world_para
                                             : "selective";
   j["glm_tau"] = c.glm_tau, j["bank_size"] = c.bank_size;
   j["windows"] = c.pseudo.windows, j["fusion_lambda"] = c.pseudo.lambda, j["min_tokens"] = c.pseudo.min_tokens;
-  j["alpha"] = c.alpha, j["beta"] = c.beta, j["syn_tau"] = c.syn_tau, j["region_tokens"] = c.region_tokens;
+  j["alpha"] = c.alpha, j["beta"] = c.beta, j["syn_tau"] = c.syn_tau, j["syn_delta"] = c.syn_delta, j["region_tokens"] = c.region_tokens;
+  j["prototypes"] = c.prototypes == train::prototype_source::synthesizer ? "synthesizer" : "teacher-tokens";
+  j["synth_init"] = c.synth_init == synthesizer_init::identity ? "identity" : "xavier";
+  j["synth_residual"] = c.synth_residual, j["pseudo_grad"] = c.pseudo_grad;
+  j["syn_loss"] = c.syn_loss == syn_loss_kind::bce ? "bce" : "ce";
   j["lr"] = c.lr, j["min_lr"] = c.min_lr, j["weight_decay"] = c.weight_decay, j["warmup"] = c.warmup, j["clip"] = c.clip;
   j["batch"] = c.batch, j["steps"] = c.steps, j["flip"] = c.flip, j["seed"] = c.seed, j["threads"] = c.threads;
   j["embed_dim"] = c.encoder.embed_dim, j["widths"] = c.encoder.widths;
   j["train_images"] = wp.train_images, j["test_images"] = wp.test_images;
-  j["dense_noise"] = wp.teacher.dense_noise, j["calibration"] = calibration;
+  j["dense_noise"] = wp.teacher.dense_noise, j["gap"] = wp.teacher.gap, j["global_bias"] = wp.teacher.global_bias;
+  j["cls_noise"] = wp.teacher.cls_noise, j["calibration"] = calibration;
   return j;
 }
 
@@ -377,6 +382,8 @@ int main(int argc, char** argv) {
   auto& c = o.cfg;
   std::string pool = "attention";
   bool no_glm = false, no_plm = false, no_nel = false, no_flip = false, no_baseline = false;
+  bool no_region_tokens = false, paper_synth = false;
+  std::string syn_loss = "bce", prototypes = "synthesizer", synth_init = "identity";
   app.add_option("--steps", c.steps, "optimiser steps")->capture_default_str()->check(positive);
   app.add_option("--batch", c.batch, "images per step")->capture_default_str()->check(positive);
   app.add_option("--lr", c.lr, "peak learning rate (AdamW, cosine schedule)")->capture_default_str()->check(positive);
@@ -394,6 +401,22 @@ int main(int argc, char** argv) {
   app.add_option("--lambda-glm", c.modules.lambda_glm, "weight of L_glm")->capture_default_str()->check(non_negative);
   app.add_option("--lambda-syn", c.modules.lambda_syn, "weight of L_syn")->capture_default_str()->check(non_negative);
   app.add_option("--pool", pool, "GLM pooling")->capture_default_str()->check(CLI::IsMember({"attention", "mean", "dense", "selective"}));
+  app.add_flag("--paper-synthesizer", paper_synth,
+               "the synthesizer as DESIGN 2.4 states it: query shortcut, Xavier init, delta 0, L_ce gradient into the "
+               "pseudo prototypes (the defaults are the toy recipe; see include/zss/train/config.hpp)");
+  app.add_flag("--synth-residual,!--no-synth-residual", c.synth_residual,
+               "synthesizer query shortcut h = p + CrossAttn(LN(p), memory) (default: off, h = CrossAttn)");
+  app.add_option("--prototypes", prototypes,
+                 "pseudo classes' weights: the synthesizer's prototypes, or the teacher's region tokens (ablation)")
+      ->capture_default_str()->check(CLI::IsMember({"synthesizer", "teacher-tokens"}));
+  app.add_option("--synth-init", synth_init, "synthesizer init: xavier, or identity attention projections and fc2 = 0")
+      ->capture_default_str()->check(CLI::IsMember({"xavier", "identity"}));
+  app.add_flag("--no-region-tokens", no_region_tokens, "synthesizer memory = the teacher CLS only");
+  app.add_flag("--pseudo-grad,!--no-pseudo-grad", c.pseudo_grad,
+               "L_ce/L_nel also train the pseudo prototypes (default: off, stop-gradient)");
+  app.add_option("--syn-loss", syn_loss, "L_syn: BCE over seen classes or softmax CE")->capture_default_str()->check(CLI::IsMember({"bce", "ce"}));
+  app.add_option("--syn-tau", c.syn_tau, "L_syn temperature τ_s")->capture_default_str()->check(positive);
+  app.add_option("--syn-delta", c.syn_delta, "L_syn logit offset δ")->capture_default_str();
   app.add_option("--glm-tau", c.glm_tau, "GLM temperature")->capture_default_str()->check(positive);
   app.add_option("--bank", c.bank_size, "CLS bank size M")->capture_default_str();
   app.add_option("--fusion-lambda", c.pseudo.lambda, "mask-fusion threshold λ")->capture_default_str()->check(CLI::Range(-1.0, 1.0));
@@ -403,6 +426,9 @@ int main(int argc, char** argv) {
   app.add_option("--train-images", o.world.train_images, "training scenes")->capture_default_str()->check(positive);
   app.add_option("--test-images", o.world.test_images, "test scenes")->capture_default_str()->check(positive);
   app.add_option("--dense-noise", o.world.teacher.dense_noise, "teacher's dense-token noise σ_d")->capture_default_str()->check(non_negative);
+  app.add_option("--gap", o.world.teacher.gap, "teacher's modality gap (rotation strength; 0 = none)")->capture_default_str()->check(non_negative);
+  app.add_option("--global-bias", o.world.teacher.global_bias, "teacher's global bias γ in dense tokens")->capture_default_str()->check(non_negative);
+  app.add_option("--cls-noise", o.world.teacher.cls_noise, "teacher's CLS noise σ_c")->capture_default_str()->check(non_negative);
   app.add_option("--out", o.out, "write metrics.json, panel PNGs and checkpoint/ into this directory");
   app.add_flag("--resume", o.resume, "continue from DIR/checkpoint (needs --out DIR)");
   app.add_option("--checkpoint-every", o.checkpoint_every, "also save the checkpoint every N steps (0 = only at the end)")->capture_default_str();
@@ -431,6 +457,18 @@ int main(int argc, char** argv) {
     c.modules.plm = !no_plm;
     c.modules.nel = !no_nel;
     c.flip = !no_flip;
+    c.synth_init = synth_init == "identity" ? synthesizer_init::identity : synthesizer_init::xavier;
+    if (paper_synth) {  // the preset first; options given explicitly still win
+      const auto explicit_cfg = c;
+      c.use_paper_synthesizer();
+      if (app.count("--synth-residual") + app.count("--no-synth-residual")) c.synth_residual = explicit_cfg.synth_residual;
+      if (app.count("--pseudo-grad") + app.count("--no-pseudo-grad")) c.pseudo_grad = explicit_cfg.pseudo_grad;
+      if (app.count("--syn-delta")) c.syn_delta = explicit_cfg.syn_delta;
+      if (app.count("--synth-init")) c.synth_init = explicit_cfg.synth_init;
+    }
+    c.prototypes = prototypes == "teacher-tokens" ? train::prototype_source::teacher_tokens : train::prototype_source::synthesizer;
+    c.region_tokens = !no_region_tokens;
+    c.syn_loss = syn_loss == "ce" ? syn_loss_kind::ce : syn_loss_kind::bce;
     o.baseline = !no_baseline;
     c.pool = pool == "mean" ? glm_pool::mean : pool == "dense" ? glm_pool::dense : pool == "selective" ? glm_pool::selective : glm_pool::attention;
     c.warmup = std::min(c.warmup, c.steps);

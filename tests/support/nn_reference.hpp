@@ -121,10 +121,11 @@ struct synth_params {
   vec ln1_g, ln1_b, Wq, bq, Wk, bk, Wv, bv, Wo, bo, ln2_g, ln2_b, W1, b1, W2, b2;
 };
 
-/// The block of DESIGN §2.4, unfused: returns π (n × d); `o` receives the unnormalised output.
+/// The block of DESIGN §2.4, unfused: returns π (n × d); `o` receives the unnormalised output;
+/// without `query_residual` h = CrossAttn(LN(p), memory).
 inline vec synthesizer(const vec& P, size_t n, const vec& C, const vec& U,
                        const std::vector<size_t>& roff, const synth_params& p, bool region_tokens,
-                       act a, double ln_eps, vec* o_out = nullptr) {
+                       act a, double ln_eps, vec* o_out = nullptr, bool query_residual = true) {
   const size_t d = p.d, B = roff.size() - 1;
   vec mem;
   std::vector<size_t> moff{0};
@@ -138,7 +139,7 @@ inline vec synthesizer(const vec& P, size_t n, const vec& C, const vec& U,
   const vec A = layer_norm(P, n, d, p.ln1_g, p.ln1_b, ln_eps);
   const vec At = attention(A, n, d, mem, mem.size() / d, d, roff, moff, p.Wq, p.bq, p.Wk, p.bk,
                            p.Wv, p.bv, p.Wo, p.bo, d, d);
-  vec H(P);
+  vec H = query_residual ? P : vec(P.size(), 0.0);
   for (size_t i = 0; i < H.size(); ++i) H[i] += At[i];
   const vec G = layer_norm(H, n, d, p.ln2_g, p.ln2_b, ln_eps);
   const vec M = mlp(G, n, d, p.W1, p.b1, p.h, p.W2, p.b2, d, a);

@@ -15,6 +15,13 @@
  *     o = h + MLP(g)                      MLP = fc2(act(fc1(g))), act = exact GELU by default
  *     π = n(o)                            (row L2 normalisation, nn/normalize.hpp)
  *
+ * With `query_residual = false` the first line becomes `h = CrossAttn(a, memory_b)`: the
+ * prototype is then a function of the teacher memory, the student feature only choosing (through
+ * the attention weights) what to read. With the shortcut, L_syn can be met by the student's own
+ * pooled feature (which L_ce already pulls to the text embeddings of seen classes) and the block
+ * may learn to ignore the memory, so pseudo prototypes carry little of the teacher's knowledge
+ * about unseen classes; the toy trainer measures both (train/config.hpp, README).
+ *
  * The memory is the teacher's CLS `c_b` plus, when `region_tokens` is on (default), the
  * teacher's region-pooled tokens `u_l` of the same image; with `c_b` alone the attention is
  * constant (one memory row), which is why the option exists. Teacher outputs are constants:
@@ -63,6 +70,10 @@ namespace zss {
 /// Options of the synthesizer block (DESIGN §2.4); defaults as documented.
 struct synthesizer_options {
   bool region_tokens = true;  ///< memory = [c_b ; u_l of image b] (true) or [c_b] alone (false)
+  /// `h = p + CrossAttn(LN₁(p), memory)` (true, DESIGN §2.4) or `h = CrossAttn(LN₁(p), memory)`
+  /// (false): without the query shortcut the prototype is built from the teacher memory only,
+  /// the query `p` choosing what to read (see the file comment).
+  bool query_residual = true;
   mlp_activation activation = mlp_activation::gelu_erf;  ///< MLP non-linearity
   double layer_norm_eps = 1e-5;                          ///< ε of both layer norms
   double normalize_eps = 1e-12;                          ///< ε of the prototype normalisation
@@ -173,14 +184,26 @@ synthesizer_param_ids declare_synthesizer_params(param_buffer<T>& buf, index_t w
   return ids;
 }
 
+/// How `init_synthesizer_params` starts the block.
+enum class synthesizer_init {
+  /// The table in the file comment (Xavier / He normal, the usual transformer init).
+  xavier,
+  /// As `xavier`, but W_q = W_k = W_v = W_o = I and fc2 = 0: the untrained block returns
+  /// `n(Σ_m a_lm · memory_m)` (plus `p` with the query shortcut), so it starts by reading the teacher,
+  /// and directions that L_syn never constrains (the class-own parts of unseen classes' embeddings,
+  /// outside the span of the seen text) pass through unchanged instead of through a random map.
+  identity,
+};
+
 /**
  * Initialises the synthesizer's values in `buf` (see the table in the file comment): γ = 1,
  * β = 0, biases 0, attention and fc2 weights Xavier normal, fc1 weights He normal; tensor `i`
- * (declaration order) draws from `rng(seed, i)`. Gradients are untouched.
+ * (declaration order) draws from `rng(seed, i)`. With `synthesizer_init::identity` the four
+ * attention projections are the identity and fc2 is zero instead. Gradients are untouched.
  */
 template <real_scalar T>
 void init_synthesizer_params(param_buffer<T>& buf, const synthesizer_param_ids& ids,
-                             std::uint64_t seed) {
+                             std::uint64_t seed, synthesizer_init mode = synthesizer_init::xavier) {
   require(buf.allocated(), "init_synthesizer_params: allocate the param_buffer first");
   const auto all = ids.all();
   for (index_t s = 0; s < all.size(); ++s) {
@@ -197,6 +220,15 @@ void init_synthesizer_params(param_buffer<T>& buf, const synthesizer_param_ids& 
       rng g(seed, s);
       for (index_t i = 0; i < e.size; ++i) v[i] = static_cast<T>(sd * g.normal<double>());
     }
+  }
+  if (mode == synthesizer_init::identity) {
+    const index_t d = ids.width;
+    for (const index_t id : {ids.q_w, ids.k_w, ids.v_w, ids.o_w}) {
+      T* v = buf.value(id);
+      std::fill_n(v, d * d, T(0));
+      for (index_t i = 0; i < d; ++i) v[i * d + i] = T(1);
+    }
+    std::fill_n(buf.value(ids.fc2_w), ids.width * ids.hidden, T(0));
   }
 }
 
@@ -292,7 +324,7 @@ void synthesizer_forward(matrix_ref<T> Pi, synthesizer_cache<T>& cache, matrix_r
   attention_forward(attn_out, cache.attn, matrix_ref<const T>(a), memory, region_offsets,
                     std::span<const index_t>(cache.memory_offsets), params.attn, threads);
   for (index_t i = 0; i < n; ++i)
-    for (index_t j = 0; j < d; ++j) h(i, j) = P(i, j) + attn_out(i, j);
+    for (index_t j = 0; j < d; ++j) h(i, j) = (opt.query_residual ? P(i, j) : T(0)) + attn_out(i, j);
   layer_norm_forward(g, cache.ln2, matrix_ref<const T>(h), params.ln2, T(opt.layer_norm_eps), threads);
   mlp_forward(mlp_out, cache.mlp, matrix_ref<const T>(g), params.mlp, opt.activation, threads);
   for (index_t i = 0; i < n * d; ++i) cache.o[i] = cache.h[i] + cache.mlp_out[i];
@@ -336,13 +368,13 @@ void synthesizer_backward(matrix_ref<T> dP, const synthesizer_grads<T>& grads,
   normalize_rows_backward(d_o, dPi, cache.norm, Pi, threads);
   mlp_backward(d_g, grads.mlp, matrix_ref<const T>(d_o), cache.mlp, g, params.mlp, threads);
   layer_norm_backward(d_o, grads.ln2, matrix_ref<const T>(d_g), cache.ln2, h, params.ln2, threads);
-  // d_o now holds dh. h = p + Attn(LN₁(p)): dp = dh + LN₁ᵀ(Attnᵀ(dh)).
+  // d_o now holds dh. h = p + Attn(LN₁(p)): dp = dh + LN₁ᵀ(Attnᵀ(dh)) (no dh without the shortcut).
   attention_backward(d_a, matrix_ref<T>(), grads.attn, matrix_ref<const T>(d_o), cache.attn, a,
                      memory, region_offsets, std::span<const index_t>(cache.memory_offsets),
                      params.attn, threads);
   if (dP.data) check_shape(where, "dP", dP, n, d);
   layer_norm_backward(dP, grads.ln1, matrix_ref<const T>(d_a), cache.ln1, P, params.ln1, threads);
-  if (dP.data)
+  if (dP.data && opt.query_residual)
     for (index_t i = 0; i < n; ++i) simd::axpy(T(1), d_o.row(i), dP.row(i), d);
 }
 

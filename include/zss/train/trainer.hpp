@@ -102,7 +102,7 @@ class trainer {
     encoder_init(net_, cfg.seed);
     synth_ids_ = declare_synthesizer_params(synth_, D, cfg.synth_hidden);
     synth_.allocate();
-    init_synthesizer_params(synth_, synth_ids_, cfg.seed ^ 0x5e17u);
+    init_synthesizer_params(synth_, synth_ids_, cfg.seed ^ 0x5e17u, cfg.synth_init);
     opt_net_.reset(net_.params.size());
     opt_syn_.reset(synth_.size());
     bank_ = cls_bank<T>(cfg.bank_size, D);
@@ -117,6 +117,15 @@ class trainer {
   /// Optimiser steps taken so far (restored by `load`).
   std::uint64_t steps_done() const noexcept { return step_; }
   const tensor<T, 2>& seen_text() const noexcept { return seen_text_; }
+  /// The last `forward_backward`'s region prototypes Π (L × D unit rows, the synthesizer's
+  /// output; 0 rows without PLM or with `prototype_source::teacher_tokens`). Image b owns rows
+  /// `[region_offsets()[b], region_offsets()[b + 1])`: its seen regions, then its pseudo ones.
+  matrix_ref<const T> prototypes() const noexcept {
+    const index_t D = cfg_.encoder.embed_dim;
+    return {Pi_.data(), Pi_.size() / D, D};
+  }
+  /// B + 1 region offsets of the last `forward_backward` (see `prototypes`).
+  std::span<const index_t> region_offsets() const noexcept { return region_offsets_; }
 
   /**
    * Zeroes both gradient buffers, computes every enabled loss of `batch` and **writes** the
@@ -194,12 +203,14 @@ class trainer {
     out.pseudo_classes = Mt;
 
     // PLM: region pooling → synthesizer → prototypes; pseudo prototypes become class weights.
-    const bool run_synth = plm && L > 0;
+    const bool run_synth = plm && L > 0 && cfg_.prototypes == prototype_source::synthesizer;
+    if (!run_synth) Pi_.clear();
     Pp_.assign(Mt * D, T(0));
     dPp_.assign(Mt * D, T(0));
     const auto sparams = synth_ids_.params(synth_);
     synthesizer_options sopt;
     sopt.region_tokens = cfg_.region_tokens;
+    sopt.query_residual = cfg_.synth_residual;
     const matrix_ref<const T> U(U_.data(), L, D);
     if (run_synth) {
       pooled_.assign(L * D, T(0));
@@ -214,6 +225,13 @@ class trainer {
                     Pp_.data() + pseudo_offsets_[b] * D);
       }
     }
+    if (plm && cfg_.prototypes == prototype_source::teacher_tokens) {
+      // The synthesizer-free ablation: a pseudo class's weight is its teacher region token, n(u_l).
+      for (index_t b = 0; b < B; ++b) {
+        const index_t Mb = pseudo_offsets_[b + 1] - pseudo_offsets_[b], first = region_offsets_[b + 1] - Mb;
+        for (index_t m = 0; m < Mb; ++m) normalize_row(Pp_.data() + (pseudo_offsets_[b] + m) * D, U_.data() + (first + m) * D, D);
+      }
+    }
     row_offsets_.resize(B + 1);
     for (index_t b = 0; b <= B; ++b) row_offsets_[b] = b * P;
     class_sets<T> sets;
@@ -222,7 +240,7 @@ class trainer {
     sets.pseudo = matrix_ref<const T>(Pp_.data(), Mt, D);
     sets.pseudo_offsets = std::span<const index_t>(pseudo_offsets_);
     class_set_grads<T> dW;
-    if (Mt > 0 && cfg_.pseudo_grad) dW.pseudo = matrix_ref<T>(dPp_.data(), Mt, D);
+    if (Mt > 0 && run_synth && cfg_.pseudo_grad) dW.pseudo = matrix_ref<T>(dPp_.data(), Mt, D);
     const std::span<const int> labels(labels_);
 
     // L_ce (fused forward/backward).
