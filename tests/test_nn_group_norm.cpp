@@ -13,7 +13,7 @@ using namespace zss;
 
 namespace {
 template <class T>
-tensor<T, 4> random4(index_t a, index_t b, index_t c, index_t d, std::uint64_t seed, T offset = T(0)) {
+tensor<T, 4> gn_random4(index_t a, index_t b, index_t c, index_t d, std::uint64_t seed, T offset = T(0)) {
   tensor<T, 4> t = tensor<T, 4>::from_shape({a, b, c, d});
   auto v = test::uniform_vector<T>(t.size(), seed);
   for (index_t i = 0; i < t.size(); ++i) t.data()[i] = v[i] + offset;
@@ -23,7 +23,7 @@ tensor<T, 4> random4(index_t a, index_t b, index_t c, index_t d, std::uint64_t s
 
 TEST_CASE_TEMPLATE("forward equals the two-pass definition for G = 1, 2, C", T, float, double) {
   const index_t B = 3, H = 5, W = 3, C = 6;
-  auto x = random4<T>(B, H, W, C, 1, T(3));  // an offset: the one-pass sums must still be accurate
+  auto x = gn_random4<T>(B, H, W, C, 1, T(3));  // an offset: the one-pass sums must still be accurate
   auto gam = test::uniform_vector<T>(C, 2), bet = test::uniform_vector<T>(C, 3);
   for (index_t G : {1, 2, 6}) {
     CAPTURE(G);
@@ -55,8 +55,8 @@ TEST_CASE_TEMPLATE("forward equals the two-pass definition for G = 1, 2, C", T, 
 
 TEST_CASE("backward (input, gamma, beta) equals finite differences and adds into (double)") {
   const index_t B = 2, H = 4, W = 3, C = 6;
-  auto x = random4<double>(B, H, W, C, 5, 0.5);
-  auto r = random4<double>(B, H, W, C, 6);
+  auto x = gn_random4<double>(B, H, W, C, 5, 0.5);
+  auto r = gn_random4<double>(B, H, W, C, 6);
   auto gam = test::uniform_vector<double>(C, 7), bet = test::uniform_vector<double>(C, 8);
   for (index_t G : {1, 3, 6}) {
     CAPTURE(G);

@@ -11,14 +11,14 @@ namespace {
 struct geo_case {
   index_t h, w, c, kh, kw, sh, sw, ph, pw;
 };
-const geo_case cases[] = {
+const geo_case geo_cases[] = {
     {5, 7, 3, 3, 3, 1, 1, 1, 1}, {6, 6, 2, 3, 3, 2, 2, 1, 1}, {7, 5, 1, 5, 5, 1, 1, 2, 2},
     {4, 9, 4, 1, 1, 1, 1, 0, 0}, {9, 4, 3, 2, 3, 3, 2, 0, 1}, {3, 3, 5, 3, 3, 1, 1, 0, 0},
     {1, 1, 2, 3, 3, 1, 1, 1, 1}, {8, 7, 3, 4, 2, 2, 3, 2, 1}, {5, 5, 2, 1, 1, 2, 2, 0, 0}};
 }  // namespace
 
 TEST_CASE_TEMPLATE("im2col equals a direct gather with zero padding, for any tile", T, float, double) {
-  for (const auto& k : cases) {
+  for (const auto& k : geo_cases) {
     const conv2d_geometry g{k.h, k.w, k.c, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw};
     CAPTURE(k.h); CAPTURE(k.w); CAPTURE(k.kh); CAPTURE(k.kw); CAPTURE(k.sh); CAPTURE(k.ph); CAPTURE(k.pw);
     g.validate("test");
@@ -49,7 +49,7 @@ TEST_CASE_TEMPLATE("im2col equals a direct gather with zero padding, for any til
 }
 
 TEST_CASE_TEMPLATE("col2im_add is the adjoint of im2col and adds into its output", T, float, double) {
-  for (const auto& k : cases) {
+  for (const auto& k : geo_cases) {
     const conv2d_geometry g{k.h, k.w, k.c, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw};
     const index_t P = g.out_pixels(), K = g.patch(), N = k.h * k.w * k.c;
     auto x = test::integer_vector<T>(N, 11), y = test::integer_vector<T>(P * K, 12);

@@ -112,11 +112,14 @@ TEST_CASE("targets_from_fused: regions are present seen classes then renumbered 
 TEST_CASE("trainer: the whole step's gradient (all losses) matches central differences") {
   tiny_problem<double> pb;
   auto cfg = tiny_config();
-  cfg.pseudo_grad = true;  // the full gradient (the stop-gradient default is tested below)
-  SUBCASE("all modules, attention pooling, gradient into the pseudo prototypes, the toy recipe") {}
-  SUBCASE("DESIGN's synthesizer: query shortcut, Xavier init, delta 0") { cfg.use_paper_synthesizer(); }
+  SUBCASE("all modules, attention pooling, gradient into the pseudo prototypes") {}
+  SUBCASE("the recipe's synthesizer (no shortcut, identity init, delta 10) with the prototype gradient") {
+    cfg.use_synthesizer_recipe();
+    REQUIRE_FALSE(cfg.pseudo_grad);
+    cfg.pseudo_grad = true;  // the full gradient (stop-gradient is tested below)
+    cfg.syn_delta = 1.5;     // tiny_config's τ_s = 0.5
+  }
   SUBCASE("mean pooling, CE synthesizer loss, memory = CLS only") {
-    cfg.use_paper_synthesizer();
     cfg.syn_delta = 1.5;
     cfg.pool = glm_pool::mean;
     cfg.syn_loss = syn_loss_kind::ce;
@@ -150,10 +153,10 @@ TEST_CASE("trainer: the whole step's gradient (all losses) matches central diffe
   CHECK(test::relative_error(g_syn, std::vector<double>(g_syn.size(), 0.0)) > 0);  // not trivially zero
 }
 
-TEST_CASE("trainer: stop-gradient into the pseudo prototypes (the default) and teacher-token prototypes") {
+TEST_CASE("trainer: stop-gradient into the pseudo prototypes and teacher-token prototypes") {
   tiny_problem<double> pb;
   auto cfg = tiny_config();
-  REQUIRE_FALSE(cfg.pseudo_grad);
+  cfg.pseudo_grad = false;
   cfg.modules.lambda_syn = 0;  // only L_ce/L_nel/L_glm could reach the synthesizer
   SUBCASE("synthesizer prototypes, stopped") {
     // Without the query shortcut and with the CLS as the only memory row, the prototypes do not

@@ -382,8 +382,8 @@ int main(int argc, char** argv) {
   auto& c = o.cfg;
   std::string pool = "attention";
   bool no_glm = false, no_plm = false, no_nel = false, no_flip = false, no_baseline = false;
-  bool no_region_tokens = false, paper_synth = false;
-  std::string syn_loss = "bce", prototypes = "synthesizer", synth_init = "identity";
+  bool no_region_tokens = false, recipe = false;
+  std::string syn_loss = "bce", prototypes = "synthesizer", synth_init = "xavier";
   app.add_option("--steps", c.steps, "optimiser steps")->capture_default_str()->check(positive);
   app.add_option("--batch", c.batch, "images per step")->capture_default_str()->check(positive);
   app.add_option("--lr", c.lr, "peak learning rate (AdamW, cosine schedule)")->capture_default_str()->check(positive);
@@ -401,11 +401,11 @@ int main(int argc, char** argv) {
   app.add_option("--lambda-glm", c.modules.lambda_glm, "weight of L_glm")->capture_default_str()->check(non_negative);
   app.add_option("--lambda-syn", c.modules.lambda_syn, "weight of L_syn")->capture_default_str()->check(non_negative);
   app.add_option("--pool", pool, "GLM pooling")->capture_default_str()->check(CLI::IsMember({"attention", "mean", "dense", "selective"}));
-  app.add_flag("--paper-synthesizer", paper_synth,
-               "the synthesizer as DESIGN 2.4 states it: query shortcut, Xavier init, delta 0, L_ce gradient into the "
-               "pseudo prototypes (the defaults are the toy recipe; see include/zss/train/config.hpp)");
+  app.add_flag("--synth-recipe", recipe,
+               "the synthesizer recipe: no query shortcut, identity init, delta 10, no L_ce gradient into the pseudo "
+               "prototypes (makes PLM alone work on the toy world; see include/zss/train/config.hpp)");
   app.add_flag("--synth-residual,!--no-synth-residual", c.synth_residual,
-               "synthesizer query shortcut h = p + CrossAttn(LN(p), memory) (default: off, h = CrossAttn)");
+               "synthesizer query shortcut h = p + CrossAttn(LN(p), memory) (DESIGN; else h = CrossAttn)");
   app.add_option("--prototypes", prototypes,
                  "pseudo classes' weights: the synthesizer's prototypes, or the teacher's region tokens (ablation)")
       ->capture_default_str()->check(CLI::IsMember({"synthesizer", "teacher-tokens"}));
@@ -413,7 +413,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"xavier", "identity"}));
   app.add_flag("--no-region-tokens", no_region_tokens, "synthesizer memory = the teacher CLS only");
   app.add_flag("--pseudo-grad,!--no-pseudo-grad", c.pseudo_grad,
-               "L_ce/L_nel also train the pseudo prototypes (default: off, stop-gradient)");
+               "L_ce/L_nel also train the pseudo prototypes (DESIGN; else stop-gradient)");
   app.add_option("--syn-loss", syn_loss, "L_syn: BCE over seen classes or softmax CE")->capture_default_str()->check(CLI::IsMember({"bce", "ce"}));
   app.add_option("--syn-tau", c.syn_tau, "L_syn temperature τ_s")->capture_default_str()->check(positive);
   app.add_option("--syn-delta", c.syn_delta, "L_syn logit offset δ")->capture_default_str();
@@ -458,9 +458,9 @@ int main(int argc, char** argv) {
     c.modules.nel = !no_nel;
     c.flip = !no_flip;
     c.synth_init = synth_init == "identity" ? synthesizer_init::identity : synthesizer_init::xavier;
-    if (paper_synth) {  // the preset first; options given explicitly still win
+    if (recipe) {  // the preset first; options given explicitly still win
       const auto explicit_cfg = c;
-      c.use_paper_synthesizer();
+      c.use_synthesizer_recipe();
       if (app.count("--synth-residual") + app.count("--no-synth-residual")) c.synth_residual = explicit_cfg.synth_residual;
       if (app.count("--pseudo-grad") + app.count("--no-pseudo-grad")) c.pseudo_grad = explicit_cfg.pseudo_grad;
       if (app.count("--syn-delta")) c.syn_delta = explicit_cfg.syn_delta;
