@@ -27,6 +27,10 @@
  * synthesizer's buffer, each with its own AdamW state, clipped together by their global norm.
  * The bank receives the batch's CLS tokens after the update (it is read before: DESIGN §2.2).
  *
+ * With `prototypes = prototype_source::teacher_tokens` (an ablation) the pseudo weights are the
+ * constants `n(u_l)`; the synthesizer and L_syn are not run. The synthesizer's options and the
+ * recipe that makes PLM alone work on the toy world: train/config.hpp.
+ *
  * Decisions (not fixed by the paper):
  *  - With PLM off, pseudo labels in the targets are treated as ignored (−1): the same cached
  *    targets serve every ablation arm.
