@@ -114,7 +114,7 @@ TEST_CASE("toy targets: seen labels as class-set indices, pseudo classes only wi
   // Batches and evaluation run end to end on an untrained student.
   trainer_config tc;
   tc.encoder.embed_dim = w.text.shape()[1];
-  trainer<float> tr(tc, cls.seen_text);
+  zss::train::trainer<float> tr(tc, cls.seen_text);
   rng g(1, 0);
   const index_t idx[2] = {0, 1};
   const auto batch = toy_batch<float>(w, plm, std::span<const index_t>(idx, 2), true, g);
