@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "support/gradcheck.hpp"
@@ -244,6 +245,9 @@ TEST_CASE("trainer: steps lower the loss, a checkpoint round-trips, bad input is
   cfg_bad = cfg;
   cfg_bad.encoder.embed_dim = 5;
   CHECK_THROWS_AS(trainer<float>(cfg_bad, pb.text), std::invalid_argument);
+  cfg_bad = cfg;
+  cfg_bad.syn_delta = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(cfg_bad.validate(), doctest::Contains("syn_delta"), std::invalid_argument);
 }
 
 TEST_CASE("predict: argmax of calibrated cosine scores (stride-1 net: upsampling is the identity)") {

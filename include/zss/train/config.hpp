@@ -170,6 +170,7 @@ struct trainer_config {
     need(glm_tau > 0, "glm_tau must be > 0, got " + std::to_string(glm_tau));
     need(glm_rho > 0 && glm_rho <= 1, "glm_rho must be in (0, 1], got " + std::to_string(glm_rho));
     need(syn_tau > 0, "syn_tau must be > 0, got " + std::to_string(syn_tau));
+    need(std::isfinite(syn_delta), "syn_delta must be finite, got " + std::to_string(syn_delta));
     need(!pseudo.windows.empty(), "pseudo.windows is empty");
     for (auto w : pseudo.windows) need(w >= 1, "pseudo.windows must be >= 1");
     need(pseudo.max_iter >= 1, "pseudo.max_iter must be >= 1");

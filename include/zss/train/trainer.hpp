@@ -338,7 +338,7 @@ class trainer {
     ao.weight_decay = T(cfg_.weight_decay);
     adamw_step(std::span<T>(net_.params.values(), net_.params.size()),
                std::span<const T>(net_.params.grads(), net_.params.size()), opt_net_, ao);
-    if (cfg_.modules.plm)
+    if (cfg_.modules.plm && cfg_.prototypes == prototype_source::synthesizer)
       adamw_step(std::span<T>(synth_.values(), synth_.size()), std::span<const T>(synth_.grads(), synth_.size()),
                  opt_syn_, ao);
     bank_.push(matrix_ref<const T>(batch.cls.data(), batch.cls.shape()[0], batch.cls.shape()[1]));
