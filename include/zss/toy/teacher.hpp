@@ -8,7 +8,7 @@
  *
  *  - dense tokens on a patch grid (`patch` pixels per side; 64 / 4 → 16 × 16):
  *    `z_q = n(G·Σ_k frac_k(q) t_k + σ_d·ε + γ·ctx)` where `frac_k(q)` is the fraction of patch q's
- *    pixels of class k, `G` a fixed near-identity rotation (the *modality gap*: dense tokens are
+ *    pixels of class k, `G` a fixed rotation (the *modality gap*: dense tokens are
  *    not aligned with text embeddings, so classifying them directly works only moderately),
  *    `ctx = n(Σ_k area_k t_k)` the image's mean embedding (CLIP's *global bias* in dense tokens)
  *    and `ε` Gaussian noise with entries N(0, 1/D) (so ‖σ_d ε‖ ≈ σ_d);
