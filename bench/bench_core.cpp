@@ -4,7 +4,7 @@
 
 #include "zss/core/random.hpp"
 #include "zss/core/simd.hpp"
-#include "zss/loss/softmax.hpp"
+#include "zss/nn/softmax.hpp"
 #include "zss/nn/normalize.hpp"
 
 #include "bench_common.hpp"

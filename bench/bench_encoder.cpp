@@ -44,9 +44,9 @@ struct step_fixture {
   std::vector<int> labels;
   std::vector<zss::index_t> offsets;
   zss::cosine_ce_cache<float> ce;
-  zss::cosine_ce_params<float> ce_params;
+  zss::cosine_ce_options ce_params;
   zss::adamw_state<float> opt;
-  zss::adamw_options<float> adamw;
+  zss::adamw_options adamw;
   zss::index_t P = 0;
 
   step_fixture() {

@@ -86,7 +86,7 @@ void BM_KMeansFit(benchmark::State& s) {
   const auto n = zss::index_t(s.range(0)), d = zss::index_t(s.range(1)), k = zss::index_t(s.range(2));
   const auto X = tokens(n, d, std::max<zss::index_t>(k, 8), 1);
   const auto C0 = random_rows(X, k, 2);
-  zss::kmeans_params p;
+  zss::kmeans_options p;
   p.max_iter = 20;
   p.tol = 0;
   p.threads = kThreads;
@@ -110,7 +110,7 @@ void BM_MultiScaleBatch(benchmark::State& s) {
   for (zss::index_t i = 0; i < b; ++i) imgs.push_back(tokens(q, d, 6, 100 + i));
   std::vector<zss::matrix_ref<const float>> views;
   for (auto& m : imgs) views.push_back(zss::as_matrix(m));
-  zss::multiscale_params p;
+  zss::multiscale_options p;
   p.ks = {2, 4, 8, 16};
   p.max_iter = 10;
   p.threads = kThreads;

@@ -13,7 +13,7 @@
 #include "zss/loss/cosine_ce.hpp"
 #include "zss/loss/cosine_logits.hpp"
 #include "zss/loss/glm.hpp"
-#include "zss/loss/softmax.hpp"
+#include "zss/nn/softmax.hpp"
 
 #include "bench_common.hpp"
 
@@ -47,7 +47,7 @@ void BM_CosineCE(benchmark::State& s) {
   ce_problem p(zss::index_t(s.range(0)), zss::index_t(s.range(1)), zss::index_t(s.range(2)));
   zss::aligned_vector<float> dX(p.N * p.D, 0.f), dW(p.K * p.D, 0.f);
   zss::cosine_ce_cache<float> cache;
-  zss::cosine_ce_params<float> prm;
+  zss::cosine_ce_options prm;
   prm.threads = kThreads;
   process_cpu_counter cpu(s);
   for (auto _ : s) {
@@ -68,7 +68,7 @@ void BM_CosineCE_unfused(benchmark::State& s) {
   ce_problem p(zss::index_t(s.range(0)), zss::index_t(s.range(1)), zss::index_t(s.range(2)));
   zss::aligned_vector<float> dX(p.N * p.D, 0.f), dW(p.K * p.D, 0.f), S(p.N * p.K), dS(p.N * p.K);
   zss::cosine_logits_cache<float> cache;
-  zss::cosine_params<float> prm;
+  zss::cosine_logits_options prm;
   prm.threads = kThreads;
   process_cpu_counter cpu(s);
   for (auto _ : s) {
@@ -116,7 +116,7 @@ void BM_GlmAttention(benchmark::State& s) {
   glm_problem p(16, 1024, 512, zss::index_t(s.range(0)));
   zss::aligned_vector<float> dR(p.B * p.P * p.D, 0.f);
   zss::glm_cache<float> cache;
-  zss::glm_params<float> prm;
+  zss::glm_options prm;
   prm.threads = kThreads;
   process_cpu_counter cpu(s);
   for (auto _ : s) {
@@ -202,7 +202,7 @@ void BM_GlmDense(benchmark::State& s) {
   glm_problem p(16, 1024, 512, 0);
   zss::aligned_vector<float> dR(p.B * p.P * p.D, 0.f);
   zss::glm_cache<float> cache;
-  zss::glm_params<float> prm;
+  zss::glm_options prm;
   prm.pool = zss::glm_pool::dense;
   prm.threads = kThreads;
   process_cpu_counter cpu(s);

@@ -67,8 +67,8 @@ const batch_data& data() {
   return d;
 }
 
-zss::pseudo_label_params params(int threads) {
-  zss::pseudo_label_params p;
+zss::pseudo_label_options params(int threads) {
+  zss::pseudo_label_options p;
   p.kmeans.windows = {4, 8, 16};
   p.threads = threads;
   return p;
@@ -103,7 +103,7 @@ BENCHMARK(BM_PseudoLabels)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::
 /// The K-Means part alone for one image (3 scales, window seeds), single thread.
 void BM_PseudoLabels_KMeansOneImage(benchmark::State& s) {
   const auto& d = data();
-  zss::multiscale_params mp;
+  zss::multiscale_options mp;
   mp.windows = {4, 8, 16};
   mp.threads = 1;
   const zss::matrix_ref<const float> Z(d.tokens.data(), h * w, D);
@@ -118,7 +118,7 @@ BENCHMARK(BM_PseudoLabels_KMeansOneImage)->Unit(benchmark::kMillisecond);
 /// Mask fusion alone for one image (given its three clusterings).
 void BM_MaskFusion(benchmark::State& s) {
   const auto& d = data();
-  zss::multiscale_params mp;
+  zss::multiscale_options mp;
   mp.windows = {4, 8, 16};
   mp.threads = 1;
   const zss::matrix_ref<const float> Z(d.tokens.data(), h * w, D);
@@ -126,7 +126,7 @@ void BM_MaskFusion(benchmark::State& s) {
   zss::tensor<std::int32_t, 2> px = zss::tensor<std::int32_t, 2>::from_shape({h * P, w * P});
   std::copy(d.pixels.data(), d.pixels.data() + px.size(), px.data());
   const auto tl = zss::token_labels(px, h, w);
-  zss::mask_fusion_params fp;
+  zss::mask_fusion_options fp;
   for (auto _ : s) {
     auto r = zss::fuse_masks<float>(Z, std::span<const std::int32_t>(tl.data(), tl.size()), scales, 6, fp);
     benchmark::DoNotOptimize(r.labels.data());

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "tool_common.hpp"
+#include "common/tool_common.hpp"
 #include "zss/cluster/kmeans.hpp"
-#include "zss/core/npy.hpp"
+#include "zss/io/npy.hpp"
 
 namespace {
 
@@ -55,7 +55,7 @@ int run(const options& o, const zss::npy_header& h) {
     X = zss::load_npy<T, 2>(o.input);
   }
 
-  zss::kmeans_params p;
+  zss::kmeans_options p;
   p.seed = o.seed;
   p.max_iter = o.max_iter;
   p.tol = o.tol;

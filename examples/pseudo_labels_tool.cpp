@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "tool_common.hpp"
-#include "zss/core/image_io.hpp"
-#include "zss/core/npy.hpp"
+#include "common/tool_common.hpp"
+#include "zss/io/image_io.hpp"
+#include "zss/io/npy.hpp"
 #include "zss/plm/pseudo_labels.hpp"
 
 namespace {
@@ -56,7 +56,7 @@ int run(const options& o, const zss::npy_header& th) {
   }
   if (num_seen < 0) num_seen = std::int64_t(max_seen) + 1;
 
-  zss::pseudo_label_params p;
+  zss::pseudo_label_options p;
   p.kmeans.windows = o.windows;
   p.kmeans.max_iter = o.max_iter;
   p.kmeans.spherical = o.spherical;

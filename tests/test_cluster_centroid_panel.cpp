@@ -7,6 +7,8 @@
 #include "support/cluster_reference.hpp"
 #include "zss/cluster/centroid_panel.hpp"
 
+namespace test_cluster_centroid_panel {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("panel_argmin finds the exact nearest centroid on integer data at awkward sizes", T, float,
@@ -84,3 +86,5 @@ TEST_CASE_TEMPLATE("panel_distances returns every distance, +inf in the padding"
   });
   CHECK(rows == n);
 }
+
+}  // namespace test_cluster_centroid_panel

@@ -6,6 +6,8 @@
 
 #include "zss/cluster/empty_cluster.hpp"
 
+namespace test_cluster_empty_cluster {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("reseed moves an empty cluster to the farthest point of a cluster that can spare it", T, float,
@@ -60,3 +62,5 @@ TEST_CASE_TEMPLATE("drop compacts centroids, counts and labels in order", T, flo
   CHECK(C(2, 0) == T(40));
   CHECK(old(2, 1) == T(-41));
 }
+
+}  // namespace test_cluster_empty_cluster

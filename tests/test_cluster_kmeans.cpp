@@ -12,6 +12,8 @@
 #include "support/random_data.hpp"
 #include "zss/cluster/kmeans.hpp"
 
+namespace test_cluster_kmeans {
+
 using namespace zss;
 
 namespace {
@@ -69,7 +71,7 @@ TEST_CASE_TEMPLATE("the objective never rises and the final inertia is exact", T
   for (auto policy : {empty_cluster_policy::reseed_farthest, empty_cluster_policy::drop}) {
     for (bool spherical : {false, true}) {
       CAPTURE(spherical);
-      kmeans_params p;
+      kmeans_options p;
       p.k = 20;
       p.tol = 0;
       p.max_iter = 50;
@@ -105,7 +107,7 @@ TEST_CASE_TEMPLATE("the objective never rises and the final inertia is exact", T
 
 TEST_CASE_TEMPLATE("strict convergence ends at a fixed point of the naive step", T, float, double) {
   const auto X = test::normal_matrix<T>(800, 5, 8);
-  kmeans_params p;
+  kmeans_options p;
   p.k = 6;
   p.tol = 0;
   p.max_iter = 300;
@@ -124,7 +126,7 @@ TEST_CASE_TEMPLATE("strict convergence ends at a fixed point of the naive step",
 
 TEST_CASE_TEMPLATE("a large tol stops early on the centre shift", T, float, double) {
   const auto X = test::normal_matrix<T>(1000, 8, 4);
-  kmeans_params p;
+  kmeans_options p;
   p.k = 12;
   p.tol = 0;
   const auto strict = kmeans<T>(X, p);
@@ -147,7 +149,7 @@ TEST_CASE_TEMPLATE("a large tol stops early on the centre shift", T, float, doub
 TEST_CASE_TEMPLATE("planted blobs come back as the planted partition", T, float, double) {
   std::vector<std::int32_t> truth;
   const auto X = blobs<T>(5, 40, 6, 17, &truth);
-  kmeans_params p;
+  kmeans_options p;
   p.k = 5;
   p.seed = 3;
   const auto r = kmeans<T>(X, p);
@@ -164,7 +166,7 @@ TEST_CASE_TEMPLATE("K = N puts every distinct point in its own cluster; D = 1 wo
   tensor<T, 2> X = tensor<T, 2>::from_shape({30, 1});
   for (index_t i = 0; i < 30; ++i) X(i, 0) = T(int((i * 7) % 30) * 3 - 40);
   for (index_t trials : {1, 0}) {
-    kmeans_params p;
+    kmeans_options p;
     p.k = 30;
     p.local_trials = trials;
     const auto r = kmeans<T>(X, p);
@@ -176,7 +178,7 @@ TEST_CASE_TEMPLATE("K = N puts every distinct point in its own cluster; D = 1 wo
   tensor<T, 2> Y = tensor<T, 2>::from_shape({7, 1});
   const T v[7] = {0, T(0.1), T(0.2), 10, T(10.1), 20, T(20.2)};
   for (index_t i = 0; i < 7; ++i) Y(i, 0) = v[i];
-  kmeans_params p;
+  kmeans_options p;
   p.k = 3;
   p.seed = 1;
   p.local_trials = 5;
@@ -194,7 +196,7 @@ TEST_CASE_TEMPLATE("empty clusters: reseed keeps K non-empty clusters, drop comp
     for (index_t j = 0; j < 3; ++j) far(c, j) = C0(c, j);
   for (index_t c = 3; c < 5; ++c)
     for (index_t j = 0; j < 3; ++j) far(c, j) = T(1e4) * T(c);
-  kmeans_params p;
+  kmeans_options p;
   p.empty = empty_cluster_policy::reseed_farthest;
   const auto r = kmeans<T>(X, far, p);
   CHECK(r.centroids.shape()[0] == 5);
@@ -211,7 +213,7 @@ TEST_CASE_TEMPLATE("empty clusters: reseed keeps K non-empty clusters, drop comp
 TEST_CASE_TEMPLATE("same seed and threads give bitwise the same fit; 1 and 2 threads agree on integer data", T,
                    float, double) {
   const auto X = test::normal_matrix<T>(3000, 16, 21);
-  kmeans_params p;
+  kmeans_options p;
   p.k = 9;
   p.threads = 2;
   check_bitwise_equal(kmeans<T>(X, p), kmeans<T>(X, p));
@@ -257,7 +259,7 @@ TEST_CASE_TEMPLATE("kmeans_batch equals one-by-one fits, for any thread count", 
 
 TEST_CASE("kmeans rejects bad input with the values in the message") {
   const auto X = test::integer_matrix<float>(7, 3, 1);
-  kmeans_params p;
+  kmeans_options p;
   p.k = 9;
   CHECK_THROWS_WITH_AS(kmeans<float>(X, p), "kmeans: k (9) exceeds the number of points (7)", std::invalid_argument);
   p.k = 0;
@@ -309,7 +311,7 @@ TEST_CASE("window init on an h x w x D tensor takes the grid from the shape") {
       t(y, x, 0) = x < 2 ? 0.0 : 10.0;
       t(y, x, 1) = y < 2 ? 0.0 : 10.0;
     }
-  kmeans_params p;
+  kmeans_options p;
   p.init = kmeans_init::window;
   p.window = 2;
   const auto r = kmeans(t, p);
@@ -323,3 +325,5 @@ TEST_CASE("window init on an h x w x D tensor takes the grid from the shape") {
   CHECK(r.labels[12] == 2);
   CHECK(r.labels[15] == 3);
 }
+
+}  // namespace test_cluster_kmeans

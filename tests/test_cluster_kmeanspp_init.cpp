@@ -11,6 +11,8 @@
 #include "support/cluster_reference.hpp"
 #include "zss/cluster/kmeanspp_init.hpp"
 
+namespace test_cluster_kmeanspp_init {
+
 using namespace zss;
 
 namespace {
@@ -155,3 +157,5 @@ TEST_CASE("k-means++ rejects K = 0 and K > N with the values in the message") {
                        std::invalid_argument);
   CHECK(kmeanspp_init<float>(as_matrix(X), 7, 0).shape()[0] == 7);  // K = N is fine
 }
+
+}  // namespace test_cluster_kmeanspp_init

@@ -10,6 +10,8 @@
 #include "support/random_data.hpp"
 #include "zss/cluster/lloyd_step.hpp"
 
+namespace test_cluster_lloyd_step {
+
 using namespace zss;
 
 namespace {
@@ -164,3 +166,5 @@ TEST_CASE("steps reject mismatched shapes with the sizes in the message") {
   CHECK_THROWS_WITH_AS(lloyd_step<float>(as_matrix(X), as_matrix(C3), labels, as_matrix(Cn3), counts, {}, ws),
                        "lloyd_step: K (2) exceeds the workspace's k_max (1)", std::invalid_argument);
 }
+
+}  // namespace test_cluster_lloyd_step

@@ -12,6 +12,8 @@
 #include "zss/cluster/multiscale_kmeans.hpp"
 #include "zss/core/random.hpp"
 
+namespace test_cluster_mask_fusion {
+
 using namespace zss;
 
 namespace {
@@ -54,7 +56,7 @@ double dot(const std::vector<double>& a, const std::vector<double>& b) {
 template <class T>
 void check_invariants(const mask_fusion_result<T>& r, matrix_ref<const T> z, const std::vector<std::int32_t>& tl,
                       const std::vector<scale_clustering<T>>& scales, std::int32_t num_seen,
-                      const mask_fusion_params& p) {
+                      const mask_fusion_options& p) {
   const index_t Q = z.rows, G = r.masks.size(), P = r.clusters.size();
   const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;  // sims within tol of λ are not judged
 
@@ -185,7 +187,7 @@ TEST_CASE_TEMPLATE("fuse_masks on a hand-worked example", T, float, double) {
   const std::vector<std::int32_t> tl = {0, -1, -1, -1, -1, -1};
   const std::vector<scale_clustering<T>> scales = {make_scale<T>({0, 0, 1, 1, 2, 2}, 3, 3),
                                                    make_scale<T>({0, 0, 0, 0, 1, 1}, 2, 3)};
-  mask_fusion_params p;
+  mask_fusion_options p;
 
   SUBCASE("lambda 0.9: the size-4 cluster stands alone; e2 clusters of both scales merge") {
     // Visit: pooled 3 (size 4) first, then 0, 1, 2, 4.  ⟨n(e0+e1), e0⟩ ≈ 0.707 < 0.9.
@@ -257,7 +259,7 @@ TEST_CASE_TEMPLATE("fuse_masks invariants on random clusterings", T, float, doub
       scales.push_back(make_scale<T>(lab, k, D));
     }
     for (double lambda : {0.2, 0.6, 0.9}) {
-      mask_fusion_params p;
+      mask_fusion_options p;
       p.lambda = lambda;
       p.min_tokens = g.below(4);
       CAPTURE(trial);
@@ -301,12 +303,12 @@ TEST_CASE_TEMPLATE("a planted scene: three blobs in the ignored area come back a
     }
   for (int r = 2; r <= 4; ++r) CHECK(std::count(truth.begin(), truth.end(), r) >= 10);
 
-  multiscale_params mp;
+  multiscale_options mp;
   mp.windows = {2, 4};
   mp.threads = 1;
   const auto scales = multiscale_kmeans<T>(as_matrix(z), h, w, mp);
   const auto r = fuse_masks<T>(as_matrix(z), tl, scales, 2);
-  check_invariants<T>(r, as_matrix(z), tl, scales, 2, mask_fusion_params{});
+  check_invariants<T>(r, as_matrix(z), tl, scales, 2, mask_fusion_options{});
 
   CHECK(r.num_pseudo == 3);
   std::map<int, std::set<std::int32_t>> labels_of_blob;
@@ -349,3 +351,5 @@ TEST_CASE("fuse_masks validates its input") {
   CHECK_THROWS_WITH_AS(fuse_masks<double>(as_matrix(z), tl, scales, 1), doctest::Contains("non-finite"),
                        std::invalid_argument);
 }
+
+}  // namespace test_cluster_mask_fusion

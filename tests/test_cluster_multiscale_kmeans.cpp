@@ -9,6 +9,8 @@
 #include "support/cluster_reference.hpp"
 #include "zss/cluster/multiscale_kmeans.hpp"
 
+namespace test_cluster_multiscale_kmeans {
+
 using namespace zss;
 
 namespace {
@@ -75,7 +77,7 @@ TEST_CASE_TEMPLATE("multiscale K-Means returns one compact partition per window"
 TEST_CASE_TEMPLATE("identical tokens collapse to one cluster: empty clusters are dropped", T, float, double) {
   tensor<T, 3> t = tensor<T, 3>::from_shape({6, 5, 3});
   for (index_t i = 0; i < t.size(); ++i) t.data()[i] = T(i % 3 == 0 ? 1 : 0);
-  multiscale_params p;
+  multiscale_options p;
   p.windows = {2, 3};
   const auto scales = multiscale_kmeans(t, p);
   REQUIRE(scales.size() == 2);
@@ -90,7 +92,7 @@ TEST_CASE_TEMPLATE("identical tokens collapse to one cluster: empty clusters are
 
 TEST_CASE_TEMPLATE("the k-means++ option uses explicit Ks", T, float, double) {
   const auto t = planted<T>(8, 12, 6, 2);
-  multiscale_params p;
+  multiscale_options p;
   p.ks = {2, 3, 7};
   p.seed = 4;
   const auto scales = multiscale_kmeans(t, p);
@@ -112,7 +114,7 @@ TEST_CASE_TEMPLATE("a batch equals the images one by one, bitwise, for any threa
     std::copy_n(imgs.back().data(), h * w * d, all.data() + i * h * w * d);
   }
   for (bool pp : {false, true}) {
-    multiscale_params p;
+    multiscale_options p;
     if (pp) p.ks = {2, 5};
     p.spherical = pp;
     p.seed = 9;
@@ -140,7 +142,7 @@ TEST_CASE("multiscale K-Means rejects bad grids, windows and Ks") {
   const matrix_ref<const float> tok(t.data(), 16, 3);
   CHECK_THROWS_WITH_AS(multiscale_kmeans<float>(tok, 3, 4),
                        "multiscale_kmeans: grid 3 x 4 = 12 tokens, but the data has 16 rows", std::invalid_argument);
-  multiscale_params p;
+  multiscale_options p;
   p.windows = {2, 0};
   CHECK_THROWS_WITH_AS(multiscale_kmeans<float>(tok, 4, 4, p), "multiscale_kmeans: window sizes must be >= 1, got 0",
                        std::invalid_argument);
@@ -150,3 +152,5 @@ TEST_CASE("multiscale K-Means rejects bad grids, windows and Ks") {
   CHECK_THROWS_WITH_AS(multiscale_kmeans<float>(tok, 4, 4, p),
                        "multiscale_kmeans: k (17) must be in [1, number of tokens (16)]", std::invalid_argument);
 }
+
+}  // namespace test_cluster_multiscale_kmeans

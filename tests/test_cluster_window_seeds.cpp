@@ -6,6 +6,8 @@
 
 #include "zss/cluster/window_seeds.hpp"
 
+namespace test_cluster_window_seeds {
+
 using namespace zss;
 
 namespace {
@@ -86,3 +88,5 @@ TEST_CASE("window seeds reject a grid that does not match the data, and window 0
   tensor<float, 2> out = tensor<float, 2>::from_shape({5, 2});
   CHECK_THROWS_AS(window_seeds<float>(as_matrix(out), as_matrix(tok), 3, 5, 2), std::invalid_argument);
 }
+
+}  // namespace test_cluster_window_seeds

@@ -6,6 +6,8 @@
 
 #include "zss/core/aligned.hpp"
 
+namespace test_core_aligned {
+
 using namespace zss;
 
 TEST_CASE("round_up and padded_cols") {
@@ -33,3 +35,5 @@ TEST_CASE_TEMPLATE("padded_matrix rows are aligned and padding is zero", T, floa
   aligned_vector<T> v(3);
   CHECK(reinterpret_cast<std::uintptr_t>(v.data()) % simd_alignment == 0);
 }
+
+}  // namespace test_core_aligned

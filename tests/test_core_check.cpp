@@ -9,6 +9,8 @@
 #include "zss/core/check.hpp"
 #include "zss/core/tensor.hpp"
 
+namespace test_core_check {
+
 using namespace zss;
 
 namespace {
@@ -56,3 +58,5 @@ TEST_CASE_TEMPLATE("check_finite names the first bad value and its index", T, fl
   tensor<T, 1> t = {T(0), std::numeric_limits<T>::infinity()};
   CHECK(message_of([&] { check_finite("g", "t", t); }).find("index 1") != std::string::npos);
 }
+
+}  // namespace test_core_check

@@ -2,11 +2,16 @@
 // Tests for zss/core/parallel.hpp: static partition, ordered reductions, exceptions.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <atomic>
+#include <vector>
 #include <stdexcept>
 
 #include "support/random_data.hpp"
 #include "zss/core/parallel.hpp"
+
+namespace test_core_parallel {
 
 using namespace zss;
 
@@ -40,6 +45,28 @@ TEST_CASE("parallel_for visits every index once and rethrows") {
                                       if (i == 7) throw std::runtime_error("boom at 7");
                                     }),
                        "boom at 7", std::runtime_error);
+}
+
+TEST_CASE("parallel_for inside another parallel region still visits every index (nesting off)") {
+  // The inner team has one thread when nesting is off; every slot's range must still run, each
+  // exactly once, with slots < the requested count (per-slot buffers stay private).
+  for (int inner : {0, 2, 3}) {
+    std::vector<std::atomic<int>> hits(2 * 37);
+    std::atomic<int> bad_slot{0}, teams{0};
+#pragma omp parallel num_threads(2)
+    {
+      const int outer = omp_get_thread_num();
+      ++teams;
+      parallel_for(37, inner, [&](index_t i, int slot) {
+        if (slot < 0 || slot >= resolve_threads(inner)) ++bad_slot;
+        ++hits[std::size_t(outer) * 37 + i];
+      });
+    }
+    CAPTURE(inner);
+    CHECK(bad_slot == 0);
+    for (int t = 0; t < teams; ++t)
+      for (index_t i = 0; i < 37; ++i) CHECK(hits[std::size_t(t) * 37 + i] == 1);
+  }
 }
 
 TEST_CASE_TEMPLATE("parallel_reduce is bitwise identical for 1 and 2 threads", T, float, double) {
@@ -78,3 +105,5 @@ TEST_CASE_TEMPLATE("per_thread buffers reduce in thread order", T, float, double
     CHECK(out[0] == T(0));
   }
 }
+
+}  // namespace test_core_parallel

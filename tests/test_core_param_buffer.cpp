@@ -6,6 +6,8 @@
 
 #include "zss/core/param_buffer.hpp"
 
+namespace test_core_param_buffer {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("named views tile one aligned buffer", T, float, double) {
@@ -32,3 +34,5 @@ TEST_CASE_TEMPLATE("named views tile one aligned buffer", T, float, double) {
   p.zero_grad();
   CHECK(p.grad(b)[2] == T(0));
 }
+
+}  // namespace test_core_param_buffer

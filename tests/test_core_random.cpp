@@ -8,6 +8,8 @@
 
 #include "zss/core/random.hpp"
 
+namespace test_core_random {
+
 using namespace zss;
 
 static_assert(std::uniform_random_bit_generator<rng>);
@@ -89,3 +91,5 @@ TEST_CASE_TEMPLATE("normal has mean 0, variance 1 and the right tails", T, float
   // P(|Z| > 2) = 0.0455; binomial standard error ≈ 4.7e-4.
   CHECK(std::abs(double(beyond2) / n - 0.0455) < 2.5e-3);
 }
+
+}  // namespace test_core_random

@@ -8,6 +8,8 @@
 #include "support/random_data.hpp"
 #include "zss/core/simd.hpp"
 
+namespace test_core_simd {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("reductions equal the scalar reference exactly on integer-valued inputs", T, float,
@@ -114,3 +116,5 @@ TEST_CASE_TEMPLATE("reduce_add, reduce_min and reduce_max over one batch", T, fl
   CHECK(!simd::arch_name().empty());
   CHECK(simd::xsimd_version().rfind("8.", 0) == 0);
 }
+
+}  // namespace test_core_simd

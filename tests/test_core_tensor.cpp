@@ -5,6 +5,8 @@
 #include "zss/core/eigen_map.hpp"
 #include "zss/core/tensor.hpp"
 
+namespace test_core_tensor {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("matrix_ref views an xtensor without copying", T, float, double) {
@@ -59,3 +61,5 @@ TEST_CASE("eigen_single_thread_guard restores the previous setting") {
   CHECK(Eigen::nbThreads() == 2);
   Eigen::setNbThreads(0);
 }
+
+}  // namespace test_core_tensor

@@ -7,6 +7,8 @@
 
 #include "zss/eval/metrics.hpp"
 
+namespace test_eval_metrics {
+
 using namespace zss;
 
 TEST_CASE("IoU, mIoU(S/U), hIoU and pixel accuracy on a hand-computed case") {
@@ -51,3 +53,5 @@ TEST_CASE("hIoU is 0 when nothing unseen is right; errors name the labels") {
   other.merge(cm);
   CHECK(other(2, 1) == 1);
 }
+
+}  // namespace test_eval_metrics

@@ -13,6 +13,8 @@
 #include "support/random_data.hpp"
 #include "zss/loss/bce.hpp"
 
+namespace test_loss_bce {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("bce forward matches −y log σ − (1−y) log(1−σ)", T, float, double) {
@@ -79,3 +81,5 @@ TEST_CASE("bce on an empty matrix is 0 and its gradient a no-op; shape errors na
   CHECK_THROWS_AS(bce_with_logits_backward<float>({dZ.data(), 3, 2}, 1.0f, {Z.data(), 2, 3}, {Y.data(), 2, 3}),
                   std::invalid_argument);
 }
+
+}  // namespace test_loss_bce

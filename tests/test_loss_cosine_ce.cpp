@@ -10,19 +10,21 @@
 #include "support/loss_reference.hpp"
 #include "zss/loss/cosine_ce.hpp"
 
+namespace test_loss_cosine_ce {
+
 using namespace zss;
 
 namespace {
 
 template <class T>
-double reference_loss(const test::class_problem<T>& p, const cosine_ce_params<T>& prm) {
+double reference_loss(const test::class_problem<T>& p, const cosine_ce_options& prm) {
   const auto S = test::ref::cosine_logits(p.dX(), p.roff, p.dT(), p.dP(), p.poff, double(prm.alpha), double(prm.beta),
                                           double(prm.eps));
   return test::ref::cross_entropy(S, p.labels, p.dw());
 }
 
 template <class T>
-T our_loss(const test::class_problem<T>& p, const cosine_ce_params<T>& prm) {
+T our_loss(const test::class_problem<T>& p, const cosine_ce_options& prm) {
   cosine_ce_cache<T> cache;
   T loss = -1;
   cosine_ce_forward(loss, cache, p.x(), p.y(), p.w(), p.sets(), prm);
@@ -35,7 +37,7 @@ struct grads {
 };
 
 /// Analytic gradients, either fused or forward + backward, optionally with a non-unit dloss.
-grads analytic(const test::class_problem<double>& p, const cosine_ce_params<double>& prm, bool fused,
+grads analytic(const test::class_problem<double>& p, const cosine_ce_options& prm, bool fused,
                double dloss = 1.0) {
   grads g;
   g.dX = xt::zeros<double>(p.X.shape());
@@ -52,7 +54,7 @@ grads analytic(const test::class_problem<double>& p, const cosine_ce_params<doub
   return g;
 }
 
-void check_gradients(test::class_problem<double> p, const cosine_ce_params<double>& prm, double tol = 1e-6) {
+void check_gradients(test::class_problem<double> p, const cosine_ce_options& prm, double tol = 1e-6) {
   for (bool fused : {true, false}) {
     CAPTURE(fused);
     const grads g = analytic(p, prm, fused);
@@ -73,7 +75,7 @@ TEST_CASE_TEMPLATE("cosine_ce forward matches the unfused reference", T, float, 
       CAPTURE(weighted);
       auto p = test::make_class_problem(D * 7 + weighted, {5, 0, 9, 3}, {2, 1, 0, 3}, 3, D, 0.25, weighted).cast<T>();
       for (index_t block : {index_t(1), index_t(4), index_t(128)}) {
-        cosine_ce_params<T> prm;
+        cosine_ce_options prm;
         prm.alpha = T(12);
         prm.beta = T(7);
         prm.block_rows = block;
@@ -91,7 +93,7 @@ TEST_CASE_TEMPLATE("cosine_ce forward matches the unfused reference", T, float, 
 }
 
 TEST_CASE("cosine_ce gradients equal central finite differences (double, rel. err < 1e-6)") {
-  cosine_ce_params<double> prm;
+  cosine_ce_options prm;
   prm.alpha = 9;
   prm.beta = 4;
   prm.threads = 1;  // many tiny calls: no OpenMP region per call
@@ -145,7 +147,7 @@ TEST_CASE_TEMPLATE("cosine_ce edge cases: all rows ignored, huge scales, zero ro
     cosine_ce_cache<T> cache;
     T loss = -1;
     cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, p.x(), p.y(), p.w(),
-                               p.sets(), cosine_ce_params<T>{});
+                               p.sets(), cosine_ce_options{});
     CHECK(loss == T(0));
     for (T v : dX) CHECK(v == T(0));
     for (T v : dT) CHECK(v == T(0));
@@ -153,12 +155,12 @@ TEST_CASE_TEMPLATE("cosine_ce edge cases: all rows ignored, huge scales, zero ro
     // Zero weights on every labelled row count as "no row takes part" too.
     auto q = test::make_class_problem(22, {4}, {}, 2, 5, 0.0, true).cast<T>();
     std::fill(q.weights.begin(), q.weights.end(), T(0));
-    cosine_ce_forward(loss, cache, q.x(), q.y(), q.w(), q.sets(), cosine_ce_params<T>{});
+    cosine_ce_forward(loss, cache, q.x(), q.y(), q.w(), q.sets(), cosine_ce_options{});
     CHECK(loss == T(0));
   }
   SUBCASE("very large logits do not overflow") {
     auto p = test::make_class_problem(23, {6, 5}, {2, 1}, 3, 8, 0.1).cast<T>();
-    cosine_ce_params<T> prm;
+    cosine_ce_options prm;
     prm.alpha = T(1e4);
     prm.beta = T(3e4);
     tensor<T, 2> dX = xt::zeros<T>(p.X.shape()), dT = xt::zeros<T>(p.Ts.shape()), dP = xt::zeros<T>(p.Ps.shape());
@@ -179,9 +181,9 @@ TEST_CASE_TEMPLATE("cosine_ce edge cases: all rows ignored, huge scales, zero ro
     cosine_ce_cache<T> cache;
     T loss = 0;
     cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, p.x(), p.y(), p.w(),
-                               p.sets(), cosine_ce_params<T>{});
+                               p.sets(), cosine_ce_options{});
     CHECK(std::isfinite(loss));
-    CHECK(double(loss) == doctest::Approx(reference_loss(p, cosine_ce_params<T>{})).epsilon(1e-4));
+    CHECK(double(loss) == doctest::Approx(reference_loss(p, cosine_ce_options{})).epsilon(1e-4));
     CHECK(test::all_finite(dX));
     CHECK(test::all_finite(dT));
   }
@@ -193,7 +195,7 @@ TEST_CASE_TEMPLATE("cosine_ce: 1 and 2 threads give bitwise identical loss and g
   std::vector<tensor<T, 2>> out;
   std::vector<T> losses;
   for (int threads : {1, 2, 3}) {
-    cosine_ce_params<T> prm;
+    cosine_ce_options prm;
     prm.threads = threads;
     prm.block_rows = 64;
     tensor<T, 2> dX = xt::zeros<T>(p.X.shape()), dT = xt::zeros<T>(p.Ts.shape()), dP = xt::zeros<T>(p.Ps.shape());
@@ -213,8 +215,8 @@ TEST_CASE_TEMPLATE("cosine_ce: 1 and 2 threads give bitwise identical loss and g
 TEST_CASE("cosine_ce: float agrees with double within float tolerance") {
   auto pd = test::make_class_problem(41, {40, 25}, {3, 2}, 5, 64, 0.1, true);
   auto pf = pd.cast<float>();
-  cosine_ce_params<double> prmd;
-  cosine_ce_params<float> prmf;
+  cosine_ce_options prmd;
+  cosine_ce_options prmf;
   const grads gd = analytic(pd, prmd, true);
   tensor<float, 2> dX = xt::zeros<float>(pf.X.shape()), dT = xt::zeros<float>(pf.Ts.shape()),
                    dP = xt::zeros<float>(pf.Ps.shape());
@@ -231,7 +233,7 @@ TEST_CASE("cosine_ce: float agrees with double within float tolerance") {
 TEST_CASE("cosine_ce rejects bad input with clear errors") {
   auto p = test::make_class_problem(51, {4, 3}, {1, 2}, 2, 5, 0.0);
   cosine_ce_cache<double> cache;
-  cosine_ce_params<double> prm;
+  cosine_ce_options prm;
   double loss = 0;
   auto run = [&](const test::class_problem<double>& q) {
     cosine_ce_forward(loss, cache, q.x(), q.y(), q.w(), q.sets(), prm);
@@ -280,3 +282,5 @@ TEST_CASE("cosine_ce rejects bad input with clear errors") {
     CHECK_THROWS_WITH_AS(run(q), doctest::Contains("non-finite"), std::invalid_argument);
   }
 }
+
+}  // namespace test_loss_cosine_ce

@@ -10,11 +10,13 @@
 #include "support/loss_reference.hpp"
 #include "zss/loss/cosine_logits.hpp"
 
+namespace test_loss_cosine_logits {
+
 using namespace zss;
 
 namespace {
 template <class T>
-tensor<T, 2> logits(const test::class_problem<T>& p, const cosine_params<T>& prm, cosine_logits_cache<T>& cache) {
+tensor<T, 2> logits(const test::class_problem<T>& p, const cosine_logits_options& prm, cosine_logits_cache<T>& cache) {
   tensor<T, 2> S = tensor<T, 2>::from_shape({p.X.shape()[0], p.sets().max_classes()});
   S.fill(T(7));  // every entry is written
   cosine_logits_forward(as_matrix(S), cache, p.x(), p.sets(), prm);
@@ -24,7 +26,7 @@ tensor<T, 2> logits(const test::class_problem<T>& p, const cosine_params<T>& prm
 
 TEST_CASE_TEMPLATE("cosine_logits forward matches the reference; entries past K_b are 0", T, float, double) {
   auto p = test::make_class_problem(1, {5, 0, 7, 3}, {2, 1, 0, 4}, 3, 19, 0.0).cast<T>();
-  cosine_params<T> prm;
+  cosine_logits_options prm;
   prm.alpha = T(10);
   prm.beta = T(3);
   for (int threads : {1, 2}) {
@@ -49,7 +51,7 @@ TEST_CASE("cosine_logits backward equals central finite differences (X, T, P)") 
     auto p = test::make_class_problem(2, {4, 3, 5}, {1, 0, 2}, 2, 6, 0.0);
     if (eps > 1e-6)  // zero vectors inside the clamp
       for (index_t d = 0; d < 6; ++d) p.X(1, d) = 0, p.Ps(2, d) = 0;
-    cosine_params<double> prm;
+    cosine_logits_options prm;
     prm.alpha = 5;
     prm.beta = 2;
     prm.eps = eps;
@@ -79,11 +81,13 @@ TEST_CASE("cosine_logits errors") {
   auto p = test::make_class_problem(4, {3, 2}, {1, 1}, 2, 4, 0.0);
   cosine_logits_cache<double> cache;
   tensor<double, 2> S = xt::zeros<double>({5, 2});
-  CHECK_THROWS_WITH_AS(cosine_logits_forward(as_matrix(S), cache, p.x(), p.sets(), cosine_params<double>{}),
+  CHECK_THROWS_WITH_AS(cosine_logits_forward(as_matrix(S), cache, p.x(), p.sets(), cosine_logits_options{}),
                        doctest::Contains("S has shape (5, 2), expected (5, 3)"), std::invalid_argument);
   auto q = p;
   q.Ps = test::normal_matrix<double>(2, 5, 1);
   S = xt::zeros<double>({5, 3});
-  CHECK_THROWS_WITH_AS(cosine_logits_forward(as_matrix(S), cache, q.x(), q.sets(), cosine_params<double>{}),
+  CHECK_THROWS_WITH_AS(cosine_logits_forward(as_matrix(S), cache, q.x(), q.sets(), cosine_logits_options{}),
                        doctest::Contains("width of the pseudo classes (5)"), std::invalid_argument);
 }
+
+}  // namespace test_loss_cosine_logits

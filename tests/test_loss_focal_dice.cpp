@@ -10,6 +10,8 @@
 #include "support/loss_reference.hpp"
 #include "zss/loss/focal_dice.hpp"
 
+namespace test_loss_focal_dice {
+
 using namespace zss;
 
 namespace {
@@ -44,13 +46,13 @@ class_sets<T> sets_as(const test::class_problem<double>& p) {
 }
 
 template <class T>
-double reference(const tensor<T, 2>& S, const test::class_problem<double>& p, const focal_dice_params<T>& q) {
+double reference(const tensor<T, 2>& S, const test::class_problem<double>& p, const focal_dice_options& q) {
   return test::ref::focal_dice(ragged(S, p.sets()), p.labels, p.roff, double(q.alpha), double(q.gamma),
                                double(q.dice_smooth), double(q.focal_weight), double(q.dice_weight));
 }
 
 template <class T>
-T our(const tensor<T, 2>& S, const test::class_problem<double>& p, const focal_dice_params<T>& q) {
+T our(const tensor<T, 2>& S, const test::class_problem<double>& p, const focal_dice_options& q) {
   focal_dice_cache<T> cache;
   T loss = -1;
   focal_dice_forward(loss, cache, as_matrix(S), std::span<const int>(p.labels), sets_as<T>(p), q);
@@ -64,7 +66,7 @@ TEST_CASE_TEMPLATE("focal_dice forward matches the reference", T, float, double)
   auto p = test::make_class_problem(1, {6, 0, 9, 4}, {2, 1, 0, 3}, 3, 2, 0.25);
   auto S = random_logits<T>(p, 2);
   for (double gamma : {2.0, 0.0, 1.5}) {
-    focal_dice_params<T> q;
+    focal_dice_options q;
     q.gamma = T(gamma);
     q.focal_weight = T(2.5);
     q.dice_weight = T(0.7);
@@ -74,7 +76,7 @@ TEST_CASE_TEMPLATE("focal_dice forward matches the reference", T, float, double)
 }
 
 TEST_CASE("focal_dice gradients equal central finite differences (double, rel. err < 1e-6)") {
-  focal_dice_params<double> q;
+  focal_dice_options q;
   q.focal_weight = 1.7;
   q.dice_weight = 0.6;
   q.threads = 1;
@@ -117,17 +119,17 @@ TEST_CASE_TEMPLATE("focal_dice edge cases", T, float, double) {
     focal_dice_cache<T> cache;
     T loss = -1;
     focal_dice_forward(loss, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels), sets_as<T>(p),
-                       focal_dice_params<T>{});
+                       focal_dice_options{});
     CHECK(loss == T(0));
     tensor<T, 2> dS = xt::zeros<T>(S.shape());
     focal_dice_backward(as_matrix(dS), T(1), cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels),
-                        sets_as<T>(p), focal_dice_params<T>{});
+                        sets_as<T>(p), focal_dice_options{});
     for (T v : dS) CHECK(v == T(0));
   }
   SUBCASE("huge logits: finite loss and gradient, matching the reference") {
     auto p = test::make_class_problem(13, {5, 4}, {1, 2}, 2, 2, 0.1);
     auto S = random_logits<T>(p, 14, 1e4);
-    focal_dice_params<T> q;
+    focal_dice_options q;
     focal_dice_cache<T> cache;
     T loss = 0;
     focal_dice_forward(loss, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels), sets_as<T>(p), q);
@@ -146,7 +148,7 @@ TEST_CASE_TEMPLATE("focal_dice: threads and precision", T, float, double) {
   std::vector<tensor<T, 2>> grads;
   std::vector<T> losses;
   for (int threads : {1, 2}) {
-    focal_dice_params<T> q;
+    focal_dice_options q;
     q.threads = threads;
     focal_dice_cache<T> cache;
     T loss = 0;
@@ -164,10 +166,10 @@ TEST_CASE_TEMPLATE("focal_dice: threads and precision", T, float, double) {
     focal_dice_cache<double> cache;
     double loss = 0;
     focal_dice_forward(loss, cache, as_matrix(std::as_const(Sd)), std::span<const int>(p.labels), sets_as<double>(p),
-                       focal_dice_params<double>{});
+                       focal_dice_options{});
     tensor<double, 2> dS = xt::zeros<double>(S.shape());
     focal_dice_backward(as_matrix(dS), 1.0, cache, as_matrix(std::as_const(Sd)), std::span<const int>(p.labels),
-                        sets_as<double>(p), focal_dice_params<double>{});
+                        sets_as<double>(p), focal_dice_options{});
     CHECK(double(losses[0]) == doctest::Approx(loss).epsilon(1e-5));
     CHECK(test::relative_error(grads[0], dS) < 1e-5);
   }
@@ -178,7 +180,7 @@ TEST_CASE("focal_dice rejects bad input") {
   auto S = random_logits<double>(p, 32);
   focal_dice_cache<double> cache;
   double loss = 0;
-  auto run = [&](const std::vector<int>& y, const tensor<double, 2>& s, const focal_dice_params<double>& q) {
+  auto run = [&](const std::vector<int>& y, const tensor<double, 2>& s, const focal_dice_options& q) {
     focal_dice_forward(loss, cache, as_matrix(s), std::span<const int>(y), sets_as<double>(p), q);
   };
   auto y = p.labels;
@@ -186,7 +188,9 @@ TEST_CASE("focal_dice rejects bad input") {
   CHECK_THROWS_WITH_AS(run(y, S, {}), doctest::Contains("label 2 of row 4"), std::invalid_argument);
   tensor<double, 2> narrow = xt::zeros<double>({5, 2});
   CHECK_THROWS_WITH_AS(run(p.labels, narrow, {}), doctest::Contains("S has shape (5, 2)"), std::invalid_argument);
-  focal_dice_params<double> q;
+  focal_dice_options q;
   q.gamma = -1;
   CHECK_THROWS_AS(run(p.labels, S, q), std::invalid_argument);
 }
+
+}  // namespace test_loss_focal_dice

@@ -10,6 +10,8 @@
 #include "support/loss_reference.hpp"
 #include "zss/loss/glm.hpp"
 
+namespace test_loss_glm {
+
 using namespace zss;
 
 namespace {
@@ -54,11 +56,11 @@ struct glm_problem {
     for (index_t i = 0; i < bank.size(); ++i) v.push_back(std::vector<double>(bank.row(i), bank.row(i) + D));
     return v;
   }
-  double reference(const glm_params<T>& prm) const {
+  double reference(const glm_options& prm) const {
     return test::ref::glm(test::ref::to_dmat(r()), P, test::ref::to_dmat(c()), bank_rows(), ref_pool(prm.pool),
                           double(prm.tau), double(prm.rho), double(prm.eps));
   }
-  T loss(const glm_params<T>& prm) const {
+  T loss(const glm_options& prm) const {
     glm_cache<T> cache;
     T l = 0;
     glm_forward(l, cache, r(), P, c(), bank, prm);
@@ -75,7 +77,7 @@ TEST_CASE_TEMPLATE("glm forward matches the reference for every pool variant", T
     for (index_t pushes : {0, 3, 9}) {  // bank empty, partly filled, full after wrapping
       CAPTURE(pushes);
       glm_problem<T> p(7 + pushes, 3, 11, 17, 5, pushes);
-      glm_params<T> prm;
+      glm_options prm;
       prm.pool = pool;
       prm.rho = T(0.3);
       prm.block_rows = 4;
@@ -90,7 +92,7 @@ TEST_CASE("glm gradients equal central finite differences (double, rel. err < 1e
       CAPTURE(name(pool));
       CAPTURE(pushes);
       glm_problem<double> p(21 + pushes, 3, 5, 4, 4, pushes);
-      glm_params<double> prm;
+      glm_options prm;
       prm.pool = pool;
       prm.tau = 0.2;
       prm.rho = 0.4;
@@ -115,7 +117,7 @@ TEST_CASE("glm gradients equal central finite differences (double, rel. err < 1e
 
 TEST_CASE("glm selective: ρ selecting one pixel pools exactly that pixel") {
   glm_problem<double> p(31, 2, 6, 5, 0, 0);
-  glm_params<double> prm;
+  glm_options prm;
   prm.pool = glm_pool::selective;
   prm.rho = 0.1;  // ⌈0.6⌉ = 1 pixel per image
   prm.threads = 1;
@@ -149,7 +151,7 @@ TEST_CASE("glm edge cases: ties, zero features, large logits") {
     }
     for (auto pool : all_pools) {
       CAPTURE(name(pool));
-      glm_params<double> prm;
+      glm_options prm;
       prm.pool = pool;
       prm.tau = 0.3;
       prm.rho = 0.5;
@@ -166,7 +168,7 @@ TEST_CASE("glm edge cases: ties, zero features, large logits") {
   SUBCASE("zero feature rows inside the ε clamp") {
     glm_problem<double> p(42, 2, 4, 3, 0, 0);
     for (index_t d = 0; d < 3; ++d) p.R(2, d) = 0;
-    glm_params<double> prm;
+    glm_options prm;
     prm.pool = glm_pool::dense;
     prm.eps = 1e-3;
     prm.threads = 1;
@@ -178,7 +180,7 @@ TEST_CASE("glm edge cases: ties, zero features, large logits") {
     // All features zero at the default ε: finite, loss log(B).
     p.R.fill(0);
     for (auto pool : all_pools) {
-      glm_params<double> q;
+      glm_options q;
       q.pool = pool;
       dR.fill(0);
       glm_forward_backward(loss, as_matrix(dR), cache, p.r(), p.P, p.c(), p.bank, q);
@@ -191,7 +193,7 @@ TEST_CASE("glm edge cases: ties, zero features, large logits") {
     p.R *= 300.f;
     p.C *= 300.f;
     for (auto pool : all_pools) {
-      glm_params<float> prm;
+      glm_options prm;
       prm.pool = pool;
       prm.tau = 1e-3f;
       tensor<float, 2> dR = xt::zeros<float>(p.R.shape());
@@ -211,7 +213,7 @@ TEST_CASE_TEMPLATE("glm: 1 and 2 threads give bitwise identical results", T, flo
     std::vector<tensor<T, 2>> out;
     std::vector<T> losses;
     for (int threads : {1, 2}) {
-      glm_params<T> prm;
+      glm_options prm;
       prm.pool = pool;
       prm.threads = threads;
       prm.block_rows = 32;
@@ -232,8 +234,8 @@ TEST_CASE("glm: float agrees with double within float tolerance") {
   glm_problem<float> pf(61, 4, 64, 32, 8, 8);
   for (auto pool : all_pools) {
     CAPTURE(name(pool));
-    glm_params<double> qd;
-    glm_params<float> qf;
+    glm_options qd;
+    glm_options qf;
     qd.pool = pool, qf.pool = pool;
     tensor<double, 2> dRd = xt::zeros<double>(pd.R.shape());
     tensor<float, 2> dRf = xt::zeros<float>(pf.R.shape());
@@ -251,7 +253,7 @@ TEST_CASE("glm: float agrees with double within float tolerance") {
 TEST_CASE("glm rejects bad input with clear errors") {
   glm_problem<double> p(71, 2, 4, 3, 2, 1);
   glm_cache<double> cache;
-  glm_params<double> prm;
+  glm_options prm;
   double loss = 0;
   CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), 3, p.c(), p.bank, prm), doctest::Contains("rows of R (8)"),
                        std::invalid_argument);
@@ -269,6 +271,8 @@ TEST_CASE("glm rejects bad input with clear errors") {
   prm.tau = 0;
   CHECK_THROWS_AS(glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm), std::invalid_argument);
   // A default-constructed bank means "no bank".
-  glm_params<double> ok;
+  glm_options ok;
   CHECK_NOTHROW(glm_forward(loss, cache, p.r(), p.P, p.c(), cls_bank<double>{}, ok));
 }
+
+}  // namespace test_loss_glm

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests for zss/loss/info_nce.hpp: InfoNCE forward/backward and the FIFO CLS bank.
+// Tests for zss/loss/info_nce.hpp: InfoNCE forward/backward.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -8,6 +8,8 @@
 #include "support/gradcheck.hpp"
 #include "support/loss_reference.hpp"
 #include "zss/loss/info_nce.hpp"
+
+namespace test_loss_info_nce {
 
 using namespace zss;
 
@@ -18,7 +20,7 @@ TEST_CASE_TEMPLATE("info_nce forward matches the formula", T, float, double) {
   info_nce_cache<T> cache;
   T loss = 0;
   info_nce_forward(loss, cache, as_matrix(std::as_const(Qt)), as_matrix(std::as_const(Kt)), std::span<const int>(y),
-                   info_nce_params<T>{T(0.5)});
+                   info_nce_options{T(0.5)});
   double ref = 0;
   for (index_t i = 0; i < 4; ++i) {
     std::vector<double> z;
@@ -35,7 +37,7 @@ TEST_CASE_TEMPLATE("info_nce forward matches the formula", T, float, double) {
 TEST_CASE("info_nce gradients equal central finite differences (queries and keys)") {
   auto Q = test::normal_matrix<double>(3, 5, 3), K = test::normal_matrix<double>(5, 5, 4);
   const std::vector<int> y = {1, 1, 4};
-  info_nce_params<double> prm{0.3};
+  info_nce_options prm{0.3};
   auto L = [&] {
     info_nce_cache<double> c;
     double l = 0;
@@ -58,46 +60,12 @@ TEST_CASE("info_nce: large logits stay finite; bad targets throw") {
   info_nce_cache<double> cache;
   double loss = 0;
   info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)), std::span<const int>(y),
-                   info_nce_params<double>{1e-5});
+                   info_nce_options{1e-5});
   CHECK(std::isfinite(loss));
   y[1] = 3;
   CHECK_THROWS_WITH_AS(info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
-                                        std::span<const int>(y), info_nce_params<double>{}),
+                                        std::span<const int>(y), info_nce_options{}),
                        doctest::Contains("target 3 of query 1"), std::invalid_argument);
 }
 
-TEST_CASE_TEMPLATE("cls_bank is a FIFO of normalised tokens with a fixed width", T, float, double) {
-  cls_bank<T> bank(3, 2);
-  CHECK(bank.empty());
-  CHECK(bank.capacity() == 3);
-  tensor<T, 2> a = {{3, 4}, {0, 2}};
-  bank.push(as_matrix(std::as_const(a)));
-  CHECK(bank.size() == 2);
-  CHECK(bank.row(0)[0] == doctest::Approx(0.6));
-  CHECK(bank.row(1)[1] == doctest::Approx(1.0));
-  tensor<T, 2> b = {{-1, 0}, {0, -5}};
-  bank.push(as_matrix(std::as_const(b)));  // 4 pushed into 3 slots: the oldest (3,4) is gone
-  CHECK(bank.full());
-  CHECK(bank.size() == 3);
-  CHECK(bank.row(0)[1] == doctest::Approx(1.0));   // (0, 2)
-  CHECK(bank.row(1)[0] == doctest::Approx(-1.0));  // (−1, 0)
-  CHECK(bank.row(2)[1] == doctest::Approx(-1.0));  // (0, −5)
-  std::vector<T> out(6);
-  bank.copy_to(out.data());
-  CHECK(out[2] == doctest::Approx(-1.0));
-  // More rows than the capacity in one push: the last three stay, in order.
-  tensor<T, 2> c = {{1, 0}, {2, 0}, {0, 3}, {0, 4}};
-  bank.push(as_matrix(std::as_const(c)));
-  CHECK(bank.row(0)[0] == doctest::Approx(1.0));
-  CHECK(bank.row(1)[1] == doctest::Approx(1.0));
-  CHECK(bank.row(2)[1] == doctest::Approx(1.0));
-  // Wrong width.
-  tensor<T, 2> w = {{1, 2, 3}};
-  CHECK_THROWS_WITH_AS(bank.push(as_matrix(std::as_const(w))), doctest::Contains("width 3"), std::invalid_argument);
-  // Capacity 0: stays empty.
-  cls_bank<T> off(0, 2);
-  off.push(as_matrix(std::as_const(a)));
-  CHECK(off.empty());
-  bank.clear();
-  CHECK(bank.empty());
-}
+}  // namespace test_loss_info_nce

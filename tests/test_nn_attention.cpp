@@ -14,6 +14,8 @@
 #include "zss/core/eigen_map.hpp"
 #include "zss/nn/attention.hpp"
 
+namespace test_nn_attention {
+
 using namespace zss;
 
 namespace {
@@ -172,3 +174,5 @@ TEST_CASE("attention rejects bad shapes and offsets with clear messages") {
                                                 {p.Mem.data(), p.m, p.f}, p.qoff, p.moff, bad),
                        doctest::Contains("rows of W_k (3, 4)"), std::invalid_argument);
 }
+
+}  // namespace test_nn_attention

@@ -9,6 +9,8 @@
 #include "support/random_data.hpp"
 #include "zss/nn/conv2d.hpp"
 
+namespace test_nn_conv2d {
+
 using namespace zss;
 
 namespace {
@@ -145,3 +147,5 @@ TEST_CASE("shape mismatches throw with the shapes in the message") {
                                        matrix_ref<const float>(w.data(), 27, 4), g),
                        doctest::Contains("din has shape (2, 6, 6, 2)"), std::invalid_argument);
 }
+
+}  // namespace test_nn_conv2d

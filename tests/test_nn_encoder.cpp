@@ -13,11 +13,13 @@
 #include "zss/nn/encoder.hpp"
 #include "zss/optim/adamw.hpp"
 
+namespace test_nn_encoder {
+
 using namespace zss;
 
 namespace {
-encoder_config tiny_config() {
-  encoder_config c;
+encoder_options tiny_config() {
+  encoder_options c;
   c.in_channels = 3;
   c.widths = {4, 6};
   c.strides = {1, 2};
@@ -233,13 +235,13 @@ TEST_CASE("shape errors name the shapes") {
   encoder_forward(F, cache, ok, net);
   tensor<float, 4> other = xt::zeros<float>({2, 6, 8, 3});
   CHECK_THROWS_WITH_AS(encoder_backward(net, F, cache, other), doctest::Contains("(2, 6, 8, 3)"), std::invalid_argument);
-  encoder_config c = tiny_config();
+  encoder_options c = tiny_config();
   c.strides = {1};
   CHECK_THROWS_WITH_AS(encoder<float>{c}, doctest::Contains("2 widths but 1 strides"), std::invalid_argument);
 }
 
 TEST_CASE_TEMPLATE("overfitting: encoder + cosine CE + AdamW drive the loss on 4 tiny images close to zero", T, float, double) {
-  encoder_config cfg;
+  encoder_options cfg;
   cfg.widths = {16, 32};
   cfg.strides = {1, 2};
   cfg.embed_dim = 8;
@@ -257,13 +259,13 @@ TEST_CASE_TEMPLATE("overfitting: encoder + cosine CE + AdamW drive the loss on 4
   std::vector<index_t> offsets;
   for (index_t b = 0; b <= B; ++b) offsets.push_back(b * P);
   const class_sets<T> sets{offsets, matrix_ref<const T>(cls.data(), K, D), {}, {}};
-  cosine_ce_params<T> cp;  // scale 1/0.07 (the library's cosine CE, zss/loss/cosine_ce.hpp)
+  cosine_ce_options cp;  // scale 1/0.07 (the library's cosine CE, zss/loss/cosine_ce.hpp)
   cp.threads = 2;
   cosine_ce_cache<T> ce;
   encoder_cache<T> cache;
   tensor<T, 3> F = tensor<T, 3>::from_shape({B, P, D}), dF = F;
   adamw_state<T> opt;
-  adamw_options<T> o;
+  adamw_options o;
   o.lr = T(1e-2);
   o.weight_decay = T(0);
   double first = 0, last = 0;
@@ -285,3 +287,5 @@ TEST_CASE_TEMPLATE("overfitting: encoder + cosine CE + AdamW drive the loss on 4
   CHECK(first > 1.0);
   CHECK(last < 0.02);
 }
+
+}  // namespace test_nn_encoder

@@ -9,6 +9,8 @@
 #include "support/random_data.hpp"
 #include "zss/nn/group_norm.hpp"
 
+namespace test_nn_group_norm {
+
 using namespace zss;
 
 namespace {
@@ -93,3 +95,5 @@ TEST_CASE("groups must divide the channels; shapes are checked") {
   CHECK_THROWS_WITH_AS(group_norm_forward(y, cache, x, g.data(), b.data(), 2), doctest::Contains("(1, 2, 3, 6)"),
                        std::invalid_argument);
 }
+
+}  // namespace test_nn_group_norm

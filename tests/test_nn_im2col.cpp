@@ -5,6 +5,8 @@
 #include "support/random_data.hpp"
 #include "zss/nn/im2col.hpp"
 
+namespace test_nn_im2col {
+
 using namespace zss;
 
 namespace {
@@ -85,3 +87,5 @@ TEST_CASE("invalid geometries and image shapes are rejected with the shapes in t
   tensor<float, 3> img = xt::zeros<float>({4, 5, 3});
   CHECK_THROWS_WITH_AS(im2col(img, g), doctest::Contains("(4, 5, 3)"), std::invalid_argument);
 }
+
+}  // namespace test_nn_im2col

@@ -12,6 +12,8 @@
 #include "support/random_data.hpp"
 #include "zss/nn/layer_norm.hpp"
 
+namespace test_nn_layer_norm {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("layer_norm forward matches the plain formula", T, float, double) {
@@ -105,3 +107,5 @@ TEST_CASE("layer_norm rejects bad input with the shapes in the message") {
   CHECK_THROWS_AS(layer_norm_forward<float>({Y.data(), 3, 4}, cache, {X.data(), 3, 4}, {nullptr, b.data()}),
                   std::invalid_argument);
 }
+
+}  // namespace test_nn_layer_norm

@@ -11,6 +11,8 @@
 #include "zss/core/eigen_map.hpp"
 #include "zss/nn/linear.hpp"
 
+namespace test_nn_linear {
+
 using namespace zss;
 
 namespace {
@@ -119,3 +121,5 @@ TEST_CASE("linear shape errors name the shapes") {
                                          {{W.data(), 5, 4}, nullptr}),
                   std::invalid_argument);
 }
+
+}  // namespace test_nn_linear

@@ -13,6 +13,8 @@
 #include "zss/core/eigen_map.hpp"
 #include "zss/nn/mlp.hpp"
 
+namespace test_nn_mlp {
+
 using namespace zss;
 
 namespace {
@@ -147,3 +149,5 @@ TEST_CASE("mlp shape errors name the shapes") {
     CHECK(m.find("(5, 4)") != std::string::npos);
   }
 }
+
+}  // namespace test_nn_mlp

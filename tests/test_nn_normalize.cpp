@@ -8,6 +8,8 @@
 #include "support/random_data.hpp"
 #include "zss/nn/normalize.hpp"
 
+namespace test_nn_normalize {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("forward gives unit rows and matches the plain formula", T, float, double) {
@@ -95,3 +97,5 @@ TEST_CASE("shape errors name the shapes") {
   CHECK_THROWS_AS(normalize_rows_forward(as_matrix(X), cache, as_matrix(std::as_const(X)), -1.0f),
                   std::invalid_argument);
 }
+
+}  // namespace test_nn_normalize

@@ -8,6 +8,8 @@
 #include "support/random_data.hpp"
 #include "zss/nn/relu.hpp"
 
+namespace test_nn_relu {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("relu forward clamps negatives and backward adds the masked gradient", T, float, double) {
@@ -48,3 +50,5 @@ TEST_CASE("relu size mismatches throw") {
                        std::invalid_argument);
   CHECK_THROWS_AS(relu_backward<float>(a, b, b), std::invalid_argument);
 }
+
+}  // namespace test_nn_relu

@@ -8,6 +8,8 @@
 #include "support/random_data.hpp"
 #include "zss/nn/upsample.hpp"
 
+namespace test_nn_upsample {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("2x2 -> 4x4 gives PyTorch's bilinear (align_corners=False) values", T, float, double) {
@@ -92,3 +94,5 @@ TEST_CASE("mismatched batch or channels throw with both shapes") {
   CHECK_THROWS_WITH_AS(upsample_bilinear_forward(out, in), doctest::Contains("(2, 3, 3, 4)"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(upsample_bilinear_backward(in, out), doctest::Contains("(2, 6, 6, 5)"), std::invalid_argument);
 }
+
+}  // namespace test_nn_upsample

@@ -7,6 +7,8 @@
 
 #include "zss/optim/adamw.hpp"
 
+namespace test_optim_adamw {
+
 using namespace zss;
 
 namespace {
@@ -24,7 +26,7 @@ TEST_CASE_TEMPLATE("AdamW matches torch.optim.AdamW for three steps (vector body
   std::vector<T> p(n), g(n);
   for (index_t i = 0; i < n; ++i) p[i] = T(p0[i % 5]);
   adamw_state<T> st;
-  adamw_options<T> o;
+  adamw_options o;
   o.lr = T(0.1);
   for (int s = 0; s < 3; ++s) {
     for (index_t i = 0; i < n; ++i) g[i] = T(grads[s][i % 5]);
@@ -43,7 +45,7 @@ TEST_CASE_TEMPLATE("AdamW matches torch.optim.AdamW for three steps (vector body
 TEST_CASE("AdamW rejects mismatched sizes and bad options") {
   std::vector<float> p(4), g(3);
   adamw_state<float> st;
-  adamw_options<float> o;
+  adamw_options o;
   CHECK_THROWS_WITH_AS(adamw_step(std::span<float>(p), std::span<const float>(g), st, o),
                        doctest::Contains("grads size (3) must equal params size (4)"), std::invalid_argument);
   std::vector<float> g4(4);
@@ -53,3 +55,5 @@ TEST_CASE("AdamW rejects mismatched sizes and bad options") {
   o.beta2 = 1.0f;
   CHECK_THROWS_AS(adamw_step(std::span<float>(p), std::span<const float>(g4), st, o), std::invalid_argument);
 }
+
+}  // namespace test_optim_adamw

@@ -8,6 +8,8 @@
 
 #include "zss/optim/clip.hpp"
 
+namespace test_optim_clip {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("clip_grad_norm scales to max_norm and returns the norm before clipping", T, float, double) {
@@ -27,3 +29,5 @@ TEST_CASE("non-finite norms: untouched and reported, or an exception on request"
   CHECK_THROWS_AS(clip_grad_norm(std::span<double>(g), 1.0, true), std::domain_error);
   CHECK_THROWS_AS(clip_grad_norm(std::span<double>(g), 0.0), std::invalid_argument);
 }
+
+}  // namespace test_optim_clip

@@ -6,6 +6,8 @@
 
 #include "zss/optim/schedule.hpp"
 
+namespace test_optim_schedule {
+
 using namespace zss;
 
 TEST_CASE("cosine schedule with warm-up: values at known steps") {
@@ -34,3 +36,5 @@ TEST_CASE("no warm-up starts at the base rate; invalid schedules throw") {
   CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("total_steps (5) must be >= warmup_steps (10)"),
                        std::invalid_argument);
 }
+
+}  // namespace test_optim_schedule

@@ -9,6 +9,8 @@
 #include "support/planted_scene.hpp"
 #include "zss/plm/pseudo_labels.hpp"
 
+namespace test_plm_pseudo_labels {
+
 using namespace zss;
 
 namespace {
@@ -48,7 +50,7 @@ void check_three_segments(const tensor<std::int32_t, 2>& labels, const std::vect
 TEST_CASE_TEMPLATE("pseudo_labels: a planted scene at 4x pixel resolution", T, float, double) {
   const index_t h = 16, w = 16;
   const auto scene = test::make_planted_scene<T>(h, w, 32, 5, 4);
-  pseudo_label_params p;
+  pseudo_label_options p;
   p.kmeans.windows = {2, 4};
   p.out_h = 64;
   p.out_w = 64;
@@ -98,7 +100,7 @@ TEST_CASE_TEMPLATE("pseudo_labels_batch equals single images, bitwise, for 1 and
     const auto px = resize_nearest(s.pixels, H, W);
     std::copy(px.begin(), px.end(), pixels.data() + b * H * W);
   }
-  pseudo_label_params p;
+  pseudo_label_options p;
   p.kmeans.windows = {2, 3, 6};
   p.out_h = 20;
   p.out_w = 30;
@@ -128,7 +130,7 @@ TEST_CASE_TEMPLATE("pseudo_labels_batch equals single images, bitwise, for 1 and
 
 TEST_CASE("pseudo_labels errors name the problem and the image") {
   const auto scene = test::make_planted_scene<float>(8, 8, 8, 1);
-  pseudo_label_params p;
+  pseudo_label_options p;
   SUBCASE("a seen label out of range") {
     CHECK_THROWS_WITH_AS(pseudo_labels(scene.tokens, scene.pixels, 1, p), doctest::Contains("outside [0, 1)"),
                          std::invalid_argument);
@@ -157,3 +159,5 @@ TEST_CASE("pseudo_labels errors name the problem and the image") {
     CHECK_THROWS_AS(pseudo_labels(scene.tokens, scene.pixels, 2, p), std::invalid_argument);
   }
 }
+
+}  // namespace test_plm_pseudo_labels

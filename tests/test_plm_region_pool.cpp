@@ -9,6 +9,8 @@
 #include "support/loss_reference.hpp"
 #include "zss/plm/region_pool.hpp"
 
+namespace test_plm_region_pool {
+
 using namespace zss;
 
 TEST_CASE_TEMPLATE("region_pool forward matches the reference (empty regions pool to 0)", T, float, double) {
@@ -23,7 +25,7 @@ TEST_CASE_TEMPLATE("region_pool forward matches the reference (empty regions poo
     out.fill(T(9));
     region_pool_cache cache;
     region_pool_forward(as_matrix(out), cache, as_matrix(std::as_const(Rt)), std::span<const int>(region),
-                        region_pool_params{threads});
+                        region_pool_options{threads});
     const auto ref = test::ref::region_pool(test::ref::to_dmat(as_matrix(std::as_const(Rt))), region, L);
     for (index_t l = 0; l < L; ++l)
       for (index_t d = 0; d < D; ++d)
@@ -40,7 +42,7 @@ TEST_CASE("region_pool backward equals central finite differences and adds into 
   auto loss = [&] {
     tensor<double, 2> out = xt::zeros<double>({L, D});
     region_pool_cache c;
-    region_pool_forward(as_matrix(out), c, as_matrix(std::as_const(R)), std::span<const int>(region), region_pool_params{1});
+    region_pool_forward(as_matrix(out), c, as_matrix(std::as_const(R)), std::span<const int>(region), region_pool_options{1});
     double s = 0;
     for (std::size_t i = 0; i < out.size(); ++i) s += out.data()[i] * G.data()[i];
     return s;
@@ -70,3 +72,5 @@ TEST_CASE("region_pool errors") {
   CHECK_THROWS_WITH_AS(region_pool_forward(as_matrix(wide), cache, as_matrix(std::as_const(R)), std::span<const int>(region)),
                        doctest::Contains("width of pooled (4)"), std::invalid_argument);
 }
+
+}  // namespace test_plm_region_pool

@@ -14,6 +14,8 @@
 #include "zss/core/eigen_map.hpp"
 #include "zss/plm/synthesizer.hpp"
 
+namespace test_plm_synthesizer {
+
 using namespace zss;
 
 namespace {
@@ -338,3 +340,5 @@ TEST_CASE("synthesizer rejects bad shapes and offsets with clear messages") {
   CHECK_NOTHROW(synthesizer_forward<float>({Pi.data(), p.n, p.d}, cache, {p.P.data(), p.n, p.d}, {p.C.data(), 2, p.d},
                                            {}, p.off, params, opt));
 }
+
+}  // namespace test_plm_synthesizer

@@ -14,6 +14,8 @@
 #include "zss/plm/synthesizer.hpp"
 #include "zss/plm/synthesizer_loss.hpp"
 
+namespace test_plm_synthesizer_loss {
+
 using namespace zss;
 
 namespace {
@@ -170,3 +172,5 @@ TEST_CASE("L_syn end to end through the synthesizer equals finite differences (B
     CHECK(test::relative_error(grads, test::numeric_gradient(loss, buf.values(), buf.size())) < 1e-6);
   }
 }
+
+}  // namespace test_plm_synthesizer_loss

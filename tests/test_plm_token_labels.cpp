@@ -8,6 +8,8 @@
 #include "zss/core/random.hpp"
 #include "zss/plm/token_labels.hpp"
 
+namespace test_plm_token_labels {
+
 using namespace zss;
 
 namespace {
@@ -69,7 +71,7 @@ TEST_CASE("token_labels: 3 x 3 pixels to 2 x 2 tokens weigh shared pixels by are
     // 2 x 1 pixels into 1 x 1 token: exactly half ignored → ignored.
     tensor<std::int32_t, 2> b = {{255}, {6}};
     CHECK(token_labels(b, 1, 1)(0, 0) == -1);
-    token_label_params p;
+    token_label_options p;
     p.ignored_fraction = 0.75;
     CHECK(token_labels(b, 1, 1, p)(0, 0) == 6);
   }
@@ -104,7 +106,7 @@ TEST_CASE("token_labels validates its input") {
   tensor<std::int32_t, 2> px = {{0, 1}, {2, -3}};
   CHECK_THROWS_WITH_AS(token_labels(px, 1, 1), doctest::Contains("pixel (1, 1) has label -3"), std::invalid_argument);
   tensor<std::int32_t, 2> ok = {{0, 1}, {2, 255}};
-  token_label_params p;
+  token_label_options p;
   p.num_seen = 2;
   CHECK_THROWS_WITH_AS(token_labels(ok, 1, 1, p), doctest::Contains("label 2, outside [0, 2)"), std::invalid_argument);
   p.num_seen = 0;
@@ -137,3 +139,5 @@ TEST_CASE("resize_nearest takes the source cell under each target centre") {
   }
   CHECK_THROWS_AS(resize_nearest(a, 0, 3), std::invalid_argument);
 }
+
+}  // namespace test_plm_token_labels

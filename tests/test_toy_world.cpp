@@ -11,6 +11,8 @@
 #include "zss/toy/teacher.hpp"
 #include "zss/toy/text_embeddings.hpp"
 
+namespace test_toy_world {
+
 using namespace zss;
 
 TEST_CASE("the standard split: 5 unseen, one per colour; every colour and texture seen") {
@@ -40,7 +42,7 @@ TEST_CASE("the standard split: 5 unseen, one per colour; every colour and textur
 }
 
 TEST_CASE("scenes: deterministic per (seed, index), labels match what was drawn") {
-  toy::scene_params p;
+  toy::scene_options p;
   const auto a = toy::make_scene(p, 7, 3), b = toy::make_scene(p, 7, 3), c = toy::make_scene(p, 7, 4);
   CHECK(a.image == b.image);
   CHECK(a.labels == b.labels);
@@ -68,7 +70,7 @@ TEST_CASE("scenes: deterministic per (seed, index), labels match what was drawn"
 }
 
 TEST_CASE("scenes: over many images every class appears; object colours follow their family") {
-  toy::scene_params p;
+  toy::scene_options p;
   std::set<std::int32_t> classes;
   double red_mean_r = 0, red_mean_b = 0;
   index_t red_pixels = 0;
@@ -118,14 +120,14 @@ TEST_CASE_TEMPLATE("text embeddings: unit rows, shared parts raise similarity", 
 
 TEST_CASE("teacher: G is orthogonal; pure patches are nearest their class at low noise") {
   const auto text = toy::make_text_embeddings<double>({64, 1.0, 0.6, 9});
-  toy::teacher_params tp;
+  toy::teacher_options tp;
   tp.dense_noise = 0.05;
   tp.seed = 9;
   toy::teacher<double> teach(text, tp);
   const auto& G = teach.gap_rotation();
   CHECK((G.transpose() * G - Eigen::MatrixXd::Identity(64, 64)).norm() < 1e-10);
   CHECK((G - Eigen::MatrixXd::Identity(64, 64)).norm() > 0.1);  // there is a gap
-  toy::scene_params sp;
+  toy::scene_options sp;
   index_t pure = 0, right = 0;
   for (std::uint64_t i = 0; i < 20; ++i) {
     const auto s = toy::make_scene(sp, 9, i);
@@ -166,7 +168,7 @@ TEST_CASE("teacher: G is orthogonal; pure patches are nearest their class at low
 }
 
 TEST_CASE("world: identical for 1 and 2 threads; teacher zero-shot is good on seen, weaker on unseen") {
-  toy::world_params p;
+  toy::world_options p;
   p.train_images = 6;
   p.test_images = 40;
   p.seed = 3;
@@ -198,3 +200,5 @@ TEST_CASE("world: identical for 1 and 2 threads; teacher zero-shot is good on se
   CHECK(unseen_acc > 0.1);           // it knows unseen classes a little ...
   CHECK(unseen_acc < seen_acc - 0.2);  // ... much less well than seen ones (the modality gap)
 }
+
+}  // namespace test_toy_world

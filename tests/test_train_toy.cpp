@@ -7,6 +7,8 @@
 
 #include "zss/train/toy.hpp"
 
+namespace test_train_toy {
+
 using namespace zss;
 using namespace zss::train;
 
@@ -17,8 +19,8 @@ struct purity_stats {
 };
 
 /// Pseudo segments of 96 training scenes (seed 11) against the hidden ground truth.
-purity_stats measure_purity(const pseudo_label_config& pc) {
-  toy::world_params wp;
+purity_stats measure_purity(const pseudo_label_options& pc) {
+  toy::world_options wp;
   wp.train_images = 96;
   wp.test_images = 1;
   wp.seed = 11;
@@ -60,7 +62,7 @@ purity_stats measure_purity(const pseudo_label_config& pc) {
       if (2 * in_pseudo >= obj.visible_pixels) ++st.covered_objects;
     }
   }
-  MESSAGE("min_tokens " << pc.min_tokens << ": " << st.segments << " pseudo segments, "
+  MESSAGE("min_tokens " << pc.fusion.min_tokens << ": " << st.segments << " pseudo segments, "
                         << st.pure_segments << " pure (>= 80 % of pixels one hidden class), "
                         << st.large_impure << " impure with > 6 tokens; " << 100 * st.pure_pixels / st.pixels
                         << " % of pseudo-labelled pixels in their segment's hidden class; unseen objects covered "
@@ -71,15 +73,15 @@ purity_stats measure_purity(const pseudo_label_config& pc) {
 
 TEST_CASE("PLM pseudo segments of unseen objects are pure at the default teacher noise") {
   SUBCASE("the trainer's defaults (min_tokens 4): >= 80 % of segments pure") {
-    const auto st = measure_purity(trainer_config{}.pseudo);
+    const auto st = measure_purity(trainer_options{}.pseudo);
     REQUIRE(st.segments >= 30);
     CHECK(double(st.pure_segments) >= 0.8 * double(st.segments));
     CHECK(st.pure_pixels >= 0.9 * st.pixels);
     CHECK(double(st.covered_objects) >= 0.8 * double(st.unseen_objects));
   }
   SUBCASE("DESIGN's min_tokens 2: small boundary fragments are impure, segments beyond 6 tokens are pure") {
-    auto pc = trainer_config{}.pseudo;
-    pc.min_tokens = 2;
+    auto pc = trainer_options{}.pseudo;
+    pc.fusion.min_tokens = 2;
     const auto st = measure_purity(pc);
     // Measured: 98 segments, 43 pure; the impure ones are 2–6-token fragments of mixed boundary
     // tokens (part object, part background), which 4 × 4-pixel tokens cannot avoid.
@@ -90,13 +92,13 @@ TEST_CASE("PLM pseudo segments of unseen objects are pure at the default teacher
 }
 
 TEST_CASE("toy targets: seen labels as class-set indices, pseudo classes only with PLM") {
-  toy::world_params wp;
+  toy::world_options wp;
   wp.train_images = 8;
   wp.test_images = 2;
   const auto w = toy::make_world<float>(wp, 1);
   const toy_classes<float> cls(w);
   CHECK(cls.seen_ids.size() == 16);
-  trainer_config cfg;
+  trainer_options cfg;
   const auto plm = make_toy_targets<float>(w, cls, cfg, true, 2);
   const auto seen = make_toy_targets<float>(w, cls, cfg, false, 2);
   index_t pseudo = 0;
@@ -112,12 +114,12 @@ TEST_CASE("toy targets: seen labels as class-set indices, pseudo classes only wi
   }
   CHECK(pseudo > 0);
   // Batches and evaluation run end to end on an untrained student.
-  trainer_config tc;
+  trainer_options tc;
   tc.encoder.embed_dim = w.text.shape()[1];
   zss::train::trainer<float> tr(tc, cls.seen_text);
-  rng g(1, 0);
   const index_t idx[2] = {0, 1};
-  const auto batch = toy_batch<float>(w, plm, std::span<const index_t>(idx, 2), true, g);
+  const char flips[2] = {1, 0};
+  const auto batch = toy_batch<float>(w, plm, std::span<const index_t>(idx, 2), std::span<const char>(flips, 2));
   CHECK(batch.images.shape()[0] == 2);
   const auto l = tr.forward_backward(batch);
   CHECK(std::isfinite(l.total));
@@ -127,3 +129,5 @@ TEST_CASE("toy targets: seen labels as class-set indices, pseudo classes only wi
   const auto tm = evaluate_teacher(w, cls);
   CHECK(tm.pixel_acc > 0);
 }
+
+}  // namespace test_train_toy

@@ -4,6 +4,10 @@
 // GLM (global, CLS attention + InfoNCE) and PLM (pseudo labels from multi-scale K-Means + mask
 // fusion, prototypes from the synthesizer). At the end: mIoU(S), mIoU(U), hIoU next to the
 // seen-only baseline and the teacher's own zero-shot segmentation.
+//
+// Every option that changes the result is a described field (train/config.hpp, toy/dataset.hpp
+// and `describe(run_options)` below): the command line, metrics.json's "config" and the
+// checkpoint's configuration all come from those descriptions.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -13,15 +17,15 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <iostream>
 #include <numeric>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "zss/core/atomic_file.hpp"
-#include "zss/core/image_io.hpp"
+#include "common/option_binding.hpp"
+#include "zss/io/atomic_file.hpp"
+#include "zss/io/image_io.hpp"
+#include "zss/train/sampler.hpp"
 #include "zss/train/toy.hpp"
 
 namespace fs = std::filesystem;
@@ -31,41 +35,41 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
+/// What a run's result depends on: the trainer, the toy world, the inference calibration.
+struct run_options {
+  train::trainer_options train;
+  toy::world_options world;
+  double calibration = 0;  ///< γ subtracted from the seen classes' scores at inference
+};
+
+template <class V>
+void describe(V& v, run_options& o) {
+  describe(v, o.train);
+  v.nested("world.", o.world);
+  v.field("calibration", o.calibration, "gamma subtracted from seen classes' scores at inference", checks::finite(),
+          "calibration");
+}
+
+/// How the program runs (not part of the result).
+struct control_options {
+  std::string out;
+  bool resume = false, ablation = false, quick = false, baseline = true, quiet = false, recipe = false;
+  index_t seeds = 3, panels = 6;
+  std::uint64_t checkpoint_every = 0;
+  double require_gain = -1;
+};
+
 struct run_result {
   eval::segmentation_metrics metrics;
   double seconds = 0;
   std::vector<tensor<std::int32_t, 2>> predictions;
 };
 
-std::string arm_name(const train::module_config& m) {
+std::string arm_name(const train::module_options& m) {
   if (m.glm && m.plm) return "GLM+PLM";
   if (m.glm) return "+GLM";
   if (m.plm) return "+PLM";
   return "baseline (seen only)";
-}
-
-nlohmann::json config_json(const train::trainer_config& c, const toy::world_params& wp, double calibration) {
-  nlohmann::json j;
-  j["glm"] = c.modules.glm, j["plm"] = c.modules.plm, j["nel"] = c.modules.nel;
-  j["lambda_ce"] = c.modules.lambda_ce, j["lambda_nel"] = c.modules.lambda_nel;
-  j["lambda_glm"] = c.modules.lambda_glm, j["lambda_syn"] = c.modules.lambda_syn;
-  j["pool"] = c.pool == glm_pool::attention ? "attention" : c.pool == glm_pool::mean ? "mean"
-              : c.pool == glm_pool::dense   ? "dense"
-                                            : "selective";
-  j["glm_tau"] = c.glm_tau, j["bank_size"] = c.bank_size;
-  j["windows"] = c.pseudo.windows, j["fusion_lambda"] = c.pseudo.lambda, j["min_tokens"] = c.pseudo.min_tokens;
-  j["alpha"] = c.alpha, j["beta"] = c.beta, j["syn_tau"] = c.syn_tau, j["syn_delta"] = c.syn_delta, j["region_tokens"] = c.region_tokens;
-  j["prototypes"] = c.prototypes == train::prototype_source::synthesizer ? "synthesizer" : "teacher-tokens";
-  j["synth_init"] = c.synth_init == synthesizer_init::identity ? "identity" : "xavier";
-  j["synth_residual"] = c.synth_residual, j["pseudo_grad"] = c.pseudo_grad;
-  j["syn_loss"] = c.syn_loss == syn_loss_kind::bce ? "bce" : "ce";
-  j["lr"] = c.lr, j["min_lr"] = c.min_lr, j["weight_decay"] = c.weight_decay, j["warmup"] = c.warmup, j["clip"] = c.clip;
-  j["batch"] = c.batch, j["steps"] = c.steps, j["flip"] = c.flip, j["seed"] = c.seed, j["threads"] = c.threads;
-  j["embed_dim"] = c.encoder.embed_dim, j["widths"] = c.encoder.widths;
-  j["train_images"] = wp.train_images, j["test_images"] = wp.test_images;
-  j["dense_noise"] = wp.teacher.dense_noise, j["gap"] = wp.teacher.gap, j["global_bias"] = wp.teacher.global_bias;
-  j["cls_noise"] = wp.teacher.cls_noise, j["calibration"] = calibration;
-  return j;
 }
 
 nlohmann::json metrics_json(const eval::segmentation_metrics& m) {
@@ -111,56 +115,47 @@ struct progress {
   }
 };
 
-struct options {
-  train::trainer_config cfg;
-  toy::world_params world;
-  double calibration = 0;
-  std::string out;
-  bool resume = false, ablation = false, quick = false, baseline = true, quiet = false;
-  index_t seeds = 3, panels = 6;
-  std::uint64_t checkpoint_every = 0;
-  double require_gain = -1;
-};
-
 /// Trains one arm and evaluates it on the test scenes.
-run_result train_and_evaluate(const train::trainer_config& cfg, const toy::world<T>& w, const train::toy_classes<T>& cls,
-                              const std::vector<train::image_targets<T>>& targets, const options& o, const std::string& label,
-                              const fs::path* ckpt_dir, bool resume, bool keep_predictions) {
+run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w, const train::toy_classes<T>& cls,
+                              const std::vector<image_targets<T>>& targets, const control_options& o,
+                              const std::string& label, const fs::path* ckpt, bool resume, bool keep_predictions) {
+  const auto& cfg = ro.train;
   const auto t0 = clock_type::now();
   train::trainer<T> tr(cfg, cls.seen_text);
+  auto app_config = ro;
+  const std::string app_text = option_fields(app_config).to_text();
   if (resume) {
-    const auto s = tr.load(*ckpt_dir);
-    std::fprintf(stderr, "resumed from %s at step %llu\n", ckpt_dir->c_str(), (unsigned long long)s);
+    const auto sections = tr.load(*ckpt);
+    const checkpoint_section* mine = nullptr;
+    for (const auto& sec : sections)
+      if (sec.name == "zss-train-toy.config") mine = &sec;
+    if (!mine) throw std::invalid_argument("--resume: " + ckpt->string() + " was not written by zss-train-toy");
+    const auto diff = first_difference(std::string(mine->bytes.begin(), mine->bytes.end()), option_fields(app_config));
+    if (!diff.empty()) throw std::invalid_argument("--resume: " + ckpt->string() + " holds another run: " + diff);
+    std::fprintf(stderr, "resumed from %s at step %llu\n", ckpt->c_str(), (unsigned long long)tr.steps_done());
   }
+  auto save = [&] {
+    tr.save(*ckpt, {checkpoint_section{"zss-train-toy.config", {app_text.begin(), app_text.end()}}});
+  };
   progress prog;
   prog.quiet = o.quiet;
   prog.label = label;
-  prog.total = cfg.steps;
+  prog.total = cfg.steps();
   prog.first = tr.steps_done();
-  const index_t n = w.train.size(), B = std::min<index_t>(cfg.batch, n);
-  // Batches: a fresh permutation per epoch from rng(seed, epoch): a resumed run sees the same batches.
-  std::vector<index_t> perm(n);
-  std::uint64_t epoch = ~std::uint64_t(0);
-  for (std::uint64_t s = tr.steps_done(); s < cfg.steps; ++s) {
-    const std::uint64_t first = s * B, e = first / n;
-    if (e != epoch) {
-      epoch = e;
-      std::iota(perm.begin(), perm.end(), index_t(0));
-      rng g(cfg.seed ^ 0xda7a5eedull, e);
-      for (index_t i = n - 1; i > 0; --i) std::swap(perm[i], perm[g.below(i + 1)]);
-    }
-    std::vector<index_t> idx(B);
-    for (index_t i = 0; i < B; ++i) idx[i] = perm[(first + i) % n];
-    rng fg(cfg.seed ^ 0xf11bull, s);
-    const auto batch = train::toy_batch<T>(w, targets, std::span<const index_t>(idx), cfg.flip, fg);
+  const index_t B = std::min<index_t>(cfg.batch, w.train.size());
+  train::batch_sampler sampler(w.train.size(), B, cfg.seed);
+  for (std::uint64_t s = tr.steps_done(); s < cfg.steps(); ++s) {
+    const auto idx = sampler.indices(s);
+    const auto flips = sampler.flips(s, cfg.flip);
+    const auto batch = train::toy_batch<T>(w, targets, std::span<const index_t>(idx), std::span<const char>(flips));
     const auto l = tr.step(batch);
     prog.update(s + 1, l, B);
-    if (ckpt_dir && o.checkpoint_every > 0 && (s + 1) % o.checkpoint_every == 0 && s + 1 < cfg.steps) tr.save(*ckpt_dir);
+    if (ckpt && o.checkpoint_every > 0 && (s + 1) % o.checkpoint_every == 0 && s + 1 < cfg.steps()) save();
   }
-  if (ckpt_dir) tr.save(*ckpt_dir);
+  if (ckpt) save();
   run_result r;
-  train::inference_params ip;
-  ip.calibration = o.calibration;
+  eval::predict_options ip;
+  ip.calibration = ro.calibration;
   ip.threads = cfg.threads;
   r.metrics = train::evaluate_student(w, cls, tr.student(), ip, 32, keep_predictions ? &r.predictions : nullptr);
   r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -209,7 +204,7 @@ void print_table(const std::vector<std::pair<std::string, eval::segmentation_met
   std::fflush(stdout);
 }
 
-int run(const options& o) {
+int run(run_options ro, const control_options& o) {
   const auto t_start = clock_type::now();
   std::optional<fs::path> out_dir;
   if (!o.out.empty()) {
@@ -222,17 +217,16 @@ int run(const options& o) {
     write_file_atomically(*out_dir / ".write-test", [](std::ostream& s) { s << "ok\n"; });
     fs::remove(*out_dir / ".write-test", ec);
   }
-  if (o.resume && !out_dir) throw std::invalid_argument("--resume needs --out DIR (the checkpoint lives in DIR/checkpoint)");
+  if (o.resume && !out_dir) throw std::invalid_argument("--resume needs --out DIR (the checkpoint is DIR/checkpoint.zss)");
+  if (o.resume && o.ablation) throw std::invalid_argument("--resume does not apply to --ablation (it keeps no checkpoints)");
 
-  auto wp = o.world;
-  wp.seed = o.cfg.seed;
+  auto& cfg = ro.train;
+  auto wp = ro.world;
+  wp.seed = cfg.seed;
   std::fprintf(stderr, "toy world: %zu train / %zu test images, seed %llu ...\n", wp.train_images, wp.test_images,
                (unsigned long long)wp.seed);
-  const auto world = toy::make_world<T>(wp, o.cfg.threads);
+  const auto world = toy::make_world<T>(wp, cfg.threads);
   const train::toy_classes<T> cls(world);
-  auto cfg = o.cfg;
-  cfg.encoder.embed_dim = world.text.shape()[1];
-  cfg.validate();
 
   const auto t_targets = clock_type::now();
   const auto targets = train::make_toy_targets<T>(world, cls, cfg, true, cfg.threads);
@@ -241,33 +235,35 @@ int run(const options& o) {
   std::fprintf(stderr, "PLM pseudo labels: %zu pseudo classes over %zu images (%.2f s)\n", pseudo, targets.size(),
                std::chrono::duration<double>(clock_type::now() - t_targets).count());
   const auto teacher = train::evaluate_teacher(world, cls);
+  const auto config_json = examples::to_json(option_fields(ro));
 
   if (o.ablation) {
     const std::vector<std::pair<bool, bool>> arms = {{false, false}, {true, false}, {false, true}, {true, true}};
     nlohmann::json aj;
     aj["seeds"] = nlohmann::json::array();
     std::vector<std::vector<eval::segmentation_metrics>> res(arms.size());
-    for (index_t s = 0; s < o.seeds; ++s) aj["seeds"].push_back(o.cfg.seed + s);
+    for (index_t s = 0; s < o.seeds; ++s) aj["seeds"].push_back(cfg.seed + s);
     for (index_t s = 0; s < o.seeds; ++s) {
+      auto rs = ro;
+      rs.train.seed = cfg.seed + s;
       auto wps = wp;
-      wps.seed = o.cfg.seed + s;
-      const auto ws = s == 0 ? toy::world<T>() : toy::make_world<T>(wps, o.cfg.threads);
+      wps.seed = rs.train.seed;
+      const auto ws = s == 0 ? toy::world<T>() : toy::make_world<T>(wps, cfg.threads);
       const auto& wref = s == 0 ? world : ws;
       const train::toy_classes<T> cs(wref);
-      auto cs_cfg = cfg;
-      cs_cfg.seed = o.cfg.seed + s;
-      const auto tg = s == 0 ? std::vector<train::image_targets<T>>() : train::make_toy_targets<T>(wref, cs, cs_cfg, true, cfg.threads);
+      const auto tg = s == 0 ? std::vector<image_targets<T>>() : train::make_toy_targets<T>(wref, cs, rs.train, true, cfg.threads);
       const auto& tref = s == 0 ? targets : tg;
       for (index_t a = 0; a < arms.size(); ++a) {
-        auto c = cs_cfg;
-        c.modules.glm = arms[a].first;
-        c.modules.plm = arms[a].second;
-        const auto r = train_and_evaluate(c, wref, cs, tref, o, arm_name(c.modules) + " seed " + std::to_string(c.seed),
-                                          nullptr, false, false);
+        auto ra = rs;
+        ra.train.modules.glm = arms[a].first;
+        ra.train.modules.plm = arms[a].second;
+        const auto r = train_and_evaluate(ra, wref, cs, tref, o,
+                                          arm_name(ra.train.modules) + " seed " + std::to_string(ra.train.seed), nullptr,
+                                          false, false);
         res[a].push_back(r.metrics);
-        std::fprintf(stderr, "  %s seed %llu: mIoU(S) %.1f  mIoU(U) %.1f  hIoU %.1f  (%.0f s)\n", arm_name(c.modules).c_str(),
-                     (unsigned long long)c.seed, 100 * r.metrics.miou_seen, 100 * r.metrics.miou_unseen,
-                     100 * r.metrics.hiou, r.seconds);
+        std::fprintf(stderr, "  %s seed %llu: mIoU(S) %.1f  mIoU(U) %.1f  hIoU %.1f  (%.0f s)\n",
+                     arm_name(ra.train.modules).c_str(), (unsigned long long)ra.train.seed, 100 * r.metrics.miou_seen,
+                     100 * r.metrics.miou_unseen, 100 * r.metrics.hiou, r.seconds);
       }
     }
     auto stat = [](const std::vector<double>& v) {
@@ -279,7 +275,7 @@ int run(const options& o) {
     std::printf("\n| modules | mIoU(S) | mIoU(U) | hIoU |\n|---|---|---|---|\n");
     aj["arms"] = nlohmann::json::array();
     for (index_t a = 0; a < arms.size(); ++a) {
-      train::module_config m;
+      train::module_options m;
       m.glm = arms[a].first, m.plm = arms[a].second;
       std::vector<double> S, U, Hh;
       nlohmann::json runs = nlohmann::json::array();
@@ -292,10 +288,10 @@ int run(const options& o) {
       aj["arms"].push_back({{"name", arm_name(m)}, {"glm", m.glm}, {"plm", m.plm}, {"miou_seen_mean", sm}, {"miou_seen_std", ss},
                             {"miou_unseen_mean", um}, {"miou_unseen_std", us}, {"hiou_mean", hm}, {"hiou_std", hs}, {"runs", runs}});
     }
-    std::printf("| teacher zero-shot (seed %llu) | %.1f | %.1f | %.1f |\n", (unsigned long long)o.cfg.seed,
+    std::printf("| teacher zero-shot (seed %llu) | %.1f | %.1f | %.1f |\n", (unsigned long long)cfg.seed,
                 100 * teacher.miou_seen, 100 * teacher.miou_unseen, 100 * teacher.hiou);
     aj["teacher"] = metrics_json(teacher);
-    aj["config"] = config_json(cfg, wp, o.calibration);
+    aj["config"] = config_json;
     aj["seconds"] = std::chrono::duration<double>(clock_type::now() - t_start).count();
     const fs::path file = out_dir ? *out_dir / "ablation.json" : fs::path("ablation.json");
     write_json(file, aj);
@@ -304,21 +300,18 @@ int run(const options& o) {
   }
 
   std::optional<fs::path> ckpt;
-  if (out_dir) {
-    ckpt = *out_dir / "checkpoint";
-    fs::create_directories(*ckpt);
-  }
-  const auto main_run = train_and_evaluate(cfg, world, cls, targets, o, arm_name(cfg.modules), ckpt ? &*ckpt : nullptr,
-                                           o.resume, out_dir.has_value());
+  if (out_dir) ckpt = *out_dir / "checkpoint.zss";
+  const auto main_run =
+      train_and_evaluate(ro, world, cls, targets, o, arm_name(cfg.modules), ckpt ? &*ckpt : nullptr, o.resume, out_dir.has_value());
   std::vector<std::pair<std::string, eval::segmentation_metrics>> rows = {{"this run: " + arm_name(cfg.modules), main_run.metrics}};
   std::optional<eval::segmentation_metrics> base;
   const bool is_baseline = !cfg.modules.glm && !cfg.modules.plm;
   if (is_baseline) {
     base = main_run.metrics;
   } else if (o.baseline) {
-    auto bc = cfg;
-    bc.modules.glm = false, bc.modules.plm = false;
-    base = train_and_evaluate(bc, world, cls, targets, o, "baseline", nullptr, false, false).metrics;
+    auto rb = ro;
+    rb.train.modules.glm = false, rb.train.modules.plm = false;
+    base = train_and_evaluate(rb, world, cls, targets, o, "baseline", nullptr, false, false).metrics;
     rows.push_back({"seen-only baseline", *base});
   }
   rows.push_back({"teacher zero-shot (tokens)", teacher});
@@ -328,7 +321,7 @@ int run(const options& o) {
 
   if (out_dir) {
     auto j = metrics_json(main_run.metrics);
-    j["config"] = config_json(cfg, wp, o.calibration);
+    j["config"] = config_json;
     j["seconds"] = seconds;
     if (base) j["baseline"] = metrics_json(*base);
     j["teacher"] = metrics_json(teacher);
@@ -343,7 +336,8 @@ int run(const options& o) {
       std::copy(fused.begin(), fused.end(), fm.begin());
       write_panel(*out_dir / ("panel_" + std::to_string(i) + ".png"), s, fm, t.grid_h, t.grid_w, main_run.predictions[i], cls);
     }
-    std::printf("wrote %s/metrics.json, %zu panels, checkpoint/\n", out_dir->c_str(), std::min<index_t>(o.panels, world.test.size()));
+    std::printf("wrote %s/metrics.json, %zu panels, checkpoint.zss\n", out_dir->c_str(),
+                std::min<index_t>(o.panels, world.test.size()));
   }
   if (o.require_gain >= 0) {
     if (!base) throw std::invalid_argument("--require-unseen-gain needs the baseline (drop --no-baseline)");
@@ -356,123 +350,55 @@ int run(const options& o) {
 
 }  // namespace
 
-/// "--x: must be > 0, got 0" instead of CLI11's range text.
-CLI::Validator number_check(bool strictly_positive) {
-  return CLI::Validator(
-      [strictly_positive](std::string& s) -> std::string {
-        double v = 0;
-        std::size_t used = 0;
-        try {
-          v = std::stod(s, &used);
-        } catch (...) {
-          return "'" + s + "' is not a number";
-        }
-        if (used != s.size() || !std::isfinite(v)) return "'" + s + "' is not a finite number";
-        if (strictly_positive ? !(v > 0) : !(v >= 0)) return std::string("must be ") + (strictly_positive ? "> 0" : ">= 0") + ", got " + s;
-        return {};
-      },
-      strictly_positive ? "> 0" : ">= 0");
-}
-
 int main(int argc, char** argv) {
-  const auto positive = number_check(true), non_negative = number_check(false);
   CLI::App app{"zss-train-toy: CLIP-ZSS (GLM + PLM) on the toy world; prints mIoU(S), mIoU(U), hIoU next to the "
                "seen-only baseline and the teacher's own zero-shot segmentation."};
-  options o;
-  auto& c = o.cfg;
-  std::string pool = "attention";
-  bool no_glm = false, no_plm = false, no_nel = false, no_flip = false, no_baseline = false;
-  bool no_region_tokens = false, recipe = false;
-  std::string syn_loss = "bce", prototypes = "synthesizer", synth_init = "xavier";
-  app.add_option("--steps", c.steps, "optimiser steps")->capture_default_str()->check(positive);
-  app.add_option("--batch", c.batch, "images per step")->capture_default_str()->check(positive);
-  app.add_option("--lr", c.lr, "peak learning rate (AdamW, cosine schedule)")->capture_default_str()->check(positive);
-  app.add_option("--warmup", c.warmup, "linear warm-up steps")->capture_default_str();
-  app.add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay")->capture_default_str()->check(non_negative);
-  app.add_option("--clip", c.clip, "max global gradient norm (0 = off)")->capture_default_str()->check(non_negative);
-  app.add_option("--seed", c.seed, "seeds everything: data, teacher, initialisation, batches")->capture_default_str();
-  app.add_option("--threads", c.threads, "threads (0 = OpenMP default)")->capture_default_str()->check(non_negative);
-  app.add_flag("--no-glm", no_glm, "switch the Global Learning Module off");
-  app.add_flag("--no-plm", no_plm, "switch the Pixel Learning Module off (no pseudo labels, no synthesizer)");
-  app.add_flag("--no-nel", no_nel, "switch the focal + dice loss off");
-  app.add_flag("--no-flip", no_flip, "no random horizontal flips");
-  app.add_option("--lambda-ce", c.modules.lambda_ce, "weight of L_ce")->capture_default_str()->check(non_negative);
-  app.add_option("--lambda-nel", c.modules.lambda_nel, "weight of L_nel")->capture_default_str()->check(non_negative);
-  app.add_option("--lambda-glm", c.modules.lambda_glm, "weight of L_glm")->capture_default_str()->check(non_negative);
-  app.add_option("--lambda-syn", c.modules.lambda_syn, "weight of L_syn")->capture_default_str()->check(non_negative);
-  app.add_option("--pool", pool, "GLM pooling")->capture_default_str()->check(CLI::IsMember({"attention", "mean", "dense", "selective"}));
-  app.add_flag("--synth-recipe", recipe,
-               "the synthesizer recipe: no query shortcut, identity init, delta 10, no L_ce gradient into the pseudo "
-               "prototypes (makes PLM alone work on the toy world; see include/zss/train/config.hpp)");
-  app.add_flag("--synth-residual,!--no-synth-residual", c.synth_residual,
-               "synthesizer query shortcut h = p + CrossAttn(LN(p), memory) (DESIGN; else h = CrossAttn)");
-  app.add_option("--prototypes", prototypes,
-                 "pseudo classes' weights: the synthesizer's prototypes, or the teacher's region tokens (ablation)")
-      ->capture_default_str()->check(CLI::IsMember({"synthesizer", "teacher-tokens"}));
-  app.add_option("--synth-init", synth_init, "synthesizer init: xavier, or identity attention projections and fc2 = 0")
-      ->capture_default_str()->check(CLI::IsMember({"xavier", "identity"}));
-  app.add_flag("--no-region-tokens", no_region_tokens, "synthesizer memory = the teacher CLS only");
-  app.add_flag("--pseudo-grad,!--no-pseudo-grad", c.pseudo_grad,
-               "L_ce/L_nel also train the pseudo prototypes (DESIGN; else stop-gradient)");
-  app.add_option("--syn-loss", syn_loss, "L_syn: BCE over seen classes or softmax CE")->capture_default_str()->check(CLI::IsMember({"bce", "ce"}));
-  app.add_option("--syn-tau", c.syn_tau, "L_syn temperature τ_s")->capture_default_str()->check(positive);
-  app.add_option("--syn-delta", c.syn_delta, "L_syn logit offset δ")->capture_default_str();
-  app.add_option("--glm-tau", c.glm_tau, "GLM temperature")->capture_default_str()->check(positive);
-  app.add_option("--bank", c.bank_size, "CLS bank size M")->capture_default_str();
-  app.add_option("--fusion-lambda", c.pseudo.lambda, "mask-fusion threshold λ")->capture_default_str()->check(CLI::Range(-1.0, 1.0));
-  app.add_option("--windows", c.pseudo.windows, "K-Means window sizes on the teacher grid")->capture_default_str();
-  app.add_option("--min-tokens", c.pseudo.min_tokens, "min ignored tokens of a pseudo class")->capture_default_str();
-  app.add_option("--calibration", o.calibration, "γ subtracted from seen classes' scores at inference")->capture_default_str();
-  app.add_option("--train-images", o.world.train_images, "training scenes")->capture_default_str()->check(positive);
-  app.add_option("--test-images", o.world.test_images, "test scenes")->capture_default_str()->check(positive);
-  app.add_option("--dense-noise", o.world.teacher.dense_noise, "teacher's dense-token noise σ_d")->capture_default_str()->check(non_negative);
-  app.add_option("--gap", o.world.teacher.gap, "teacher's modality gap (rotation strength; 0 = none)")->capture_default_str()->check(non_negative);
-  app.add_option("--global-bias", o.world.teacher.global_bias, "teacher's global bias γ in dense tokens")->capture_default_str()->check(non_negative);
-  app.add_option("--cls-noise", o.world.teacher.cls_noise, "teacher's CLS noise σ_c")->capture_default_str()->check(non_negative);
-  app.add_option("--out", o.out, "write metrics.json, panel PNGs and checkpoint/ into this directory");
-  app.add_flag("--resume", o.resume, "continue from DIR/checkpoint (needs --out DIR)");
-  app.add_option("--checkpoint-every", o.checkpoint_every, "also save the checkpoint every N steps (0 = only at the end)")->capture_default_str();
+  run_options ro;
+  control_options o;
+  option_fields fields(ro);
+  examples::add_options(app, fields, "Configuration (stored in metrics.json and the checkpoint)");
+  app.add_flag("--synth-recipe", o.recipe,
+               "preset: the synthesizer recipe of docs/EXPERIMENTS.md (no query shortcut, identity init, delta 10, "
+               "no L_ce gradient into the pseudo prototypes); options given explicitly win");
+  app.add_flag("--quick", o.quick,
+               "preset for tests: 192 / 48 scenes, 150 steps, warm-up 15, 2 panels; options given explicitly win");
+  app.add_option("--out", o.out, "write metrics.json, panel PNGs and checkpoint.zss into this directory");
+  app.add_flag("--resume", o.resume, "continue from DIR/checkpoint.zss (needs --out DIR and the same configuration)");
+  app.add_option("--checkpoint-every", o.checkpoint_every, "also save the checkpoint every N steps (0 = only at the end)")
+      ->capture_default_str();
   app.add_option("--panels", o.panels, "test images drawn as panels with --out")->capture_default_str();
   app.add_flag("--ablation", o.ablation, "train baseline, +GLM, +PLM, +GLM+PLM for each seed; Markdown table + ablation.json");
-  app.add_option("--seeds", o.seeds, "seeds of --ablation (S, S+1, ...)")->capture_default_str()->check(positive);
-  app.add_flag("--quick", o.quick, "tiny configuration for tests (few images and steps)");
-  app.add_flag("--no-baseline", no_baseline, "do not train the seen-only baseline reference");
+  app.add_option("--seeds", o.seeds, "seeds of --ablation (S, S+1, ...)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("!--no-baseline", o.baseline, "do not train the seen-only baseline reference");
   app.add_flag("--quiet", o.quiet, "no progress display");
-  app.add_option("--require-unseen-gain", o.require_gain, "exit 3 unless mIoU(U) beats the baseline's by this much (0..1; tests)");
+  app.add_option("--require-unseen-gain", o.require_gain,
+                 "exit 3 unless mIoU(U) beats the baseline's by this much (0..1; tests)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
+    // Presets change only what the command line did not set.
+    std::vector<std::pair<option_field*, std::string>> explicit_values;
+    for (auto& f : fields.all())
+      if (examples::given(app, f)) explicit_values.push_back({&f, f.get()});
     if (o.quick) {
-      // Tiny, but big enough that the modules' effect on unseen classes is measurable.
-      if (app.count("--steps") == 0) c.steps = 150;
-      if (app.count("--train-images") == 0) o.world.train_images = 192;
-      if (app.count("--test-images") == 0) o.world.test_images = 48;
-      if (app.count("--warmup") == 0) c.warmup = 15;
+      ro.train.schedule.total_steps = 150;
+      ro.train.schedule.warmup_steps = 15;
+      ro.world.train_images = 192;
+      ro.world.test_images = 48;
       if (app.count("--panels") == 0) o.panels = 2;
     }
-    c.modules.glm = !no_glm;
-    c.modules.plm = !no_plm;
-    c.modules.nel = !no_nel;
-    c.flip = !no_flip;
-    c.synth_init = synth_init == "identity" ? synthesizer_init::identity : synthesizer_init::xavier;
-    if (recipe) {  // the preset first; options given explicitly still win
-      const auto explicit_cfg = c;
-      c.use_synthesizer_recipe();
-      if (app.count("--synth-residual") + app.count("--no-synth-residual")) c.synth_residual = explicit_cfg.synth_residual;
-      if (app.count("--pseudo-grad") + app.count("--no-pseudo-grad")) c.pseudo_grad = explicit_cfg.pseudo_grad;
-      if (app.count("--syn-delta")) c.syn_delta = explicit_cfg.syn_delta;
-      if (app.count("--synth-init")) c.synth_init = explicit_cfg.synth_init;
-    }
-    c.prototypes = prototypes == "teacher-tokens" ? train::prototype_source::teacher_tokens : train::prototype_source::synthesizer;
-    c.region_tokens = !no_region_tokens;
-    c.syn_loss = syn_loss == "ce" ? syn_loss_kind::ce : syn_loss_kind::bce;
-    o.baseline = !no_baseline;
-    c.pool = pool == "mean" ? glm_pool::mean : pool == "dense" ? glm_pool::dense : pool == "selective" ? glm_pool::selective : glm_pool::attention;
-    c.warmup = std::min(c.warmup, c.steps);
-    return run(o);
+    if (o.recipe) ro.train.use_synthesizer_recipe();
+    for (auto& [f, text] : explicit_values) f->set(text);
+    // The warm-up default never exceeds the run (an explicit --warmup above --steps is an error).
+    const auto* warm = fields.find("schedule.warmup_steps");
+    if (!examples::given(app, *warm))
+      ro.train.schedule.warmup_steps = std::min(ro.train.schedule.warmup_steps, ro.train.schedule.total_steps);
+    ro.train.encoder.embed_dim = ro.world.text.dim;  // the student's width is the text's
+    ro.train.validate();
+    return run(ro, o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "\nzss-train-toy: error: %s\n", e.what());
     return 1;

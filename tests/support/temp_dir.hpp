@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "zss/core/atomic_file.hpp"
+#include "zss/io/atomic_file.hpp"
 
 namespace zss::test {
 

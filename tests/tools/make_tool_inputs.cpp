@@ -10,7 +10,7 @@
 #include <string>
 
 #include "support/planted_scene.hpp"
-#include "zss/core/npy.hpp"
+#include "zss/io/npy.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

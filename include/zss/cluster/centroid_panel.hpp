@@ -148,7 +148,7 @@ inline void block_argmin(const simd::batch<T> (&acc)[CB], const simd::batch<T>& 
 /// and `v` = ‖c_k‖² − 2⟨x_i, c_k⟩ (StoreAll = false), or `sink(i, const T* dist)` with all Kp
 /// values of the row (StoreAll = true; `scratch` holds R·Kp values).
 template <class T, int R, bool StoreAll, class Sink>
-void panel_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,
+void panel_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e, T* scratch,
                 Sink& sink) {
   constexpr index_t W = simd::width<T>;
   constexpr int max_cb = tile_shape<T>::max_cb;
@@ -201,7 +201,7 @@ void panel_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, in
 
 /// Small K: tiles of R = W/KC points × KC centroids, W vertical dot products, each reduced once.
 template <class T, int KC, bool StoreAll, class Sink>
-void small_k_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,
+void small_k_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e, T* scratch,
                   Sink& sink) {
   using B = simd::batch<T>;
   constexpr int W = static_cast<int>(simd::width<T>);
@@ -264,7 +264,7 @@ void small_k_rows(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, 
 
 /// Picks the row tile R from the number of centroid batches and runs `panel_rows` (or the small-K kernel).
 template <class T, bool StoreAll, class Sink>
-void panel_dispatch(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,
+void panel_dispatch(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e, T* scratch,
                     Sink& sink) {
   if (P.small()) {
     constexpr index_t W = simd::width<T>;
@@ -299,7 +299,7 @@ inline constexpr index_t max_tile_rows = 12;
  * Ties go to the lowest index. Single-threaded; no allocation.
  */
 template <real_scalar T, class Sink>
-void panel_argmin(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, Sink&& sink) {
+void panel_argmin(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e, Sink&& sink) {
   if (b >= e) return;
   detail::panel_dispatch<T, false>(P, X, b, e, nullptr, sink);
 }
@@ -310,7 +310,7 @@ void panel_argmin(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, 
  * (`detail::max_tile_rows<T>` rows).
  */
 template <real_scalar T, class Sink>
-void panel_distances(const centroid_panel<T>& P, matrix_ref<const T> X, index_t b, index_t e, T* scratch,
+void panel_distances(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e, T* scratch,
                      Sink&& sink) {
   if (b >= e) return;
   detail::panel_dispatch<T, true>(P, X, b, e, scratch, sink);

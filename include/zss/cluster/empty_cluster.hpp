@@ -2,7 +2,7 @@
 #pragma once
 /**
  * @file zss/cluster/empty_cluster.hpp
- * The two empty-cluster policies of `kmeans_params::empty` (DESIGN.md §2.3 step 2).
+ * The two empty-cluster policies of `kmeans_options::empty` (DESIGN.md §2.3 step 2).
  *
  * Legend: N points, D width, K clusters (K' ≤ K after dropping).
  *
@@ -34,7 +34,7 @@ namespace zss {
  * @returns the number of clusters re-seeded.
  */
 template <real_scalar T>
-index_t reseed_empty_clusters(matrix_ref<const T> X, matrix_ref<T> C, std::span<std::int32_t> labels,
+index_t reseed_empty_clusters(const_matrix_ref<T> X, matrix_ref<T> C, std::span<std::int32_t> labels,
                               std::span<index_t> counts, std::span<const T> min_dist) {
   const index_t k = C.rows, d = C.cols, n = X.rows;
   std::vector<index_t> empty;

@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "zss/cluster/empty_cluster.hpp"
-#include "zss/cluster/kmeans_params.hpp"
+#include "zss/cluster/kmeans_options.hpp"
 #include "zss/cluster/kmeanspp_init.hpp"
 #include "zss/cluster/lloyd_step.hpp"
 #include "zss/cluster/window_seeds.hpp"
@@ -138,7 +138,7 @@ inline void check_data(std::string_view where, index_t rows, index_t cols) {
 
 /// Lloyd iterations from `C` (K × D, consumed). Arguments already validated.
 template <real_scalar T>
-kmeans_result<T> lloyd_fit(matrix_ref<const T> X, tensor<T, 2> C, const kmeans_params& p, int threads,
+kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_options& p, int threads,
                            lloyd_workspace<T>& ws) {
   const index_t n = X.rows, d = X.cols;
   index_t k = C.shape()[0];
@@ -205,7 +205,7 @@ kmeans_result<T> lloyd_fit(matrix_ref<const T> X, tensor<T, 2> C, const kmeans_p
 
 /// Validates and seeds (kmeans++ or window), then fits. `C0` non-null for `given`.
 template <real_scalar T>
-kmeans_result<T> fit(matrix_ref<const T> X, const matrix_ref<const T>* C0, const kmeans_params& p, int threads,
+kmeans_result<T> fit(const_matrix_ref<T> X, const const_matrix_ref<T>* C0, const kmeans_options& p, int threads,
                      lloyd_workspace<T>& ws) {
   constexpr std::string_view where = "kmeans";
   check_params(where, p);
@@ -246,7 +246,7 @@ kmeans_result<T> fit(matrix_ref<const T> X, const matrix_ref<const T>* C0, const
  *         `check_finite`), or bad numbers in `p`.
  */
 template <real_scalar T>
-kmeans_result<T> kmeans(matrix_ref<const T> X, const kmeans_params& p) {
+kmeans_result<T> kmeans(matrix_ref<const T> X, const kmeans_options& p) {
   const int threads = resolve_threads(p.threads);
   lloyd_workspace<T> ws;
   return detail::fit<T>(X, nullptr, p, threads, ws);
@@ -259,7 +259,7 @@ kmeans_result<T> kmeans(matrix_ref<const T> X, const kmeans_params& p) {
  * @throws std::invalid_argument as above, and when C0's width differs from D or C0 is not finite.
  */
 template <real_scalar T>
-kmeans_result<T> kmeans(matrix_ref<const T> X, matrix_ref<const T> C0, const kmeans_params& p) {
+kmeans_result<T> kmeans(matrix_ref<const T> X, matrix_ref<const T> C0, const kmeans_options& p) {
   const int threads = resolve_threads(p.threads);
   lloyd_workspace<T> ws;
   return detail::fit<T>(X, &C0, p, threads, ws);
@@ -267,19 +267,19 @@ kmeans_result<T> kmeans(matrix_ref<const T> X, matrix_ref<const T> C0, const kme
 
 /// `kmeans` on an N × D xtensor.
 template <real_scalar T>
-kmeans_result<T> kmeans(const tensor<T, 2>& X, const kmeans_params& p) {
+kmeans_result<T> kmeans(const tensor<T, 2>& X, const kmeans_options& p) {
   return kmeans<T>(as_matrix(X), p);
 }
 
 /// `kmeans` on an N × D xtensor from K × D given centroids.
 template <real_scalar T>
-kmeans_result<T> kmeans(const tensor<T, 2>& X, const tensor<T, 2>& C0, const kmeans_params& p) {
+kmeans_result<T> kmeans(const tensor<T, 2>& X, const tensor<T, 2>& C0, const kmeans_options& p) {
   return kmeans<T>(as_matrix(X), as_matrix(C0), p);
 }
 
 /// `kmeans` on an h × w × D token grid: N = h·w, and the grid of window seeds is the tensor's.
 template <real_scalar T>
-kmeans_result<T> kmeans(const tensor<T, 3>& X, kmeans_params p) {
+kmeans_result<T> kmeans(const tensor<T, 3>& X, kmeans_options p) {
   p.grid_h = X.shape()[0];
   p.grid_w = X.shape()[1];
   return kmeans<T>(matrix_ref<const T>(X.data(), p.grid_h * p.grid_w, X.shape()[2]), p);
@@ -292,7 +292,7 @@ kmeans_result<T> kmeans(const tensor<T, 3>& X, kmeans_params p) {
 template <real_scalar T>
 struct kmeans_problem {
   matrix_ref<const T> data;            ///< N × D points
-  kmeans_params params;                ///< options (`params.threads` is ignored: one thread per problem)
+  kmeans_options params;                ///< options (`params.threads` is ignored: one thread per problem)
   matrix_ref<const T> init_centroids;  ///< K × D initial centroids, used when it has rows (else `params.init`)
 };
 

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "zss/cluster/centroid_panel.hpp"
-#include "zss/cluster/kmeans_params.hpp"
+#include "zss/cluster/kmeans_options.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/random.hpp"
 #include "zss/core/simd.hpp"
@@ -51,7 +51,7 @@ inline index_t default_local_trials(index_t k) noexcept {
  */
 template <real_scalar T>
 std::vector<index_t> kmeanspp_indices(matrix_ref<const T> X, index_t k, rng& g, index_t local_trials = 0,
-                                      int threads = 1) {
+                                      int threads = 0) {
   detail::check_k("kmeanspp_init", k, X.rows);
   const index_t n = X.rows, d = X.cols;
   const index_t trials = local_trials ? local_trials : default_local_trials(k);
@@ -155,7 +155,7 @@ std::vector<index_t> kmeanspp_indices(matrix_ref<const T> X, index_t k, rng& g, 
  */
 template <real_scalar T>
 tensor<T, 2> kmeanspp_init(matrix_ref<const T> X, index_t k, std::uint64_t seed, std::uint64_t stream = 0,
-                           index_t local_trials = 0, int threads = 1) {
+                           index_t local_trials = 0, int threads = 0) {
   rng g(seed, stream);
   const auto idx = kmeanspp_indices(X, k, g, local_trials, threads);
   tensor<T, 2> C = tensor<T, 2>::from_shape({k, X.cols});

@@ -194,7 +194,7 @@ lloyd_step_stats detail_lloyd_pass(matrix_ref<const T> X, matrix_ref<const T> C,
  * @throws std::invalid_argument on mismatched shapes or an unprepared workspace.
  */
 template <real_scalar T>
-lloyd_step_stats lloyd_step(matrix_ref<const T> X, matrix_ref<const T> C, std::span<std::int32_t> labels,
+lloyd_step_stats lloyd_step(const_matrix_ref<T> X, const_matrix_ref<T> C, std::span<std::int32_t> labels,
                             matrix_ref<T> C_new, std::span<index_t> counts, std::span<T> min_dist,
                             lloyd_workspace<T>& ws) {
   const index_t new_rows = C_new.rows;
@@ -213,7 +213,7 @@ lloyd_step_stats lloyd_step(matrix_ref<const T> X, matrix_ref<const T> C, std::s
  * @throws std::invalid_argument on mismatched shapes.
  */
 template <real_scalar T>
-lloyd_step_stats lloyd_assign(matrix_ref<const T> X, matrix_ref<const T> C, std::span<std::int32_t> labels,
+lloyd_step_stats lloyd_assign(const_matrix_ref<T> X, const_matrix_ref<T> C, std::span<std::int32_t> labels,
                               std::span<T> min_dist, lloyd_workspace<T>& ws) {
   detail::check_step_args("lloyd_assign", X, C, labels.size(), nullptr, C.rows, min_dist.size());
   check_extent("lloyd_assign", "workspace rows", ws.rows(), "number of points", X.rows);
@@ -230,7 +230,7 @@ lloyd_step_stats lloyd_assign(matrix_ref<const T> X, matrix_ref<const T> C, std:
  * @throws std::invalid_argument on mismatched shapes.
  */
 template <real_scalar T>
-lloyd_step_stats lloyd_step_naive(matrix_ref<const T> X, matrix_ref<const T> C, std::span<std::int32_t> labels,
+lloyd_step_stats lloyd_step_naive(const_matrix_ref<T> X, const_matrix_ref<T> C, std::span<std::int32_t> labels,
                                   matrix_ref<T> C_new, std::span<index_t> counts, std::span<T> min_dist = {}) {
   const index_t new_rows = C_new.rows;
   detail::check_step_args("lloyd_step_naive", X, C, labels.size(), &new_rows, counts.size(), min_dist.size());

@@ -54,7 +54,7 @@
 namespace zss {
 
 /// Options of mask fusion (DESIGN §2.3; the paper's defaults).
-struct mask_fusion_params {
+struct mask_fusion_options {
   double lambda = 0.9;       ///< λ: merge clusters with ⟨μ_i, μ_j⟩ ≥ λ; drop masks within λ of a seen class
   index_t min_tokens = 2;    ///< a mask becomes a pseudo class only with ≥ this many ignored tokens (0 acts as 1)
   bool check_finite = true;  ///< throw on non-finite tokens (one pass)
@@ -133,9 +133,9 @@ double dot_d(const T* a, const T* b, index_t d) {
  *         finite, or non-finite tokens (when `p.check_finite`).
  */
 template <real_scalar T>
-mask_fusion_result<T> fuse_masks(matrix_ref<const T> tokens, std::span<const std::int32_t> token_labels,
+mask_fusion_result<T> fuse_masks(const_matrix_ref<T> tokens, std::span<const std::int32_t> token_labels,
                                  std::span<const scale_clustering<T>> scales, std::int64_t num_seen,
-                                 const mask_fusion_params& p = {}) {
+                                 const mask_fusion_options& p = {}) {
   constexpr const char* where = "fuse_masks";
   const index_t Q = tokens.rows, D = tokens.cols;
   require(Q > 0 && D > 0, std::string(where) + ": tokens are empty " + shape_string(tokens.shape()));
@@ -290,9 +290,9 @@ mask_fusion_result<T> fuse_masks(matrix_ref<const T> tokens, std::span<const std
 
 /// `fuse_masks` on a vector of scales.
 template <real_scalar T>
-mask_fusion_result<T> fuse_masks(matrix_ref<const T> tokens, std::span<const std::int32_t> token_labels,
+mask_fusion_result<T> fuse_masks(const_matrix_ref<T> tokens, std::span<const std::int32_t> token_labels,
                                  const std::vector<scale_clustering<T>>& scales, std::int64_t num_seen,
-                                 const mask_fusion_params& p = {}) {
+                                 const mask_fusion_options& p = {}) {
   return fuse_masks<T>(tokens, token_labels, std::span<const scale_clustering<T>>(scales), num_seen, p);
 }
 

@@ -31,11 +31,11 @@
 namespace zss {
 
 /// Options of multi-scale K-Means (DESIGN §2.3; defaults for a 16 × 16 token grid).
-struct multiscale_params {
+struct multiscale_options {
   std::vector<index_t> windows = {2, 4};  ///< window sizes s (one scale each); {4, 8, 16} suits a 32 × 32 grid
   std::vector<index_t> ks;                ///< when non-empty: k-means++ seeds with these K per scale (windows ignored)
   index_t max_iter = 10;                  ///< Lloyd steps per scale at most
-  double tol = 0;                         ///< centre-shift tolerance (kmeans_params::tol); 0 = stop only when no label changes
+  double tol = 0;                         ///< centre-shift tolerance (kmeans_options::tol); 0 = stop only when no label changes
   bool spherical = false;                 ///< renormalised centroids (cosine K-Means)
   std::uint64_t seed = 0;                 ///< k-means++ seed
   index_t local_trials = 0;               ///< k-means++ candidates per step; 0 = 2 + ⌊ln K⌋
@@ -45,7 +45,7 @@ struct multiscale_params {
 
 namespace detail {
 
-inline void check_multiscale(const multiscale_params& p) {
+inline void check_multiscale(const multiscale_options& p) {
   constexpr const char* where = "multiscale_kmeans";
   if (p.ks.empty()) {
     require(!p.windows.empty(), std::string(where) + ": no scales (windows and ks are both empty)");
@@ -54,10 +54,10 @@ inline void check_multiscale(const multiscale_params& p) {
   require(p.max_iter >= 1, std::string(where) + ": max_iter must be >= 1, got 0");
 }
 
-inline index_t scale_count(const multiscale_params& p) { return p.ks.empty() ? p.windows.size() : p.ks.size(); }
+inline index_t scale_count(const multiscale_options& p) { return p.ks.empty() ? p.windows.size() : p.ks.size(); }
 
 template <real_scalar T>
-kmeans_problem<T> scale_problem(matrix_ref<const T> tokens, index_t h, index_t w, const multiscale_params& p,
+kmeans_problem<T> scale_problem(matrix_ref<const T> tokens, index_t h, index_t w, const multiscale_options& p,
                                 std::uint64_t image, index_t j) {
   kmeans_problem<T> pr;
   pr.data = tokens;
@@ -84,7 +84,7 @@ kmeans_problem<T> scale_problem(matrix_ref<const T> tokens, index_t h, index_t w
 }
 
 template <real_scalar T>
-scale_clustering<T> to_scale_clustering(kmeans_result<T>&& r, const multiscale_params& p, index_t h, index_t w,
+scale_clustering<T> to_scale_clustering(kmeans_result<T>&& r, const multiscale_options& p, index_t h, index_t w,
                                         index_t j) {
   scale_clustering<T> s;
   s.window = p.ks.empty() ? p.windows[j] : 0;
@@ -99,7 +99,7 @@ scale_clustering<T> to_scale_clustering(kmeans_result<T>&& r, const multiscale_p
 
 template <real_scalar T>
 std::vector<std::vector<scale_clustering<T>>> run_multiscale(std::span<const matrix_ref<const T>> images, index_t h,
-                                                             index_t w, const multiscale_params& p,
+                                                             index_t w, const multiscale_options& p,
                                                              std::uint64_t first_image) {
   check_multiscale(p);
   const index_t ns = scale_count(p);
@@ -138,14 +138,14 @@ std::vector<std::vector<scale_clustering<T>>> run_multiscale(std::span<const mat
  */
 template <real_scalar T>
 std::vector<scale_clustering<T>> multiscale_kmeans(matrix_ref<const T> tokens, index_t h, index_t w,
-                                                   const multiscale_params& p = {}, std::uint64_t image = 0) {
+                                                   const multiscale_options& p = {}, std::uint64_t image = 0) {
   auto out = detail::run_multiscale<T>(std::span<const matrix_ref<const T>>(&tokens, 1), h, w, p, image);
   return std::move(out[0]);
 }
 
 /// Multi-scale K-Means of one h × w × D token tensor.
 template <real_scalar T>
-std::vector<scale_clustering<T>> multiscale_kmeans(const tensor<T, 3>& tokens, const multiscale_params& p = {},
+std::vector<scale_clustering<T>> multiscale_kmeans(const tensor<T, 3>& tokens, const multiscale_options& p = {},
                                                    std::uint64_t image = 0) {
   const index_t h = tokens.shape()[0], w = tokens.shape()[1];
   return multiscale_kmeans<T>(matrix_ref<const T>(tokens.data(), h * w, tokens.shape()[2]), h, w, p, image);
@@ -160,14 +160,14 @@ std::vector<scale_clustering<T>> multiscale_kmeans(const tensor<T, 3>& tokens, c
 template <real_scalar T>
 std::vector<std::vector<scale_clustering<T>>> multiscale_kmeans_batch(std::span<const matrix_ref<const T>> images,
                                                                       index_t h, index_t w,
-                                                                      const multiscale_params& p = {}) {
+                                                                      const multiscale_options& p = {}) {
   return detail::run_multiscale<T>(images, h, w, p, 0);
 }
 
 /// Multi-scale K-Means of a B × h × w × D token tensor.
 template <real_scalar T>
 std::vector<std::vector<scale_clustering<T>>> multiscale_kmeans_batch(const tensor<T, 4>& tokens,
-                                                                      const multiscale_params& p = {}) {
+                                                                      const multiscale_options& p = {}) {
   const index_t b = tokens.shape()[0], h = tokens.shape()[1], w = tokens.shape()[2], d = tokens.shape()[3];
   std::vector<matrix_ref<const T>> images;
   for (index_t i = 0; i < b; ++i) images.emplace_back(tokens.data() + i * h * w * d, h * w, d);

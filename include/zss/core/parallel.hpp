@@ -45,8 +45,11 @@ inline chunk_range static_chunk(index_t n, int threads, int t) noexcept {
 }
 
 /**
- * Calls `f(i, thread_id)` for every `i` in `[0, n)`, statically partitioned over `threads`
- * (contiguous ranges, thread 0 first). Runs inline when `threads` is 1 or `n` ≤ 1.
+ * Calls `f(i, slot)` for every `i` in `[0, n)`, statically partitioned into `threads` contiguous
+ * ranges (slot 0 first). `slot` < `threads` names the range, so per-slot buffers
+ * (`per_thread`) stay private and the partition never depends on how many threads OpenMP
+ * actually gives: inside another parallel region (nesting off) the team has one thread, which
+ * then runs every range in slot order. Runs inline when `threads` is 1 or `n` ≤ 1.
  */
 template <class F>
 void parallel_for(index_t n, int threads, F&& f) {
@@ -59,12 +62,15 @@ void parallel_for(index_t n, int threads, F&& f) {
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(used));
 #pragma omp parallel num_threads(used)
   {
-    const int t = omp_get_thread_num();
-    try {
-      const auto [b, e] = static_chunk(n, used, t);
-      for (index_t i = b; i < e; ++i) f(i, t);
-    } catch (...) {
-      errors[static_cast<std::size_t>(t)] = std::current_exception();
+    const int team = omp_get_num_threads();
+    for (int slot = omp_get_thread_num(); slot < used; slot += team) {
+      try {
+        const auto [b, e] = static_chunk(n, used, slot);
+        for (index_t i = b; i < e; ++i) f(i, slot);
+      } catch (...) {
+        errors[static_cast<std::size_t>(slot)] = std::current_exception();
+        break;
+      }
     }
   }
   for (auto& e : errors)

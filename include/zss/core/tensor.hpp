@@ -9,6 +9,7 @@
  * binding (a NumPy buffer) or an MPI receive buffer hands over without a copy.
  */
 #include <array>
+#include <type_traits>
 #include <cstddef>
 
 #include <xtensor/xadapt.hpp>
@@ -51,6 +52,15 @@ struct matrix_ref {
   std::array<index_t, 2> shape() const noexcept { return {rows, cols}; }
   index_t dimension() const noexcept { return 2; }
 };
+
+/**
+ * A read-only view parameter that does not take part in template argument deduction: functions
+ * whose `T` is fixed by another argument (an output view, a cache, a loss) take their inputs as
+ * `const_matrix_ref<T>`, so a mutable view (`as_matrix(X)` of a non-const tensor) converts
+ * without `std::as_const`.
+ */
+template <class T>
+using const_matrix_ref = std::type_identity_t<matrix_ref<const T>>;
 
 /// View of a rank-2 row-major xtensor container (`tensor` or `aligned_tensor`), no copy.
 template <class A>

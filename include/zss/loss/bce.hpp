@@ -51,7 +51,7 @@ void check_bce(std::string_view where, matrix_ref<const T> Z, matrix_ref<const T
  * @throws std::invalid_argument when the shapes disagree.
  */
 template <real_scalar T>
-void bce_with_logits_forward(T& loss, matrix_ref<const T> Z, matrix_ref<const T> Y) {
+void bce_with_logits_forward(T& loss, const_matrix_ref<T> Z, const_matrix_ref<T> Y) {
   detail::check_bce("bce_with_logits_forward", Z, Y);
   double s = 0;
   for (index_t i = 0; i < Z.rows; ++i)
@@ -67,8 +67,8 @@ void bce_with_logits_forward(T& loss, matrix_ref<const T> Z, matrix_ref<const T>
  * @param Z, Y  as in the forward.
  */
 template <real_scalar T>
-void bce_with_logits_backward(matrix_ref<T> dZ, T dloss, matrix_ref<const T> Z,
-                              matrix_ref<const T> Y) {
+void bce_with_logits_backward(matrix_ref<T> dZ, T dloss, const_matrix_ref<T> Z,
+                              const_matrix_ref<T> Y) {
   detail::check_bce("bce_with_logits_backward", Z, Y);
   check_shape("bce_with_logits_backward", "dZ", dZ, Z.rows, Z.cols);
   const index_t count = Z.rows * Z.cols;

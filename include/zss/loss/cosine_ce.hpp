@@ -45,17 +45,16 @@
 #include "zss/core/simd.hpp"
 #include "zss/core/tensor.hpp"
 #include "zss/loss/cosine_logits.hpp"
-#include "zss/loss/softmax.hpp"
+#include "zss/nn/softmax.hpp"
 #include "zss/nn/normalize.hpp"
 
 namespace zss {
 
 /// Options of the fused cosine cross-entropy.
-template <real_scalar T>
-struct cosine_ce_params {
-  T alpha = T(1) / T(0.07);  ///< scale of the seen block (1/τ)
-  T beta = T(1) / T(0.07);   ///< scale of the pseudo block (1/τ)
-  T eps = normalize_eps<T>;  ///< ε of the normalisations
+struct cosine_ce_options {
+  double alpha = 1 / 0.07;   ///< scale of the seen block (1/τ); used as T(alpha)
+  double beta = 1 / 0.07;    ///< scale of the pseudo block (1/τ); used as T(beta)
+  double eps = 1e-12;        ///< ε of the normalisations (normalize_eps); used as T(eps)
   int threads = 0;           ///< 0 = OpenMP default
   index_t block_rows = 128;  ///< rows per block (fits L2 with D = 512); changes rounding, not math
   bool check_finite = false; ///< check X and the class weights for NaN/Inf first (one extra pass)
@@ -271,12 +270,12 @@ struct cosine_ce_cache {
 namespace detail {
 
 template <real_scalar T>
-void cosine_ce_prepare(std::string_view where, cosine_ce_cache<T>& cache, matrix_ref<const T> X,
+void cosine_ce_prepare(std::string_view where, cosine_ce_cache<T>& cache, const_matrix_ref<T> X,
                        std::span<const int> labels, std::span<const T> weights, const class_sets<T>& sets,
-                       const cosine_ce_params<T>& params) {
+                       const cosine_ce_options& params) {
   check_class_sets(where, X, sets);
   check_labels(where, labels, sets, X.rows);
-  require(params.eps > T(0), std::string(where) + ": eps must be > 0");
+  require(T(params.eps) > T(0), std::string(where) + ": eps must be > 0");
   if (!weights.empty()) {
     check_extent(where, "number of row weights", weights.size(), "rows of X", X.rows);
     for (index_t i = 0; i < weights.size(); ++i)
@@ -289,8 +288,8 @@ void cosine_ce_prepare(std::string_view where, cosine_ce_cache<T>& cache, matrix
     for (index_t i = 0; i < sets.seen.rows; ++i) check_finite(where, "seen classes", sets.seen.row(i), sets.seen.cols);
     for (index_t i = 0; i < sets.pseudo.rows; ++i) check_finite(where, "pseudo classes", sets.pseudo.row(i), sets.pseudo.cols);
   }
-  normalize_weights(cache.seen_hat, cache.seen_norm, sets.seen, params.eps);
-  normalize_weights(cache.pseudo_hat, cache.pseudo_norm, sets.pseudo, params.eps);
+  normalize_weights(cache.seen_hat, cache.seen_norm, sets.seen, T(params.eps));
+  normalize_weights(cache.pseudo_hat, cache.pseudo_norm, sets.pseudo, T(params.eps));
   double ws = 0;
   for (index_t i = 0; i < X.rows; ++i)
     if (labels[i] >= 0) ws += weights.empty() ? 1.0 : double(weights[i]);
@@ -298,25 +297,25 @@ void cosine_ce_prepare(std::string_view where, cosine_ce_cache<T>& cache, matrix
 }
 
 template <real_scalar T>
-cosine_ce_kernel<T> cosine_ce_make_kernel(const cosine_ce_cache<T>& cache, matrix_ref<const T> X,
-                                          const class_sets<T>& sets, const cosine_ce_params<T>& params) {
+cosine_ce_kernel<T> cosine_ce_make_kernel(const cosine_ce_cache<T>& cache, const_matrix_ref<T> X,
+                                          const class_sets<T>& sets, const cosine_ce_options& params) {
   cosine_ce_kernel<T> k;
   k.X = X;
   k.row_offsets = sets.row_offsets;
   k.seen_hat = matrix_ref<const T>(cache.seen_hat.data(), sets.seen.rows, X.cols);
   k.pseudo_hat = matrix_ref<const T>(cache.pseudo_hat.data(), sets.pseudo.rows, X.cols);
   k.pseudo_offsets = sets.pseudo_offsets;
-  k.alpha = params.alpha;
-  k.beta = params.beta;
-  k.eps = params.eps;
+  k.alpha = T(params.alpha);
+  k.beta = T(params.beta);
+  k.eps = T(params.eps);
   k.block_rows = params.block_rows;
   return k;
 }
 
 template <real_scalar T>
 double cosine_ce_run(cosine_ce_cache<T>& cache, matrix_ref<T> dX, class_set_grads<T> dW, T dloss,
-                     bool want_grad, matrix_ref<const T> X, std::span<const int> labels,
-                     std::span<const T> weights, const class_sets<T>& sets, const cosine_ce_params<T>& params) {
+                     bool want_grad, const_matrix_ref<T> X, std::span<const int> labels,
+                     std::span<const T> weights, const class_sets<T>& sets, const cosine_ce_options& params) {
   const index_t D = X.cols, Ks = sets.seen.rows, Mt = sets.pseudo.rows;
   auto k = cosine_ce_make_kernel(cache, X, sets, params);
   const bool any = cache.weight_sum > 0;
@@ -338,7 +337,7 @@ double cosine_ce_run(cosine_ce_cache<T>& cache, matrix_ref<T> dX, class_set_grad
 }
 
 template <real_scalar T>
-void cosine_ce_check_grads(std::string_view where, matrix_ref<T> dX, class_set_grads<T> dW, matrix_ref<const T> X,
+void cosine_ce_check_grads(std::string_view where, matrix_ref<T> dX, class_set_grads<T> dW, const_matrix_ref<T> X,
                            const class_sets<T>& sets) {
   if (dX.data) check_shape(where, "dX", dX, X.rows, X.cols);
   if (dW.seen.data) check_shape(where, "dT", dW.seen, sets.seen.rows, X.cols);
@@ -359,8 +358,8 @@ void cosine_ce_check_grads(std::string_view where, matrix_ref<T> dX, class_set_g
  *         sets, negative or non-finite weights.
  */
 template <real_scalar T>
-void cosine_ce_forward(T& loss, cosine_ce_cache<T>& cache, matrix_ref<const T> X, std::span<const int> labels,
-                       std::span<const T> weights, const class_sets<T>& sets, const cosine_ce_params<T>& params) {
+void cosine_ce_forward(T& loss, cosine_ce_cache<T>& cache, const_matrix_ref<T> X, std::span<const int> labels,
+                       std::span<const T> weights, const class_sets<T>& sets, const cosine_ce_options& params) {
   detail::cosine_ce_prepare("cosine_ce_forward", cache, X, labels, weights, sets, params);
   cache.loss = detail::cosine_ce_run(cache, matrix_ref<T>{}, class_set_grads<T>{}, T(0), false, X, labels,
                                      weights, sets, params);
@@ -378,8 +377,8 @@ void cosine_ce_forward(T& loss, cosine_ce_cache<T>& cache, matrix_ref<const T> X
  */
 template <real_scalar T>
 void cosine_ce_backward(matrix_ref<T> dX, class_set_grads<T> dW, T dloss, cosine_ce_cache<T>& cache,
-                        matrix_ref<const T> X, std::span<const int> labels, std::span<const T> weights,
-                        const class_sets<T>& sets, const cosine_ce_params<T>& params) {
+                        const_matrix_ref<T> X, std::span<const int> labels, std::span<const T> weights,
+                        const class_sets<T>& sets, const cosine_ce_options& params) {
   detail::check_class_sets("cosine_ce_backward", X, sets);
   detail::cosine_ce_check_grads("cosine_ce_backward", dX, dW, X, sets);
   check_extent("cosine_ce_backward", "cache classes", cache.seen_hat.size(), "Ks × D", sets.seen.rows * X.cols);
@@ -394,8 +393,8 @@ void cosine_ce_backward(matrix_ref<T> dX, class_set_grads<T> dW, T dloss, cosine
  */
 template <real_scalar T>
 void cosine_ce_forward_backward(T& loss, matrix_ref<T> dX, class_set_grads<T> dW, cosine_ce_cache<T>& cache,
-                                matrix_ref<const T> X, std::span<const int> labels, std::span<const T> weights,
-                                const class_sets<T>& sets, const cosine_ce_params<T>& params, T dloss = T(1)) {
+                                const_matrix_ref<T> X, std::span<const int> labels, std::span<const T> weights,
+                                const class_sets<T>& sets, const cosine_ce_options& params, T dloss = T(1)) {
   detail::cosine_ce_prepare("cosine_ce_forward_backward", cache, X, labels, weights, sets, params);
   detail::cosine_ce_check_grads("cosine_ce_forward_backward", dX, dW, X, sets);
   cache.loss = detail::cosine_ce_run(cache, dX, dW, dloss, true, X, labels, weights, sets, params);

@@ -86,11 +86,10 @@ struct class_set_grads {
 };
 
 /// Scales and ε of the cosine logits.
-template <real_scalar T>
-struct cosine_params {
-  T alpha = T(1) / T(0.07);  ///< scale of the seen block (1/τ)
-  T beta = T(1) / T(0.07);   ///< scale of the pseudo block (1/τ)
-  T eps = normalize_eps<T>;  ///< ε of the normalisations (rows and class weights)
+struct cosine_logits_options {
+  double alpha = 1 / 0.07;   ///< scale of the seen block (1/τ); used as T(alpha), like every field
+  double beta = 1 / 0.07;    ///< scale of the pseudo block (1/τ)
+  double eps = 1e-12;        ///< ε of the normalisations (rows and class weights; normalize_eps)
   int threads = 0;           ///< 0 = OpenMP default
 };
 
@@ -120,7 +119,7 @@ inline void check_offsets(std::string_view where, std::string_view name, std::sp
 
 /// Validates a class-set layout against rows X (N × D).
 template <real_scalar T>
-void check_class_sets(std::string_view where, matrix_ref<const T> X, const class_sets<T>& s) {
+void check_class_sets(std::string_view where, const_matrix_ref<T> X, const class_sets<T>& s) {
   require(!s.row_offsets.empty(), std::string(where) + ": row_offsets is empty (needs B + 1 entries)");
   const index_t B = s.images();
   check_offsets(where, "row_offsets", s.row_offsets, B + 1, X.rows);
@@ -156,7 +155,7 @@ void check_labels(std::string_view where, std::span<const int> labels, const cla
 
 /// Normalised copy of a weight matrix (dense, stride D) with its normalize cache.
 template <real_scalar T>
-void normalize_weights(aligned_vector<T>& out, normalize_cache<T>& cache, matrix_ref<const T> W, T eps) {
+void normalize_weights(aligned_vector<T>& out, normalize_cache<T>& cache, const_matrix_ref<T> W, T eps) {
   out.resize(W.rows * W.cols);
   normalize_rows_forward(matrix_ref<T>(out.data(), W.rows, W.cols), cache, W, eps, 1);
 }
@@ -194,19 +193,19 @@ struct cosine_logits_cache {
  *         or S not N × Kmax.
  */
 template <real_scalar T>
-void cosine_logits_forward(matrix_ref<T> S, cosine_logits_cache<T>& cache, matrix_ref<const T> X,
-                           const class_sets<T>& sets, const cosine_params<T>& params) {
+void cosine_logits_forward(matrix_ref<T> S, cosine_logits_cache<T>& cache, const_matrix_ref<T> X,
+                           const class_sets<T>& sets, const cosine_logits_options& params) {
   constexpr std::string_view where = "cosine_logits_forward";
   detail::check_class_sets(where, X, sets);
   const index_t N = X.rows, D = X.cols, Ks = sets.seen.rows, Kmax = sets.max_classes();
   check_shape(where, "S", S, N, Kmax);
-  require(params.eps > T(0), "cosine_logits_forward: eps must be > 0");
+  require(T(params.eps) > T(0), "cosine_logits_forward: eps must be > 0");
   const int threads = resolve_threads(params.threads);
   eigen_single_thread_guard guard;
   cache.x_hat.resize(N * D);
-  normalize_rows_forward(matrix_ref<T>(cache.x_hat.data(), N, D), cache.x_norm, X, params.eps, threads);
-  detail::normalize_weights(cache.seen_hat, cache.seen_norm, sets.seen, params.eps);
-  detail::normalize_weights(cache.pseudo_hat, cache.pseudo_norm, sets.pseudo, params.eps);
+  normalize_rows_forward(matrix_ref<T>(cache.x_hat.data(), N, D), cache.x_norm, X, T(params.eps), threads);
+  detail::normalize_weights(cache.seen_hat, cache.seen_norm, sets.seen, T(params.eps));
+  detail::normalize_weights(cache.pseudo_hat, cache.pseudo_norm, sets.pseudo, T(params.eps));
   const const_matrix_map<T> Th(cache.seen_hat.data(), Eigen::Index(Ks), Eigen::Index(D), Eigen::OuterStride<>(D));
   parallel_for(sets.images(), threads, [&](index_t b, int) {
     const index_t r0 = sets.row_offsets[b], nb = sets.row_offsets[b + 1] - r0, Mb = sets.pseudo_count(b);
@@ -214,11 +213,11 @@ void cosine_logits_forward(matrix_ref<T> S, cosine_logits_cache<T>& cache, matri
     const const_matrix_map<T> Xh(cache.x_hat.data() + r0 * D, Eigen::Index(nb), Eigen::Index(D), Eigen::OuterStride<>(D));
     matrix_map<T> Sb(S.row(r0), Eigen::Index(nb), Eigen::Index(Kmax), Eigen::OuterStride<>(Eigen::Index(S.stride)));
     Sb.setZero();
-    if (Ks > 0) Sb.leftCols(Eigen::Index(Ks)).noalias() = params.alpha * (Xh * Th.transpose());
+    if (Ks > 0) Sb.leftCols(Eigen::Index(Ks)).noalias() = T(params.alpha) * (Xh * Th.transpose());
     if (Mb > 0) {
       const const_matrix_map<T> Ph(cache.pseudo_hat.data() + sets.pseudo_begin(b) * D, Eigen::Index(Mb),
                                    Eigen::Index(D), Eigen::OuterStride<>(D));
-      Sb.middleCols(Eigen::Index(Ks), Eigen::Index(Mb)).noalias() = params.beta * (Xh * Ph.transpose());
+      Sb.middleCols(Eigen::Index(Ks), Eigen::Index(Mb)).noalias() = T(params.beta) * (Xh * Ph.transpose());
     }
   });
 }
@@ -233,9 +232,9 @@ void cosine_logits_forward(matrix_ref<T> S, cosine_logits_cache<T>& cache, matri
  * @param cache from `cosine_logits_forward` on the same inputs.
  */
 template <real_scalar T>
-void cosine_logits_backward(matrix_ref<T> dX, class_set_grads<T> dW, matrix_ref<const T> dS,
-                            const cosine_logits_cache<T>& cache, matrix_ref<const T> X,
-                            const class_sets<T>& sets, const cosine_params<T>& params) {
+void cosine_logits_backward(matrix_ref<T> dX, class_set_grads<T> dW, const_matrix_ref<T> dS,
+                            const cosine_logits_cache<T>& cache, const_matrix_ref<T> X,
+                            const class_sets<T>& sets, const cosine_logits_options& params) {
   constexpr std::string_view where = "cosine_logits_backward";
   detail::check_class_sets(where, X, sets);
   const index_t N = X.rows, D = X.cols, Ks = sets.seen.rows, Kmax = sets.max_classes(), B = sets.images();
@@ -264,8 +263,8 @@ void cosine_logits_backward(matrix_ref<T> dX, class_set_grads<T> dW, matrix_ref<
       if (nb == 0) return;
       matrix_map<T> G(dXh.data() + r0 * D, Eigen::Index(nb), Eigen::Index(D), Eigen::OuterStride<>(D));
       const auto dSb = Sb_of(r0, nb);
-      if (Ks > 0) G.noalias() = params.alpha * (dSb.leftCols(Eigen::Index(Ks)) * Th);
-      if (Mb > 0) G.noalias() += params.beta * (dSb.middleCols(Eigen::Index(Ks), Eigen::Index(Mb)) * Ph_of(b));
+      if (Ks > 0) G.noalias() = T(params.alpha) * (dSb.leftCols(Eigen::Index(Ks)) * Th);
+      if (Mb > 0) G.noalias() += T(params.beta) * (dSb.middleCols(Eigen::Index(Ks), Eigen::Index(Mb)) * Ph_of(b));
     });
     normalize_rows_backward(dX, matrix_ref<const T>(dXh.data(), N, D), cache.x_norm,
                             matrix_ref<const T>(cache.x_hat.data(), N, D), threads);
@@ -277,7 +276,7 @@ void cosine_logits_backward(matrix_ref<T> dX, class_set_grads<T> dW, matrix_ref<
     for (index_t b = 0; b < B; ++b) {
       const index_t r0 = sets.row_offsets[b], nb = sets.row_offsets[b + 1] - r0;
       if (nb == 0) continue;
-      G.noalias() += params.alpha * (Sb_of(r0, nb).leftCols(Eigen::Index(Ks)).transpose() * Xh_of(r0, nb));
+      G.noalias() += T(params.alpha) * (Sb_of(r0, nb).leftCols(Eigen::Index(Ks)).transpose() * Xh_of(r0, nb));
     }
     detail::weights_backward(dW.seen, dTh, cache.seen_norm, cache.seen_hat, Ks, D);
   }
@@ -288,7 +287,7 @@ void cosine_logits_backward(matrix_ref<T> dX, class_set_grads<T> dW, matrix_ref<
       const index_t r0 = sets.row_offsets[b], nb = sets.row_offsets[b + 1] - r0, Mb = sets.pseudo_count(b);
       if (nb == 0 || Mb == 0) return;
       matrix_map<T> G(dPh.data() + sets.pseudo_begin(b) * D, Eigen::Index(Mb), Eigen::Index(D), Eigen::OuterStride<>(D));
-      G.noalias() = params.beta * (Sb_of(r0, nb).middleCols(Eigen::Index(Ks), Eigen::Index(Mb)).transpose() * Xh_of(r0, nb));
+      G.noalias() = T(params.beta) * (Sb_of(r0, nb).middleCols(Eigen::Index(Ks), Eigen::Index(Mb)).transpose() * Xh_of(r0, nb));
     });
     detail::weights_backward(dW.pseudo, dPh, cache.pseudo_norm, cache.pseudo_hat, Mt, D);
   }

@@ -44,13 +44,12 @@
 namespace zss {
 
 /// Options of the focal + dice loss (ZegCLIP's defaults where it has them).
-template <real_scalar T>
-struct focal_dice_params {
-  T alpha = T(0.25);        ///< focal α (weight of the positive class)
-  T gamma = T(2);           ///< focal γ ≥ 0
-  T dice_smooth = T(1);     ///< σ_s added to the dice numerator and denominator
-  T focal_weight = T(1);    ///< λ_f
-  T dice_weight = T(1);     ///< λ_d
+struct focal_dice_options {
+  double alpha = 0.25;        ///< focal α (weight of the positive class); used as T(alpha), like every field
+  double gamma = 2;           ///< focal γ ≥ 0
+  double dice_smooth = 1;     ///< σ_s added to the dice numerator and denominator
+  double focal_weight = 1;    ///< λ_f
+  double dice_weight = 1;     ///< λ_d
   int threads = 0;          ///< 0 = OpenMP default
 };
 
@@ -98,8 +97,8 @@ inline T focal_pow(T x, T gamma) noexcept {
 }
 
 template <real_scalar T>
-void focal_dice_check(std::string_view where, matrix_ref<const T> S, std::span<const int> labels,
-                      const class_sets<T>& sets, const focal_dice_params<T>& params) {
+void focal_dice_check(std::string_view where, const_matrix_ref<T> S, std::span<const int> labels,
+                      const class_sets<T>& sets, const focal_dice_options& params) {
   require(!sets.row_offsets.empty(), std::string(where) + ": row_offsets is empty (needs B + 1 entries)");
   const index_t B = sets.images();
   check_offsets(where, "row_offsets", sets.row_offsets, B + 1, S.rows);
@@ -110,9 +109,9 @@ void focal_dice_check(std::string_view where, matrix_ref<const T> S, std::span<c
                                   " has rows but an empty class set (Ks = 0, M_b = 0)");
   check_shape(where, "S", S, S.rows, sets.max_classes());
   check_labels(where, labels, sets, S.rows);
-  require(params.gamma >= T(0), std::string(where) + ": gamma must be >= 0");
-  require(params.alpha >= T(0) && params.alpha <= T(1), std::string(where) + ": alpha must be in [0, 1]");
-  require(params.dice_smooth > T(0), std::string(where) + ": dice_smooth must be > 0");
+  require(T(params.gamma) >= T(0), std::string(where) + ": gamma must be >= 0");
+  require(T(params.alpha) >= T(0) && T(params.alpha) <= T(1), std::string(where) + ": alpha must be in [0, 1]");
+  require(T(params.dice_smooth) > T(0), std::string(where) + ": dice_smooth must be > 0");
 }
 
 }  // namespace detail
@@ -128,8 +127,8 @@ void focal_dice_check(std::string_view where, matrix_ref<const T> S, std::span<c
  *         empty class set, S not N × Kmax, γ < 0, α ∉ [0, 1], σ_s ≤ 0.
  */
 template <real_scalar T>
-void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, matrix_ref<const T> S, std::span<const int> labels,
-                        const class_sets<T>& sets, const focal_dice_params<T>& params) {
+void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, const_matrix_ref<T> S, std::span<const int> labels,
+                        const class_sets<T>& sets, const focal_dice_options& params) {
   detail::focal_dice_check("focal_dice_forward", S, labels, sets, params);
   const index_t B = sets.images();
   cache.class_offsets.assign(B + 1, 0);
@@ -140,7 +139,7 @@ void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, matrix_ref<const T>
   cache.tsum.assign(total, 0.0);
   cache.valid_rows.assign(B, 0);
   std::vector<double> focal_b(B, 0.0);
-  const T a = params.alpha, g = params.gamma;
+  const T a = T(params.alpha), g = T(params.gamma);
   parallel_for(B, resolve_threads(params.threads), [&](index_t b, int) {
     const index_t K = sets.classes(b), c0 = cache.class_offsets[b];
     double f = 0;
@@ -171,14 +170,14 @@ void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, matrix_ref<const T>
     focal += focal_b[b];
     if (cache.valid_rows[b] == 0) continue;
     for (index_t c = cache.class_offsets[b]; c < cache.class_offsets[b + 1]; ++c) {
-      const double sm = double(params.dice_smooth);
+      const double sm = double(T(params.dice_smooth));
       dice += 1.0 - (2.0 * cache.inter[c] + sm) / (cache.psum[c] + cache.tsum[c] + sm);
       ++cache.dice_terms;
     }
   }
   cache.focal = cache.valid ? focal / double(cache.valid) : 0.0;
   cache.dice = cache.dice_terms ? dice / double(cache.dice_terms) : 0.0;
-  cache.loss = double(params.focal_weight) * cache.focal + double(params.dice_weight) * cache.dice;
+  cache.loss = double(T(params.focal_weight)) * cache.focal + double(T(params.dice_weight)) * cache.dice;
   loss = T(cache.loss);
 }
 
@@ -188,16 +187,16 @@ void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, matrix_ref<const T>
  * @param cache from `focal_dice_forward` on the same inputs.
  */
 template <real_scalar T>
-void focal_dice_backward(matrix_ref<T> dS, T dloss, const focal_dice_cache<T>& cache, matrix_ref<const T> S,
-                         std::span<const int> labels, const class_sets<T>& sets, const focal_dice_params<T>& params) {
+void focal_dice_backward(matrix_ref<T> dS, T dloss, const focal_dice_cache<T>& cache, const_matrix_ref<T> S,
+                         std::span<const int> labels, const class_sets<T>& sets, const focal_dice_options& params) {
   detail::focal_dice_check("focal_dice_backward", S, labels, sets, params);
   check_shape("focal_dice_backward", "dS", dS, S.rows, S.cols);
   const index_t B = sets.images();
   check_extent("focal_dice_backward", "cached images", cache.valid_rows.size(), "images", B);
   if (cache.valid == 0) return;
-  const T a = params.alpha, g = params.gamma, sm = params.dice_smooth;
-  const T cf = dloss * params.focal_weight / T(cache.valid);
-  const T cd = cache.dice_terms ? dloss * params.dice_weight / T(cache.dice_terms) : T(0);
+  const T a = T(params.alpha), g = T(params.gamma), sm = T(params.dice_smooth);
+  const T cf = dloss * T(params.focal_weight) / T(cache.valid);
+  const T cd = cache.dice_terms ? dloss * T(params.dice_weight) / T(cache.dice_terms) : T(0);
   parallel_for(B, resolve_threads(params.threads), [&](index_t b, int) {
     const index_t K = sets.classes(b), c0 = cache.class_offsets[b];
     const T cfk = cf / T(K);

@@ -20,7 +20,7 @@
  * pass over `R` (read r_bp, add into dr_bp). (Through `g = n(ŝ)` that sum is 0 up to rounding,
  * as `dŝ ⊥ ŝ`; the term is kept so the pooling backward is exact for any upstream `dŝ`.)
  *
- * Pool variants (`glm_params::pool`):
+ * Pool variants (`glm_options::pool`):
  *  - `attention` (default, the paper) as above; the forward is one pass over R per image with
  *    an online softmax (running max, rescaled accumulator).
  *  - `mean`: `ŝ_b = mean_p r_bp`.
@@ -46,10 +46,12 @@
 #include "zss/core/aligned.hpp"
 #include "zss/core/check.hpp"
 #include "zss/core/eigen_map.hpp"
+#include "zss/core/option_fields.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/simd.hpp"
 #include "zss/core/tensor.hpp"
 #include "zss/loss/cosine_ce.hpp"
+#include "zss/loss/cls_bank.hpp"
 #include "zss/loss/info_nce.hpp"
 #include "zss/nn/normalize.hpp"
 
@@ -57,14 +59,18 @@ namespace zss {
 
 /// How GLM pools a dense feature map (DESIGN §2.2).
 enum class glm_pool { attention, mean, dense, selective };
+/// Names of the pooling variants (configuration text, command line).
+inline const enum_names<glm_pool, 4> glm_pool_names{{{glm_pool::attention, "attention"},
+                                                     {glm_pool::mean, "mean"},
+                                                     {glm_pool::dense, "dense"},
+                                                     {glm_pool::selective, "selective"}}};
 
 /// Options of the GLM loss.
-template <real_scalar T>
-struct glm_params {
+struct glm_options {
   glm_pool pool = glm_pool::attention;  ///< the paper's attention pooling by default
-  T tau = T(0.07);                      ///< τ_g
-  T rho = T(0.25);                      ///< `selective`: fraction of pixels kept (0, 1]; unpublished, tunable
-  T eps = normalize_eps<T>;             ///< ε of every normalisation
+  double tau = 0.07;                    ///< τ_g (used as T(tau))
+  double rho = 0.25;                    ///< `selective`: fraction of pixels kept (0, 1]; unpublished, tunable
+  double eps = 1e-12;                   ///< ε of every normalisation (normalize_eps; used as T(eps))
   int threads = 0;                      ///< 0 = OpenMP default
   index_t block_rows = 128;             ///< `dense`: rows per block
   bool check_finite = false;            ///< check R and C for NaN/Inf first
@@ -95,36 +101,36 @@ namespace detail {
 
 template <real_scalar T>
 void glm_check(std::string_view where, matrix_ref<const T> R, index_t P, matrix_ref<const T> C,
-               const glm_params<T>& params) {
+               const glm_options& params) {
   const index_t B = C.rows;
   require(P > 0, std::string(where) + ": P must be > 0");
   require(B > 0, std::string(where) + ": C has no rows (B = 0)");
   check_extent(where, "rows of R", R.rows, "B·P = " + std::to_string(B) + "·" + std::to_string(P), B * P);
   check_extent(where, "width of C", C.cols, "width of R", R.cols);
   require(R.cols > 0, std::string(where) + ": D must be > 0");
-  require(params.tau > T(0), std::string(where) + ": tau must be > 0, got " + std::to_string(double(params.tau)));
-  require(params.eps > T(0), std::string(where) + ": eps must be > 0");
+  require(T(params.tau) > T(0), std::string(where) + ": tau must be > 0, got " + std::to_string(params.tau));
+  require(T(params.eps) > T(0), std::string(where) + ": eps must be > 0");
   if (params.pool == glm_pool::selective)
-    require(params.rho > T(0) && params.rho <= T(1),
-            std::string(where) + ": rho must be in (0, 1], got " + std::to_string(double(params.rho)));
+    require(T(params.rho) > T(0) && T(params.rho) <= T(1),
+            std::string(where) + ": rho must be in (0, 1], got " + std::to_string(double(T(params.rho))));
 }
 
 template <real_scalar T>
-cosine_ce_kernel<T> glm_dense_kernel(const glm_cache<T>& cache, matrix_ref<const T> R, const glm_params<T>& params) {
+cosine_ce_kernel<T> glm_dense_kernel(const glm_cache<T>& cache, const_matrix_ref<T> R, const glm_options& params) {
   cosine_ce_kernel<T> k;
   k.X = R;
   k.seen_hat = matrix_ref<const T>(cache.keys.data(), cache.keys_count, cache.D);
   k.pseudo_hat = matrix_ref<const T>(nullptr, 0, cache.D);
-  k.alpha = T(1) / params.tau;
+  k.alpha = T(1) / T(params.tau);
   k.beta = k.alpha;
-  k.eps = params.eps;
+  k.eps = T(params.eps);
   k.block_rows = params.block_rows;
   return k;
 }
 
 template <real_scalar T>
-double glm_dense_run(glm_cache<T>& cache, matrix_ref<T> dR, T dloss, bool want_grad, matrix_ref<const T> R,
-                     const glm_params<T>& params) {
+double glm_dense_run(glm_cache<T>& cache, matrix_ref<T> dR, T dloss, bool want_grad, const_matrix_ref<T> R,
+                     const glm_options& params) {
   auto k = glm_dense_kernel(cache, R, params);
   const index_t offsets[2] = {0, R.rows};
   k.row_offsets = std::span<const index_t>(offsets, 2);
@@ -184,8 +190,8 @@ inline void axpy4(const T* w, const T* const* r, T* s, index_t n) noexcept {
 
 /// Pooling forward of image b into cache.pooled (and attn / selected).
 template <real_scalar T>
-void glm_pool_image(glm_cache<T>& cache, index_t b, matrix_ref<const T> R, matrix_ref<const T> C,
-                    const glm_params<T>& params) {
+void glm_pool_image(glm_cache<T>& cache, index_t b, const_matrix_ref<T> R, const_matrix_ref<T> C,
+                    const glm_options& params) {
   const index_t P = cache.P, D = cache.D;
   T* s = cache.pooled.data() + b * D;
   std::fill_n(s, D, T(0));
@@ -249,7 +255,7 @@ void glm_pool_image(glm_cache<T>& cache, index_t b, matrix_ref<const T> R, matri
       std::vector<T> score(P);
       for (index_t p = 0; p < P; ++p) {
         const T* r = R.row(b * P + p);
-        score[p] = simd::dot(r, c, D) / std::max(std::sqrt(simd::squared_norm(r, D)), params.eps);
+        score[p] = simd::dot(r, c, D) / std::max(std::sqrt(simd::squared_norm(r, D)), T(params.eps));
       }
       std::vector<index_t> idx(P);
       std::iota(idx.begin(), idx.end(), index_t(0));
@@ -272,8 +278,8 @@ void glm_pool_image(glm_cache<T>& cache, index_t b, matrix_ref<const T> R, matri
 
 /// Pooling backward of image b: adds into dR given dŝ_b.
 template <real_scalar T>
-void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, matrix_ref<const T> R,
-                      matrix_ref<const T> C, const glm_params<T>& params) {
+void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, const_matrix_ref<T> R,
+                      const_matrix_ref<T> C, const glm_options& params) {
   const index_t P = cache.P, D = cache.D;
   const T* ds = cache.dpooled.data() + b * D;
   switch (params.pool) {
@@ -317,8 +323,8 @@ void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, ma
 }
 
 template <real_scalar T>
-void glm_prepare(std::string_view where, glm_cache<T>& cache, matrix_ref<const T> R, index_t P, matrix_ref<const T> C,
-                 const cls_bank<T>& bank, const glm_params<T>& params) {
+void glm_prepare(std::string_view where, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P, const_matrix_ref<T> C,
+                 const cls_bank<T>& bank, const glm_options& params) {
   glm_check(where, R, P, C, params);
   // A default-constructed bank (capacity 0, width 0) means "no bank".
   if (!(bank.capacity() == 0 && bank.width() == 0) && bank.width() != R.cols)
@@ -333,42 +339,42 @@ void glm_prepare(std::string_view where, glm_cache<T>& cache, matrix_ref<const T
   cache.keys_count = B + bank.size();
   cache.keys.resize(cache.keys_count * D);
   normalize_cache<T> ck;
-  normalize_rows_forward(matrix_ref<T>(cache.keys.data(), B, D), ck, C, params.eps, 1);
+  normalize_rows_forward(matrix_ref<T>(cache.keys.data(), B, D), ck, C, T(params.eps), 1);
   bank.copy_to(cache.keys.data() + B * D);
 }
 
 template <real_scalar T>
-void glm_pooled_forward(glm_cache<T>& cache, matrix_ref<const T> R, matrix_ref<const T> C, const glm_params<T>& params) {
+void glm_pooled_forward(glm_cache<T>& cache, const_matrix_ref<T> R, const_matrix_ref<T> C, const glm_options& params) {
   const index_t B = cache.B, P = cache.P, D = cache.D;
   cache.pooled.resize(B * D);
   cache.g.resize(B * D);
   if (params.pool == glm_pool::attention) cache.attn.resize(B * P);
   if (params.pool == glm_pool::selective) {
-    const double want = std::ceil(double(params.rho) * double(P) - 1e-9);
+    const double want = std::ceil(double(T(params.rho)) * double(P) - 1e-9);
     cache.selected_per_image = std::clamp<index_t>(static_cast<index_t>(std::max(want, 1.0)), 1, P);
     cache.selected.resize(B * cache.selected_per_image);
   }
   parallel_for(B, resolve_threads(params.threads), [&](index_t b, int) { glm_pool_image(cache, b, R, C, params); });
   normalize_rows_forward(matrix_ref<T>(cache.g.data(), B, D), cache.g_norm,
-                         matrix_ref<const T>(cache.pooled.data(), B, D), params.eps, 1);
+                         matrix_ref<const T>(cache.pooled.data(), B, D), T(params.eps), 1);
   cache.targets.resize(B);
   std::iota(cache.targets.begin(), cache.targets.end(), 0);
   T loss{};
   info_nce_forward(loss, cache.nce, matrix_ref<const T>(cache.g.data(), B, D),
                    matrix_ref<const T>(cache.keys.data(), cache.keys_count, D), std::span<const int>(cache.targets),
-                   info_nce_params<T>{params.tau});
+                   info_nce_options{params.tau});
   cache.loss = double(loss);
 }
 
 template <real_scalar T>
-void glm_pooled_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, matrix_ref<const T> R, matrix_ref<const T> C,
-                         const glm_params<T>& params) {
+void glm_pooled_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, const_matrix_ref<T> R, const_matrix_ref<T> C,
+                         const glm_options& params) {
   const index_t B = cache.B, D = cache.D;
   cache.dg.assign(B * D, T(0));
   cache.dpooled.assign(B * D, T(0));
   info_nce_backward(matrix_ref<T>(cache.dg.data(), B, D), matrix_ref<T>{}, dloss, cache.nce,
                     matrix_ref<const T>(cache.g.data(), B, D), matrix_ref<const T>(cache.keys.data(), cache.keys_count, D),
-                    std::span<const int>(cache.targets), info_nce_params<T>{params.tau});
+                    std::span<const int>(cache.targets), info_nce_options{params.tau});
   normalize_rows_backward(matrix_ref<T>(cache.dpooled.data(), B, D), matrix_ref<const T>(cache.dg.data(), B, D),
                           cache.g_norm, matrix_ref<const T>(cache.g.data(), B, D), 1);
   parallel_for(B, resolve_threads(params.threads), [&](index_t b, int) { glm_unpool_image(dR, cache, b, R, C, params); });
@@ -388,8 +394,8 @@ void glm_pooled_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, matrix_
  *         τ ≤ 0, ρ outside (0, 1], P = 0 or B = 0.
  */
 template <real_scalar T>
-void glm_forward(T& loss, glm_cache<T>& cache, matrix_ref<const T> R, index_t P, matrix_ref<const T> C,
-                 const cls_bank<T>& bank, const glm_params<T>& params) {
+void glm_forward(T& loss, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P, const_matrix_ref<T> C,
+                 const cls_bank<T>& bank, const glm_options& params) {
   detail::glm_prepare("glm_forward", cache, R, P, C, bank, params);
   if (params.pool == glm_pool::dense)
     cache.loss = detail::glm_dense_run(cache, matrix_ref<T>{}, T(0), false, R, params);
@@ -404,8 +410,8 @@ void glm_forward(T& loss, glm_cache<T>& cache, matrix_ref<const T> R, index_t P,
  * @param dR N × D, adds into.
  */
 template <real_scalar T>
-void glm_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, matrix_ref<const T> R, index_t P,
-                  matrix_ref<const T> C, const glm_params<T>& params) {
+void glm_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P,
+                  const_matrix_ref<T> C, const glm_options& params) {
   detail::glm_check("glm_backward", R, P, C, params);
   check_shape("glm_backward", "dR", dR, R.rows, R.cols);
   require(cache.B == C.rows && cache.P == P && cache.D == R.cols && cache.pool == params.pool,
@@ -422,8 +428,8 @@ void glm_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, matrix_ref<con
  * forward then the backward (each already one pass over R per image).
  */
 template <real_scalar T>
-void glm_forward_backward(T& loss, matrix_ref<T> dR, glm_cache<T>& cache, matrix_ref<const T> R, index_t P,
-                          matrix_ref<const T> C, const cls_bank<T>& bank, const glm_params<T>& params,
+void glm_forward_backward(T& loss, matrix_ref<T> dR, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P,
+                          const_matrix_ref<T> C, const cls_bank<T>& bank, const glm_options& params,
                           T dloss = T(1)) {
   detail::glm_prepare("glm_forward_backward", cache, R, P, C, bank, params);
   check_shape("glm_forward_backward", "dR", dR, R.rows, R.cols);

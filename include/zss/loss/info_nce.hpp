@@ -2,7 +2,7 @@
 #pragma once
 /**
  * @file zss/loss/info_nce.hpp
- * InfoNCE over given queries and keys, and the FIFO bank of past CLS tokens (DESIGN.md §2.2).
+ * InfoNCE over given queries and keys (DESIGN.md §2.2).
  *
  * Legend: n queries, m keys, D width.
  *
@@ -13,9 +13,7 @@
  * `dq_i = (dL/n) Σ_j (p_ij − [j = y_i]) k_j / τ` into `dQ` and, when wanted, the matching
  * `dk_j` into `dK` (keys are teacher constants in GLM; the option is for other uses).
  * The sizes here are tiny (n = B, m = B + M): plain loops, single-threaded, deterministic.
- *
- * `cls_bank<T>` owns the FIFO bank `V` of the last `M` (normalised) CLS tokens. The step reads
- * it as keys *before* the batch's tokens are pushed; the trainer pushes after the step.
+ * The bank of past CLS tokens that GLM adds to the keys: loss/cls_bank.hpp.
  */
 #include <algorithm>
 #include <cmath>
@@ -27,68 +25,14 @@
 #include "zss/core/check.hpp"
 #include "zss/core/simd.hpp"
 #include "zss/core/tensor.hpp"
-#include "zss/loss/softmax.hpp"
+#include "zss/nn/softmax.hpp"
 #include "zss/nn/normalize.hpp"
 
 namespace zss {
 
-/**
- * FIFO bank of the last `capacity` CLS tokens, stored L2-normalised (they are InfoNCE keys,
- * `n(c)`, DESIGN §2.2). Capacity 0 (the library default, M = 0) is a bank that stays empty.
- * Rows are read in age order: `row(0)` is the oldest.
- */
-template <real_scalar T>
-class cls_bank {
- public:
-  cls_bank() = default;
-  /// A bank of `capacity` tokens of width `width` (`width` > 0).
-  cls_bank(index_t capacity, index_t width) : capacity_(capacity), width_(width), data_(capacity * width) {
-    require(width > 0, "cls_bank: width must be > 0");
-  }
-
-  index_t capacity() const noexcept { return capacity_; }
-  index_t width() const noexcept { return width_; }
-  index_t size() const noexcept { return size_; }
-  bool empty() const noexcept { return size_ == 0; }
-  bool full() const noexcept { return size_ == capacity_; }
-  void clear() noexcept { size_ = 0, head_ = 0; }
-
-  /// Row `i` in age order (0 = oldest), `i < size()`.
-  const T* row(index_t i) const noexcept {
-    return data_.data() + ((head_ + capacity_ - size_ + i) % capacity_) * width_;
-  }
-
-  /// Copies the bank (size × width, oldest first) to `out`.
-  void copy_to(T* out) const {
-    for (index_t i = 0; i < size_; ++i) std::copy_n(row(i), width_, out + i * width_);
-  }
-
-  /**
-   * Pushes the rows of `C` (n × width) as `n(c)`, oldest first out when full; pushing more
-   * than `capacity` rows keeps the last `capacity`.
-   * @throws std::invalid_argument when `C` has the wrong width.
-   */
-  void push(matrix_ref<const T> C, T eps = normalize_eps<T>) {
-    if (C.cols != width_)
-      throw std::invalid_argument("cls_bank::push: tokens have width " + std::to_string(C.cols) +
-                                  ", the bank holds width " + std::to_string(width_));
-    if (capacity_ == 0) return;
-    for (index_t i = 0; i < C.rows; ++i) {
-      normalize_row(data_.data() + head_ * width_, C.row(i), width_, eps);
-      head_ = (head_ + 1) % capacity_;
-      size_ = std::min(size_ + 1, capacity_);
-    }
-  }
-
- private:
-  index_t capacity_ = 0, width_ = 0, size_ = 0, head_ = 0;  // head_: next slot to write
-  aligned_vector<T> data_;
-};
-
 /// Options of InfoNCE.
-template <real_scalar T>
-struct info_nce_params {
-  T tau = T(0.07);  ///< temperature τ_g (DESIGN §2.2 default 0.07)
+struct info_nce_options {
+  double tau = 0.07;  ///< temperature τ_g (DESIGN §2.2 default 0.07); used as T(tau)
 };
 
 /// What `info_nce_backward` needs: the probabilities (n × m, tiny).
@@ -101,10 +45,10 @@ struct info_nce_cache {
 namespace detail {
 template <real_scalar T>
 void info_nce_check(std::string_view where, matrix_ref<const T> Q, matrix_ref<const T> K,
-                    std::span<const int> targets, const info_nce_params<T>& params) {
+                    std::span<const int> targets, const info_nce_options& params) {
   check_extent(where, "width of the keys", K.cols, "width of the queries", Q.cols);
   check_extent(where, "number of targets", targets.size(), "number of queries", Q.rows);
-  require(params.tau > T(0), std::string(where) + ": tau must be > 0, got " + std::to_string(double(params.tau)));
+  require(T(params.tau) > T(0), std::string(where) + ": tau must be > 0, got " + std::to_string(params.tau));
   require(Q.rows == 0 || K.rows > 0, std::string(where) + ": no keys");
   for (index_t i = 0; i < targets.size(); ++i)
     if (targets[i] < 0 || static_cast<index_t>(targets[i]) >= K.rows)
@@ -119,14 +63,14 @@ void info_nce_check(std::string_view where, matrix_ref<const T> Q, matrix_ref<co
  * @throws std::invalid_argument on mismatched widths or counts, targets out of range, τ ≤ 0.
  */
 template <real_scalar T>
-void info_nce_forward(T& loss, info_nce_cache<T>& cache, matrix_ref<const T> Q, matrix_ref<const T> K,
-                      std::span<const int> targets, const info_nce_params<T>& params) {
+void info_nce_forward(T& loss, info_nce_cache<T>& cache, const_matrix_ref<T> Q, const_matrix_ref<T> K,
+                      std::span<const int> targets, const info_nce_options& params) {
   detail::info_nce_check("info_nce_forward", Q, K, targets, params);
   const index_t n = Q.rows, m = K.rows, D = Q.cols;
   cache.n = n, cache.m = m;
   cache.prob.assign(n * m, T(0));
   double sum = 0;
-  const T inv_tau = T(1) / params.tau;
+  const T inv_tau = T(1) / T(params.tau);
   for (index_t i = 0; i < n; ++i) {
     T* z = cache.prob.data() + i * m;
     for (index_t j = 0; j < m; ++j) z[j] = simd::dot(Q.row(i), K.row(j), D) * inv_tau;
@@ -143,8 +87,8 @@ void info_nce_forward(T& loss, info_nce_cache<T>& cache, matrix_ref<const T> Q, 
  */
 template <real_scalar T>
 void info_nce_backward(matrix_ref<T> dQ, matrix_ref<T> dK, T dloss, const info_nce_cache<T>& cache,
-                       matrix_ref<const T> Q, matrix_ref<const T> K, std::span<const int> targets,
-                       const info_nce_params<T>& params) {
+                       const_matrix_ref<T> Q, const_matrix_ref<T> K, std::span<const int> targets,
+                       const info_nce_options& params) {
   detail::info_nce_check("info_nce_backward", Q, K, targets, params);
   check_shape("info_nce_backward", "dQ", dQ, Q.rows, Q.cols);
   if (dK.data) check_shape("info_nce_backward", "dK", dK, K.rows, K.cols);
@@ -152,7 +96,7 @@ void info_nce_backward(matrix_ref<T> dQ, matrix_ref<T> dK, T dloss, const info_n
   check_extent("info_nce_backward", "cached keys", cache.m, "number of keys", K.rows);
   const index_t n = Q.rows, m = K.rows, D = Q.cols;
   if (n == 0) return;
-  const T c = dloss / (T(n) * params.tau);
+  const T c = dloss / (T(n) * T(params.tau));
   for (index_t i = 0; i < n; ++i) {
     const T* p = cache.prob.data() + i * m;
     for (index_t j = 0; j < m; ++j) {

@@ -33,7 +33,7 @@
 #include "zss/core/eigen_map.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/tensor.hpp"
-#include "zss/loss/softmax.hpp"
+#include "zss/nn/softmax.hpp"
 #include "zss/nn/linear.hpp"
 
 namespace zss {
@@ -93,10 +93,10 @@ inline void check_offsets(std::string_view where, std::string_view name,
  * @throws std::invalid_argument when shapes or offsets disagree.
  */
 template <real_scalar T>
-void attention_forward(matrix_ref<T> Y, attention_cache<T>& cache, matrix_ref<const T> X,
-                       matrix_ref<const T> Mem, std::span<const index_t> query_offsets,
+void attention_forward(matrix_ref<T> Y, attention_cache<T>& cache, const_matrix_ref<T> X,
+                       const_matrix_ref<T> Mem, std::span<const index_t> query_offsets,
                        std::span<const index_t> memory_offsets, const attention_params<T>& params,
-                       int threads = 1) {
+                       int threads = 0) {
   constexpr const char* where = "attention_forward";
   const index_t a = params.q.W.rows;
   check_extent(where, "rows of W_k " + shape_string(params.k.W.shape()), params.k.W.rows,
@@ -161,10 +161,10 @@ void attention_forward(matrix_ref<T> Y, attention_cache<T>& cache, matrix_ref<co
  */
 template <real_scalar T>
 void attention_backward(matrix_ref<T> dX, matrix_ref<T> dMem, const attention_grads<T>& grads,
-                        matrix_ref<const T> dY, attention_cache<T>& cache, matrix_ref<const T> X,
-                        matrix_ref<const T> Mem, std::span<const index_t> query_offsets,
+                        const_matrix_ref<T> dY, attention_cache<T>& cache, const_matrix_ref<T> X,
+                        const_matrix_ref<T> Mem, std::span<const index_t> query_offsets,
                         std::span<const index_t> memory_offsets, const attention_params<T>& params,
-                        int threads = 1) {
+                        int threads = 0) {
   constexpr const char* where = "attention_backward";
   const index_t n = X.rows, m = Mem.rows, a = params.q.W.rows;
   check_extent(where, "cache rows", cache.rows, "rows of X", n);

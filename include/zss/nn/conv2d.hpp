@@ -181,7 +181,7 @@ struct conv2d_cache {
 
 namespace detail {
 template <real_scalar T>
-void conv2d_check(std::string_view where, const tensor<T, 4>& in, matrix_ref<const T> weight,
+void conv2d_check(std::string_view where, const tensor<T, 4>& in, const_matrix_ref<T> weight,
                   const conv2d_geometry& g) {
   g.validate(where);
   check_extent(where, "in.shape[1] (H)", in.shape()[1], "geometry in_h", g.in_h);
@@ -207,7 +207,7 @@ void conv2d_check(std::string_view where, const tensor<T, 4>& in, matrix_ref<con
  */
 template <real_scalar T>
 void conv2d_forward(tensor<T, 4>& out, conv2d_cache<T>& cache, const tensor<T, 4>& in,
-                    matrix_ref<const T> weight, const T* bias, const conv2d_geometry& g,
+                    const_matrix_ref<T> weight, const T* bias, const conv2d_geometry& g,
                     int threads = 0) {
   detail::conv2d_check("conv2d_forward", in, weight, g);
   const index_t B = in.shape()[0], cout = weight.cols;
@@ -237,7 +237,7 @@ void conv2d_forward(tensor<T, 4>& out, conv2d_cache<T>& cache, const tensor<T, 4
  */
 template <real_scalar T>
 void conv2d_backward(tensor<T, 4>* din, matrix_ref<T> dweight, T* dbias, const tensor<T, 4>& dout,
-                     conv2d_cache<T>& cache, const tensor<T, 4>& in, matrix_ref<const T> weight,
+                     conv2d_cache<T>& cache, const tensor<T, 4>& in, const_matrix_ref<T> weight,
                      const conv2d_geometry& g, int threads = 0) {
   detail::conv2d_check("conv2d_backward", in, weight, g);
   const index_t B = in.shape()[0], cout = weight.cols, K = g.patch();

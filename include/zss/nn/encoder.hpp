@@ -10,11 +10,13 @@
  *
  * Net (defaults = DESIGN §3): conv3×3 3→32 s1, 32→64 s2, 64→64 s1, 64→128 s2, 128→128 s1, each
  * with padding 1 and a ReLU, then a 1×1 projection 128→D (no ReLU); output stride 4, 286,016
- * parameters at D = 64. Widths, strides, kernel size and D are configurable (`encoder_config`).
+ * parameters at D = 64. Widths, strides, kernel size and D are configurable (`encoder_options`).
  * Layout NHWC (see conv2d.hpp): images `B × H × W × C_in`, features `B × P × D` — the row-major
  * per-image `P × D` rows every loss of the library takes.
  *
- * Parameters live in one `param_buffer<T>` (named views): `conv1.weight` `(3, 3, 3, 32)`,
+ * Parameters live in a `param_buffer<T>` (named views): the encoder's own, or one it shares with
+ * other modules (the trainer keeps every trained tensor in one buffer, STYLE §5), its names then
+ * behind a prefix. Names: `conv1.weight` `(3, 3, 3, 32)`,
  * `conv1.bias` `(32)`, …, `proj.weight` `(1, 1, 128, D)`, `proj.bias` `(D)`; weights are
  * `(kh, kw, C, C_out)`. Optional normalisation (`norm_groups` > 0): GroupNorm after each k×k
  * conv, before the ReLU, with `normL.weight` / `normL.bias` `(C_l)` after layer L's conv entries. `encoder_init` draws He-normal weights from a seed (stream = layer
@@ -36,6 +38,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -55,7 +58,7 @@
 namespace zss {
 
 /// Architecture of the encoder (defaults: DESIGN §3).
-struct encoder_config {
+struct encoder_options {
   index_t in_channels = 3;                          ///< C_in
   std::vector<index_t> widths = {32, 64, 64, 128, 128};  ///< output channels of the k×k conv layers
   std::vector<index_t> strides = {1, 2, 1, 2, 1};        ///< their strides (same count as widths)
@@ -67,17 +70,17 @@ struct encoder_config {
 
   /// Throws `std::invalid_argument` describing the first inconsistency.
   void validate() const {
-    require(in_channels > 0, "encoder_config: in_channels must be > 0");
-    require(embed_dim > 0, "encoder_config: embed_dim must be > 0");
-    require(!widths.empty(), "encoder_config: at least one conv layer is needed");
-    require(widths.size() == strides.size(), "encoder_config: " + std::to_string(widths.size()) +
+    require(in_channels > 0, "encoder_options: in_channels must be > 0");
+    require(embed_dim > 0, "encoder_options: embed_dim must be > 0");
+    require(!widths.empty(), "encoder_options: at least one conv layer is needed");
+    require(widths.size() == strides.size(), "encoder_options: " + std::to_string(widths.size()) +
                                                  " widths but " + std::to_string(strides.size()) + " strides");
-    require(kernel % 2 == 1, "encoder_config: kernel must be odd, got " + std::to_string(kernel));
+    require(kernel % 2 == 1, "encoder_options: kernel must be odd, got " + std::to_string(kernel));
     for (std::size_t i = 0; i < widths.size(); ++i) {
-      require(widths[i] > 0, "encoder_config: widths[" + std::to_string(i) + "] is 0");
-      require(strides[i] > 0, "encoder_config: strides[" + std::to_string(i) + "] is 0");
+      require(widths[i] > 0, "encoder_options: widths[" + std::to_string(i) + "] is 0");
+      require(strides[i] > 0, "encoder_options: strides[" + std::to_string(i) + "] is 0");
       require(norm_groups == 0 || widths[i] % norm_groups == 0,
-              "encoder_config: widths[" + std::to_string(i) + "] (" + std::to_string(widths[i]) +
+              "encoder_options: widths[" + std::to_string(i) + "] (" + std::to_string(widths[i]) +
                   ") is not a multiple of norm_groups (" + std::to_string(norm_groups) + ")");
     }
   }
@@ -89,33 +92,52 @@ struct encoder_config {
   }
   /// Number of layers including the projection.
   index_t layers() const noexcept { return widths.size() + 1; }
+  /// Feature grid `{h, w}` of an `H × W` image (padded k×k convolutions; the 1×1 projection
+  /// keeps the size).
+  std::array<index_t, 2> output_grid(index_t H, index_t W) const {
+    index_t h = H, w = W;
+    for (std::size_t i = 0; i < widths.size(); ++i) {
+      const auto g = conv2d_geometry::square(h, w, 1, kernel, strides[i], kernel / 2);
+      h = g.out_h(), w = g.out_w();
+    }
+    return {h, w};
+  }
 };
 
-/// The encoder's parameters (weights and gradients in one flat buffer) and its architecture.
+/**
+ * The encoder's architecture and its parameters: ids of named tensors in a `param_buffer`
+ * (weights and gradients in one flat buffer), either its own or a shared one.
+ */
 template <real_scalar T>
 struct encoder {
-  encoder_config config;
-  param_buffer<T> params;
+  encoder_options config;
+
+ private:
+  std::unique_ptr<param_buffer<T>> own_;  // the buffer of a stand-alone encoder
+
+ public:
+  param_buffer<T>& params;                  ///< the buffer holding the tensors below
   std::vector<index_t> weight_id, bias_id;  ///< per layer, ids into `params`
   std::vector<index_t> norm_weight_id, norm_bias_id;  ///< per k×k layer when `config.norm_groups` > 0
+  /// The encoder's tensors are `params`' scalars `[first_scalar, first_scalar + scalars)` (with
+  /// alignment gaps): the whole buffer for a stand-alone encoder.
+  index_t first_scalar = 0, scalars = 0;
 
-  /// Declares and allocates the parameters (all zero; call `encoder_init`).
-  explicit encoder(encoder_config cfg = {}) : config(std::move(cfg)) {
-    config.validate();
-    index_t c = config.in_channels;
-    for (index_t l = 0; l < config.layers(); ++l) {
-      const bool proj = l + 1 == config.layers();
-      const index_t k = proj ? 1 : config.kernel, co = out_channels(l);
-      const std::string name = proj ? std::string("proj") : "conv" + std::to_string(l + 1);
-      weight_id.push_back(params.add(name + ".weight", {k, k, c, co}));
-      bias_id.push_back(params.add(name + ".bias", {co}));
-      if (!proj && config.norm_groups > 0) {
-        norm_weight_id.push_back(params.add("norm" + std::to_string(l + 1) + ".weight", {co}));
-        norm_bias_id.push_back(params.add("norm" + std::to_string(l + 1) + ".bias", {co}));
-      }
-      c = co;
-    }
+  /// A stand-alone encoder: declares and allocates its own buffer (all zero; call `encoder_init`).
+  explicit encoder(encoder_options cfg = {})
+      : config(std::move(cfg)), own_(std::make_unique<param_buffer<T>>()), params(*own_) {
+    declare("");
     params.allocate();
+  }
+  /**
+   * An encoder whose tensors are declared in `shared` under `prefix` (e.g. "encoder."). The
+   * caller declares whatever else the buffer holds, then calls `shared.allocate()` before any
+   * use (views are ids, valid once allocated).
+   * @throws std::invalid_argument when `shared` is already allocated or the options are invalid.
+   */
+  encoder(encoder_options cfg, param_buffer<T>& shared, const std::string& prefix)
+      : config(std::move(cfg)), params(shared) {
+    declare(prefix);
   }
   encoder(const encoder&) = delete;  // views and ids refer to the buffer; copy explicitly if needed
   encoder& operator=(const encoder&) = delete;
@@ -137,10 +159,7 @@ struct encoder {
     return geometry_at(l, h, w);
   }
   /// Feature grid `{h, w}` for an `H × W` image.
-  std::array<index_t, 2> output_grid(index_t H, index_t W) const {
-    const auto g = geometry(layers() - 1, H, W);
-    return {g.out_h(), g.out_w()};
-  }
+  std::array<index_t, 2> output_grid(index_t H, index_t W) const { return config.output_grid(H, W); }
   /// Forward FLOPs (2 per multiply-add, biases excluded) of one `H × W` image.
   double forward_flops(index_t H, index_t W) const {
     double f = 0;
@@ -152,6 +171,27 @@ struct encoder {
   }
 
  private:
+  void declare(const std::string& prefix) {
+    config.validate();
+    index_t c = config.in_channels;
+    const index_t first = params.entries().size();
+    for (index_t l = 0; l < config.layers(); ++l) {
+      const bool proj = l + 1 == config.layers();
+      const index_t k = proj ? 1 : config.kernel, co = out_channels(l);
+      const std::string name = prefix + (proj ? std::string("proj") : "conv" + std::to_string(l + 1));
+      weight_id.push_back(params.add(name + ".weight", {k, k, c, co}));
+      bias_id.push_back(params.add(name + ".bias", {co}));
+      if (!proj && config.norm_groups > 0) {
+        norm_weight_id.push_back(params.add(prefix + "norm" + std::to_string(l + 1) + ".weight", {co}));
+        norm_bias_id.push_back(params.add(prefix + "norm" + std::to_string(l + 1) + ".bias", {co}));
+      }
+      c = co;
+    }
+    const auto& e = params.entries();
+    first_scalar = e[first].offset;
+    scalars = e.back().offset + e.back().size - first_scalar;
+  }
+
   conv2d_geometry geometry_at(index_t l, index_t h, index_t w) const {
     if (l + 1 == config.layers()) return conv2d_geometry::square(h, w, in_channels(l), 1, 1, 0);
     return conv2d_geometry::square(h, w, in_channels(l), config.kernel, config.strides[l], config.kernel / 2);
@@ -191,13 +231,13 @@ struct encoder_cache {
   std::vector<aligned_vector<T>> pre;    ///< with GroupNorm: per hidden layer, the conv output (pre-norm)
   std::vector<aligned_vector<T>> mean, rstd;  ///< with GroupNorm: per hidden layer, B × G statistics
   std::vector<aligned_vector<T>> col, dcol, g0, g1, g2;  ///< per thread: column tiles, activation grads
-  per_thread<T> dparams;                 ///< per thread: a full flat gradient buffer
+  per_thread<T> dparams;                 ///< per thread: the encoder's part of the gradient buffer
   std::size_t tile_bytes = conv2d_tile_bytes;  ///< tuning knob: im2col tile size (set before first use)
 
   /// (Re)sizes for `net` on a batch of `B` images of `H × W` with `threads` threads.
   void reserve(const encoder<T>& net, index_t B, index_t H, index_t W, int nthreads) {
     if (B == batch && H == height && W == width && nthreads == threads &&
-        dparams.size() == net.params.size() && geom.size() == net.layers())
+        dparams.size() == net.scalars && geom.size() == net.layers())
       return;
     batch = B, height = H, width = W, threads = nthreads;
     geom.clear();
@@ -225,7 +265,7 @@ struct encoder_cache {
     g0.assign(std::size_t(nthreads), aligned_vector<T>(gmax));
     g1.assign(std::size_t(nthreads), aligned_vector<T>(gmax));
     g2.assign(std::size_t(G > 0 ? nthreads : 0), aligned_vector<T>(gmax));
-    dparams.reset(nthreads, net.params.size());
+    dparams.reset(nthreads, net.scalars);
   }
 };
 
@@ -314,7 +354,7 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
     cache.g0.assign(std::size_t(threads), aligned_vector<T>(gm));
     cache.g1.assign(std::size_t(threads), aligned_vector<T>(gm));
     cache.g2.assign(std::size_t(net.config.norm_groups > 0 ? threads : 0), aligned_vector<T>(gm));
-    cache.dparams.reset(threads, net.params.size());
+    cache.dparams.reset(threads, net.scalars);
     cache.threads = threads;
   }
   const index_t L = net.layers(), G = net.config.norm_groups;
@@ -324,7 +364,7 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
   const auto& pb = net.params;
   const auto& entries = pb.entries();
   parallel_for(B, threads, [&](index_t b, int t) {
-    T* acc = cache.dparams[t];
+    T* acc = cache.dparams[t];  // the encoder's scalars, from net.first_scalar on
     T* gcur = cache.g0[std::size_t(t)].data();
     T* gnext = cache.g1[std::size_t(t)].data();
     T* col = cache.col[std::size_t(t)].data();
@@ -341,8 +381,8 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
         if (G > 0) {  // back through GroupNorm into the thread's third buffer
           T* dz = cache.g2[std::size_t(t)].data();
           std::fill_n(dz, n_out, T(0));
-          detail::group_norm_backward_image(dz, acc + entries[net.norm_weight_id[l]].offset,
-                                            acc + entries[net.norm_bias_id[l]].offset, gcur,
+          detail::group_norm_backward_image(dz, acc + (entries[net.norm_weight_id[l]].offset - net.first_scalar),
+                                            acc + (entries[net.norm_bias_id[l]].offset - net.first_scalar), gcur,
                                             cache.pre[l].data() + b * n_out, cache.mean[l].data() + b * G,
                                             cache.rstd[l].data() + b * G, g.out_pixels(), co, G,
                                             pb.value(net.norm_weight_id[l]));
@@ -356,13 +396,14 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
         din = (l + 1 == L) ? gcur : gnext;
         std::fill_n(din, n_in, T(0));
       }
-      detail::conv2d_backward_image(din, acc + entries[net.weight_id[l]].offset, acc + entries[net.bias_id[l]].offset,
+      detail::conv2d_backward_image(din, acc + (entries[net.weight_id[l]].offset - net.first_scalar),
+                                    acc + (entries[net.bias_id[l]].offset - net.first_scalar),
                                     dout, in, pb.value(net.weight_id[l]), g, co, col, dcol,
                                     conv2d_tile_rows<T>(g, cache.tile_bytes));
       if (l + 1 < L) std::swap(gcur, gnext);
     }
   });
-  cache.dparams.add_into(net.params.grads());
+  cache.dparams.add_into(net.params.grads() + net.first_scalar);
 }
 
 }  // namespace zss

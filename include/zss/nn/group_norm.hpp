@@ -3,7 +3,7 @@
 /**
  * @file zss/nn/group_norm.hpp
  * Group normalisation (Wu & He 2018) of NHWC feature maps, forward and backward: the optional
- * normalisation layer of the encoder (DESIGN.md §3, `encoder_config::norm_groups`).
+ * normalisation layer of the encoder (DESIGN.md §3, `encoder_options::norm_groups`).
  *
  * Legend: B images, P = H·W pixels, C channels in G groups of C/G consecutive channels,
  * N_g = P·C/G values per (image, group).

@@ -61,9 +61,9 @@ struct layer_norm_cache {
  * @throws std::invalid_argument on mismatched shapes, missing γ/β or ε ≤ 0.
  */
 template <real_scalar T>
-void layer_norm_forward(matrix_ref<T> Y, layer_norm_cache<T>& cache, matrix_ref<const T> X,
+void layer_norm_forward(matrix_ref<T> Y, layer_norm_cache<T>& cache, const_matrix_ref<T> X,
                         const layer_norm_params<T>& params, T eps = layer_norm_eps<T>,
-                        int threads = 1) {
+                        int threads = 0) {
   check_shape("layer_norm_forward", "Y", Y, X.rows, X.cols);
   require(params.gamma != nullptr && params.beta != nullptr,
           "layer_norm_forward: gamma and beta are required");
@@ -101,9 +101,9 @@ void layer_norm_forward(matrix_ref<T> Y, layer_norm_cache<T>& cache, matrix_ref<
  */
 template <real_scalar T>
 void layer_norm_backward(matrix_ref<T> dX, const layer_norm_grads<T>& grads,
-                         matrix_ref<const T> dY, const layer_norm_cache<T>& cache,
-                         matrix_ref<const T> X, const layer_norm_params<T>& params,
-                         int threads = 1) {
+                         const_matrix_ref<T> dY, const layer_norm_cache<T>& cache,
+                         const_matrix_ref<T> X, const layer_norm_params<T>& params,
+                         int threads = 0) {
   check_shape("layer_norm_backward", "dY", dY, X.rows, X.cols);
   check_extent("layer_norm_backward", "cache rows", cache.rstd.size(), "rows of X", X.rows);
   const index_t d = X.cols;

@@ -46,8 +46,8 @@ struct linear_grads {
  * @throws std::invalid_argument when the shapes disagree.
  */
 template <real_scalar T>
-void linear_forward(matrix_ref<T> Y, matrix_ref<const T> X, const linear_params<T>& params,
-                    int threads = 1) {
+void linear_forward(matrix_ref<T> Y, const_matrix_ref<T> X, const linear_params<T>& params,
+                    int threads = 0) {
   const auto& W = params.W;
   require(W.data != nullptr || W.rows * W.cols == 0, "linear_forward: W has no data");
   check_extent("linear_forward", "columns of X", X.cols, "columns of W " + shape_string(W.shape()),
@@ -69,8 +69,8 @@ void linear_forward(matrix_ref<T> Y, matrix_ref<const T> X, const linear_params<
  * @throws std::invalid_argument when the shapes disagree.
  */
 template <real_scalar T>
-void linear_backward(matrix_ref<T> dX, const linear_grads<T>& grads, matrix_ref<const T> dY,
-                     matrix_ref<const T> X, const linear_params<T>& params, int threads = 1) {
+void linear_backward(matrix_ref<T> dX, const linear_grads<T>& grads, const_matrix_ref<T> dY,
+                     const_matrix_ref<T> X, const linear_params<T>& params, int threads = 0) {
   const auto& W = params.W;
   check_extent("linear_backward", "columns of X", X.cols, "columns of W " + shape_string(W.shape()),
                W.cols);

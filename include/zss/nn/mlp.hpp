@@ -23,6 +23,7 @@
 
 #include "zss/core/aligned.hpp"
 #include "zss/core/check.hpp"
+#include "zss/core/option_fields.hpp"
 #include "zss/core/simd.hpp"
 #include "zss/core/tensor.hpp"
 #include "zss/nn/linear.hpp"
@@ -35,6 +36,9 @@ enum class mlp_activation {
   gelu_tanh,  ///< tanh approximation of GELU
   relu,       ///< max(x, 0)
 };
+/// Names of the activations (configuration text, command line).
+inline const enum_names<mlp_activation, 3> mlp_activation_names{
+    {{mlp_activation::gelu_erf, "gelu"}, {mlp_activation::gelu_tanh, "gelu-tanh"}, {mlp_activation::relu, "relu"}}};
 
 namespace detail {
 template <real_scalar T>
@@ -182,9 +186,9 @@ struct mlp_cache {
  * @throws std::invalid_argument when the shapes disagree.
  */
 template <real_scalar T>
-void mlp_forward(matrix_ref<T> Y, mlp_cache<T>& cache, matrix_ref<const T> X,
+void mlp_forward(matrix_ref<T> Y, mlp_cache<T>& cache, const_matrix_ref<T> X,
                  const mlp_params<T>& params, mlp_activation act = mlp_activation::gelu_erf,
-                 int threads = 1) {
+                 int threads = 0) {
   const index_t h = params.fc1.W.rows;
   check_extent("mlp_forward", "columns of W2 " + shape_string(params.fc2.W.shape()),
                params.fc2.W.cols, "rows of W1 " + shape_string(params.fc1.W.shape()), h);
@@ -209,9 +213,9 @@ void mlp_forward(matrix_ref<T> Y, mlp_cache<T>& cache, matrix_ref<const T> X,
  * @param params the forward's parameters.
  */
 template <real_scalar T>
-void mlp_backward(matrix_ref<T> dX, const mlp_grads<T>& grads, matrix_ref<const T> dY,
-                  mlp_cache<T>& cache, matrix_ref<const T> X, const mlp_params<T>& params,
-                  int threads = 1) {
+void mlp_backward(matrix_ref<T> dX, const mlp_grads<T>& grads, const_matrix_ref<T> dY,
+                  mlp_cache<T>& cache, const_matrix_ref<T> X, const mlp_params<T>& params,
+                  int threads = 0) {
   const index_t h = params.fc1.W.rows;
   check_extent("mlp_backward", "cache rows", cache.rows, "rows of X", X.rows);
   check_extent("mlp_backward", "cache hidden width", cache.width, "rows of W1", h);

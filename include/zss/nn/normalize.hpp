@@ -55,8 +55,8 @@ inline T normalize_row(T* y, const T* x, index_t d, T eps = normalize_eps<T>) no
  * @throws std::invalid_argument on mismatched shapes or ε ≤ 0.
  */
 template <real_scalar T>
-void normalize_rows_forward(matrix_ref<T> Y, normalize_cache<T>& cache, matrix_ref<const T> X,
-                            T eps = normalize_eps<T>, int threads = 1) {
+void normalize_rows_forward(matrix_ref<T> Y, normalize_cache<T>& cache, const_matrix_ref<T> X,
+                            T eps = normalize_eps<T>, int threads = 0) {
   check_shape("normalize_rows_forward", "Y", Y, X.rows, X.cols);
   require(eps > T(0), "normalize_rows_forward: eps must be > 0, got " + std::to_string(eps));
   cache.norm.resize(X.rows);
@@ -76,9 +76,9 @@ void normalize_rows_forward(matrix_ref<T> Y, normalize_cache<T>& cache, matrix_r
  * @param Y     N × D forward output.
  */
 template <real_scalar T>
-void normalize_rows_backward(matrix_ref<T> dX, matrix_ref<const T> dY,
-                             const normalize_cache<T>& cache, matrix_ref<const T> Y,
-                             int threads = 1) {
+void normalize_rows_backward(matrix_ref<T> dX, const_matrix_ref<T> dY,
+                             const normalize_cache<T>& cache, const_matrix_ref<T> Y,
+                             int threads = 0) {
   check_shape("normalize_rows_backward", "dY", dY, Y.rows, Y.cols);
   check_shape("normalize_rows_backward", "dX", dX, Y.rows, Y.cols);
   check_extent("normalize_rows_backward", "cache rows", cache.norm.size(), "rows of Y", Y.rows);
@@ -94,7 +94,7 @@ void normalize_rows_backward(matrix_ref<T> dX, matrix_ref<const T> dY,
 
 /// Convenience: returns `n(X)` for a rank-2 tensor (allocates; not for hot loops).
 template <real_scalar T>
-tensor<T, 2> normalize_rows(const tensor<T, 2>& X, T eps = normalize_eps<T>, int threads = 1) {
+tensor<T, 2> normalize_rows(const tensor<T, 2>& X, T eps = normalize_eps<T>, int threads = 0) {
   tensor<T, 2> Y = tensor<T, 2>::from_shape(X.shape());
   normalize_cache<T> cache;
   normalize_rows_forward(as_matrix(Y), cache, as_matrix(X), eps, threads);

@@ -29,21 +29,23 @@
 
 namespace zss {
 
-/// AdamW hyper-parameters (defaults: PyTorch's AdamW).
-template <real_scalar T>
+/**
+ * AdamW hyper-parameters (defaults: PyTorch's AdamW). Every field is used as `T(field)` by
+ * `adamw_step<T>`, so a `float` run rounds them to float first (as PyTorch does).
+ */
 struct adamw_options {
-  T lr = T(1e-3);            ///< learning rate of this step (set it from a schedule)
-  T beta1 = T(0.9);          ///< β₁
-  T beta2 = T(0.999);        ///< β₂
-  T eps = T(1e-8);           ///< ε
-  T weight_decay = T(1e-2);  ///< λ, decoupled
+  double lr = 1e-3;            ///< learning rate of this step (set it from a schedule)
+  double beta1 = 0.9;          ///< β₁
+  double beta2 = 0.999;        ///< β₂
+  double eps = 1e-8;           ///< ε
+  double weight_decay = 1e-2;  ///< λ, decoupled
 
   void validate() const {
-    require(lr >= T(0), "adamw_options: lr must be >= 0, got " + std::to_string(lr));
-    require(beta1 >= T(0) && beta1 < T(1), "adamw_options: beta1 must be in [0, 1), got " + std::to_string(beta1));
-    require(beta2 >= T(0) && beta2 < T(1), "adamw_options: beta2 must be in [0, 1), got " + std::to_string(beta2));
-    require(eps > T(0), "adamw_options: eps must be > 0, got " + std::to_string(eps));
-    require(weight_decay >= T(0), "adamw_options: weight_decay must be >= 0, got " + std::to_string(weight_decay));
+    require(lr >= 0, "adamw_options: lr must be >= 0, got " + std::to_string(lr));
+    require(beta1 >= 0 && beta1 < 1, "adamw_options: beta1 must be in [0, 1), got " + std::to_string(beta1));
+    require(beta2 >= 0 && beta2 < 1, "adamw_options: beta2 must be in [0, 1), got " + std::to_string(beta2));
+    require(eps > 0, "adamw_options: eps must be > 0, got " + std::to_string(eps));
+    require(weight_decay >= 0, "adamw_options: weight_decay must be >= 0, got " + std::to_string(weight_decay));
   }
 };
 
@@ -70,7 +72,7 @@ struct adamw_state {
  */
 template <real_scalar T>
 void adamw_step(std::span<T> params, std::span<const T> grads, adamw_state<T>& state,
-                const adamw_options<T>& opt) {
+                const adamw_options& opt) {
   check_extent("adamw_step", "grads size", grads.size(), "params size", params.size());
   opt.validate();
   const index_t n = params.size();
@@ -78,11 +80,12 @@ void adamw_step(std::span<T> params, std::span<const T> grads, adamw_state<T>& s
   check_extent("adamw_step", "state.m size", state.m.size(), "params size", n);
   check_extent("adamw_step", "state.v size", state.v.size(), "params size", n);
   const std::uint64_t t = ++state.step;
-  const double bc1 = 1.0 - std::pow(double(opt.beta1), double(t));
-  const double bc2 = 1.0 - std::pow(double(opt.beta2), double(t));
-  const T step_size = T(double(opt.lr) / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2));
-  const T decay = T(1) - opt.lr * opt.weight_decay, b1 = opt.beta1, b2 = opt.beta2;
-  const T c1 = T(1) - b1, c2 = T(1) - b2, eps = opt.eps;
+  const T lr = T(opt.lr), b1 = T(opt.beta1), b2 = T(opt.beta2), eps = T(opt.eps), wd = T(opt.weight_decay);
+  const double bc1 = 1.0 - std::pow(double(b1), double(t));
+  const double bc2 = 1.0 - std::pow(double(b2), double(t));
+  const T step_size = T(double(lr) / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2));
+  const T decay = T(1) - lr * wd;
+  const T c1 = T(1) - b1, c2 = T(1) - b2;
   T* p = params.data();
   const T* g = grads.data();
   T* m = state.m.data();

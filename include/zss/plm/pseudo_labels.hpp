@@ -38,10 +38,10 @@
 namespace zss {
 
 /// Options of the pseudo-label pipeline (defaults: DESIGN §2.3, a 16 × 16 token grid).
-struct pseudo_label_params {
-  multiscale_params kmeans;        ///< scales (windows {2, 4} by default; {4, 8, 16} for 32 × 32), max_iter 10, …; its `threads` and `check_finite` are ignored
-  mask_fusion_params fusion;       ///< λ = 0.9, min_tokens = 2; its `check_finite` is ignored
-  token_label_params token;        ///< ignored pixels (−1, 255), the 50 % rule; its `num_seen` is set from the call
+struct pseudo_label_options {
+  multiscale_options kmeans;        ///< scales (windows {2, 4} by default; {4, 8, 16} for 32 × 32), max_iter 10, …; its `threads` and `check_finite` are ignored
+  mask_fusion_options fusion;       ///< λ = 0.9, min_tokens = 2; its `check_finite` is ignored
+  token_label_options token;        ///< ignored pixels (−1, 255), the 50 % rule; its `num_seen` is set from the call
   index_t out_h = 0;               ///< H' of the output label maps (0 = the token grid's h)
   index_t out_w = 0;               ///< W' (0 = w)
   bool normalize_tokens = true;    ///< L2-normalise the tokens first (DESIGN: Z_b is normalised)
@@ -66,7 +66,7 @@ struct pseudo_label_result {
 
 namespace detail {
 
-inline void check_pseudo_params(const pseudo_label_params& p, std::int64_t num_seen) {
+inline void check_pseudo_params(const pseudo_label_options& p, std::int64_t num_seen) {
   require(num_seen >= 0, "pseudo_labels: num_seen must be >= 0, got " + std::to_string(num_seen));
   require((p.out_h == 0) == (p.out_w == 0), "pseudo_labels: out_h and out_w must both be 0 or both > 0 (got " +
                                                 std::to_string(p.out_h) + " x " + std::to_string(p.out_w) + ")");
@@ -76,7 +76,7 @@ inline void check_pseudo_params(const pseudo_label_params& p, std::int64_t num_s
 /// One image; `z` is a Q × D scratch buffer (the tokens, normalised in place when asked).
 template <real_scalar T, std::integral L>
 pseudo_label_result<T> pseudo_labels_one(const T* tokens, index_t h, index_t w, index_t d, const L* pixels,
-                                         index_t H, index_t W, std::int64_t num_seen, const pseudo_label_params& p,
+                                         index_t H, index_t W, std::int64_t num_seen, const pseudo_label_options& p,
                                          std::uint64_t image, std::vector<T>& z) {
   const index_t Q = h * w;
   if (p.check_finite) check_finite("pseudo_labels", "tokens", tokens, Q * d);
@@ -97,17 +97,17 @@ pseudo_label_result<T> pseudo_labels_one(const T* tokens, index_t h, index_t w, 
   const matrix_ref<const T> Z(data, Q, d);
 
   pseudo_label_result<T> r;
-  token_label_params tp = p.token;
+  token_label_options tp = p.token;
   tp.num_seen = num_seen > 0 ? num_seen : tp.num_seen;  // 0: fuse_masks rejects any seen label
   r.token_labels = tensor<std::int32_t, 2>::from_shape({h, w});
   token_labels<L>(std::span<std::int32_t>(r.token_labels.data(), Q), pixels, H, W, h, w, tp);
 
-  multiscale_params mp = p.kmeans;
+  multiscale_options mp = p.kmeans;
   mp.threads = 1;
   mp.check_finite = false;
   auto scales = multiscale_kmeans<T>(Z, h, w, mp, image);
 
-  mask_fusion_params fp = p.fusion;
+  mask_fusion_options fp = p.fusion;
   fp.check_finite = false;
   auto fusion = fuse_masks<T>(Z, std::span<const std::int32_t>(r.token_labels.data(), Q),
                               std::span<const scale_clustering<T>>(scales), num_seen, fp);
@@ -136,7 +136,7 @@ pseudo_label_result<T> pseudo_labels_one(const T* tokens, index_t h, index_t w, 
  */
 template <real_scalar T, std::integral L>
 pseudo_label_result<T> pseudo_labels(const tensor<T, 3>& tokens, const tensor<L, 2>& pixels, std::int64_t num_seen,
-                                     const pseudo_label_params& p = {}, std::uint64_t image = 0) {
+                                     const pseudo_label_options& p = {}, std::uint64_t image = 0) {
   detail::check_pseudo_params(p, num_seen);
   const index_t h = tokens.shape()[0], w = tokens.shape()[1], d = tokens.shape()[2];
   require(h > 0 && w > 0 && d > 0, "pseudo_labels: tokens are empty " + shape_string(tokens.shape()));
@@ -155,7 +155,7 @@ pseudo_label_result<T> pseudo_labels(const tensor<T, 3>& tokens, const tensor<L,
  */
 template <real_scalar T, std::integral L>
 std::vector<pseudo_label_result<T>> pseudo_labels_batch(const tensor<T, 4>& tokens, const tensor<L, 3>& pixels,
-                                                        std::int64_t num_seen, const pseudo_label_params& p = {}) {
+                                                        std::int64_t num_seen, const pseudo_label_options& p = {}) {
   detail::check_pseudo_params(p, num_seen);
   const index_t B = tokens.shape()[0], h = tokens.shape()[1], w = tokens.shape()[2], d = tokens.shape()[3];
   check_extent("pseudo_labels_batch", "pixel label maps", pixels.shape()[0], "token images", B);

@@ -37,7 +37,7 @@ struct region_pool_cache {
 };
 
 /// Options of region pooling.
-struct region_pool_params {
+struct region_pool_options {
   int threads = 0;  ///< 0 = OpenMP default
 };
 
@@ -60,8 +60,8 @@ inline void region_pool_check(std::string_view where, std::span<const int> regio
  * @throws std::invalid_argument on mismatched sizes or ids out of range.
  */
 template <real_scalar T>
-void region_pool_forward(matrix_ref<T> pooled, region_pool_cache& cache, matrix_ref<const T> R,
-                         std::span<const int> region, const region_pool_params& params = {}) {
+void region_pool_forward(matrix_ref<T> pooled, region_pool_cache& cache, const_matrix_ref<T> R,
+                         std::span<const int> region, const region_pool_options& params = {}) {
   constexpr std::string_view where = "region_pool_forward";
   const index_t L = pooled.rows, D = R.cols;
   check_extent(where, "width of pooled", pooled.cols, "width of R", D);
@@ -91,8 +91,8 @@ void region_pool_forward(matrix_ref<T> pooled, region_pool_cache& cache, matrix_
  * @param region  the same N ids.
  */
 template <real_scalar T>
-void region_pool_backward(matrix_ref<T> dR, matrix_ref<const T> dpooled, const region_pool_cache& cache,
-                          std::span<const int> region, const region_pool_params& params = {}) {
+void region_pool_backward(matrix_ref<T> dR, const_matrix_ref<T> dpooled, const region_pool_cache& cache,
+                          std::span<const int> region, const region_pool_options& params = {}) {
   constexpr std::string_view where = "region_pool_backward";
   const index_t L = dpooled.rows, D = dpooled.cols;
   check_extent(where, "width of dR", dR.cols, "width of dpooled", D);

@@ -194,6 +194,9 @@ enum class synthesizer_init {
   /// outside the span of the seen text) pass through unchanged instead of through a random map.
   identity,
 };
+/// Names of the initialisations (configuration text, command line).
+inline const enum_names<synthesizer_init, 2> synthesizer_init_names{
+    {{synthesizer_init::xavier, "xavier"}, {synthesizer_init::identity, "identity"}}};
 
 /**
  * Initialises the synthesizer's values in `buf` (see the table in the file comment): γ = 1,
@@ -249,8 +252,8 @@ struct synthesizer_cache {
 
 namespace detail {
 template <real_scalar T>
-void check_synthesizer_inputs(std::string_view where, matrix_ref<const T> P, matrix_ref<const T> C,
-                              matrix_ref<const T> U, std::span<const index_t> region_offsets,
+void check_synthesizer_inputs(std::string_view where, const_matrix_ref<T> P, const_matrix_ref<T> C,
+                              const_matrix_ref<T> U, std::span<const index_t> region_offsets,
                               const synthesizer_params<T>& params,
                               const synthesizer_options& opt) {
   const index_t d = params.attn.q.W.cols;
@@ -265,8 +268,8 @@ void check_synthesizer_inputs(std::string_view where, matrix_ref<const T> P, mat
 
 /// Memory rows per image: [c_b ; u_l…] (region tokens) or [c_b]; returns a view of the memory.
 template <real_scalar T>
-matrix_ref<const T> assemble_memory(synthesizer_cache<T>& cache, matrix_ref<const T> C,
-                                    matrix_ref<const T> U,
+matrix_ref<const T> assemble_memory(synthesizer_cache<T>& cache, const_matrix_ref<T> C,
+                                    const_matrix_ref<T> U,
                                     std::span<const index_t> region_offsets,
                                     const synthesizer_options& opt) {
   const index_t images = region_offsets.size() - 1, d = C.cols;
@@ -302,11 +305,11 @@ matrix_ref<const T> assemble_memory(synthesizer_cache<T>& cache, matrix_ref<cons
  * @throws std::invalid_argument on mismatched shapes or offsets.
  */
 template <real_scalar T>
-void synthesizer_forward(matrix_ref<T> Pi, synthesizer_cache<T>& cache, matrix_ref<const T> P,
-                         matrix_ref<const T> C, matrix_ref<const T> U,
+void synthesizer_forward(matrix_ref<T> Pi, synthesizer_cache<T>& cache, const_matrix_ref<T> P,
+                         const_matrix_ref<T> C, const_matrix_ref<T> U,
                          std::span<const index_t> region_offsets,
                          const synthesizer_params<T>& params, const synthesizer_options& opt = {},
-                         int threads = 1) {
+                         int threads = 0) {
   constexpr const char* where = "synthesizer_forward";
   detail::check_synthesizer_inputs(where, P, C, U, region_offsets, params, opt);
   const index_t n = P.rows, d = P.cols;
@@ -344,11 +347,11 @@ void synthesizer_forward(matrix_ref<T> Pi, synthesizer_cache<T>& cache, matrix_r
  */
 template <real_scalar T>
 void synthesizer_backward(matrix_ref<T> dP, const synthesizer_grads<T>& grads,
-                          matrix_ref<const T> dPi, synthesizer_cache<T>& cache,
-                          matrix_ref<const T> Pi, matrix_ref<const T> P, matrix_ref<const T> C,
-                          matrix_ref<const T> U, std::span<const index_t> region_offsets,
+                          const_matrix_ref<T> dPi, synthesizer_cache<T>& cache,
+                          const_matrix_ref<T> Pi, const_matrix_ref<T> P, const_matrix_ref<T> C,
+                          const_matrix_ref<T> U, std::span<const index_t> region_offsets,
                           const synthesizer_params<T>& params, const synthesizer_options& opt = {},
-                          int threads = 1) {
+                          int threads = 0) {
   constexpr const char* where = "synthesizer_backward";
   detail::check_synthesizer_inputs(where, P, C, U, region_offsets, params, opt);
   const index_t n = P.rows, d = P.cols;

@@ -27,9 +27,10 @@
 #include "zss/core/aligned.hpp"
 #include "zss/core/check.hpp"
 #include "zss/core/eigen_map.hpp"
+#include "zss/core/option_fields.hpp"
 #include "zss/core/tensor.hpp"
 #include "zss/loss/bce.hpp"
-#include "zss/loss/softmax.hpp"
+#include "zss/nn/softmax.hpp"
 #include "zss/nn/normalize.hpp"
 
 namespace zss {
@@ -39,6 +40,8 @@ enum class syn_loss_kind {
   bce,  ///< binary cross-entropy over all seen classes (default, DESIGN §2.4)
   ce,   ///< softmax cross-entropy over the seen classes
 };
+/// Names of the L_syn kinds (configuration text, command line).
+inline const enum_names<syn_loss_kind, 2> syn_loss_kind_names{{{syn_loss_kind::bce, "bce"}, {syn_loss_kind::ce, "ce"}}};
 
 /// Options of L_syn; defaults as in DESIGN §2.4.
 struct syn_loss_options {
@@ -86,8 +89,8 @@ void check_syn_loss(std::string_view where, matrix_ref<const T> Pi, std::span<co
  * @throws std::invalid_argument on mismatched shapes, K = 0, labels out of range, τ ≤ 0.
  */
 template <real_scalar T>
-void syn_loss_forward(T& loss, syn_loss_cache<T>& cache, matrix_ref<const T> Pi,
-                      std::span<const int> labels, matrix_ref<const T> Text,
+void syn_loss_forward(T& loss, syn_loss_cache<T>& cache, const_matrix_ref<T> Pi,
+                      std::span<const int> labels, const_matrix_ref<T> Text,
                       const syn_loss_options& opt = {}) {
   detail::check_syn_loss("syn_loss_forward", Pi, labels, Text, opt);
   const index_t n = Pi.rows, k = Text.rows, d = Text.cols;
@@ -128,8 +131,8 @@ void syn_loss_forward(T& loss, syn_loss_cache<T>& cache, matrix_ref<const T> Pi,
  */
 template <real_scalar T>
 void syn_loss_backward(matrix_ref<T> dPi, T dloss, const syn_loss_cache<T>& cache,
-                       matrix_ref<const T> Pi, std::span<const int> labels,
-                       matrix_ref<const T> Text, const syn_loss_options& opt = {}) {
+                       const_matrix_ref<T> Pi, std::span<const int> labels,
+                       const_matrix_ref<T> Text, const syn_loss_options& opt = {}) {
   detail::check_syn_loss("syn_loss_backward", Pi, labels, Text, opt);
   check_shape("syn_loss_backward", "dPi", dPi, Pi.rows, Pi.cols);
   const index_t n = Pi.rows, k = Text.rows, d = Text.cols;

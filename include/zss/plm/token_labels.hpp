@@ -8,7 +8,7 @@
  * Legend: H × W pixel grid, h × w token grid (Q = h·w tokens), H' × W' a target grid.
  *
  * Label conventions. Pixel labels are integers: a seen class id c ≥ 0, or *ignored*: −1 or 255
- * (`token_label_params::ignore_value`, the VOC/COCO "void" value; set it to −1 to make 255 an
+ * (`token_label_options::ignore_value`, the VOC/COCO "void" value; set it to −1 to make 255 an
  * ordinary class). Any other negative value is an error. Token labels and every label map zss
  * produces use −1 (`ignore_label`) for ignored.
  *
@@ -40,7 +40,7 @@ namespace zss {
 inline constexpr std::int32_t ignore_label = -1;
 
 /// Options of `token_labels`.
-struct token_label_params {
+struct token_label_options {
   std::int64_t ignore_value = 255;  ///< a second pixel value meaning "ignored" (−1 always is)
   double ignored_fraction = 0.5;    ///< a token is ignored when ≥ this fraction of its area is ignored; in (0, 1]
   std::int64_t num_seen = 0;        ///< when > 0, seen labels must lie in [0, num_seen) (else an error)
@@ -80,7 +80,7 @@ inline std::vector<std::vector<axis_overlap>> axis_overlaps(index_t N, index_t n
  */
 template <std::integral L>
 void token_labels(std::span<std::int32_t> out, const L* pixels, index_t H, index_t W, index_t h, index_t w,
-                  const token_label_params& p = {}) {
+                  const token_label_options& p = {}) {
   constexpr const char* where = "token_labels";
   require(H > 0 && W > 0, std::string(where) + ": pixel grid " + std::to_string(H) + " x " + std::to_string(W) +
                               " is empty");
@@ -139,7 +139,7 @@ void token_labels(std::span<std::int32_t> out, const L* pixels, index_t H, index
  */
 template <std::integral L>
 tensor<std::int32_t, 2> token_labels(const tensor<L, 2>& pixels, index_t h, index_t w,
-                                     const token_label_params& p = {}) {
+                                     const token_label_options& p = {}) {
   tensor<std::int32_t, 2> out = tensor<std::int32_t, 2>::from_shape({h, w});
   token_labels<L>(std::span<std::int32_t>(out.data(), out.size()), pixels.data(), pixels.shape()[0],
                   pixels.shape()[1], h, w, p);

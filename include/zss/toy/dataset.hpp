@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "zss/core/option_fields.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/simd.hpp"
 #include "zss/toy/scenes.hpp"
@@ -20,18 +21,45 @@
 
 namespace zss::toy {
 
-struct world_params {
-  scene_params scenes;
-  text_params text;
-  teacher_params teacher;
+struct world_options {
+  scene_options scenes;
+  text_options text;
+  teacher_options teacher;
   index_t train_images = 512;
   index_t test_images = 128;
   std::uint64_t seed = 0;  ///< seeds scenes, text and teacher (their own fields' seeds are ignored)
 };
 
+/**
+ * The toy world's knobs as described fields (zss/core/option_fields.hpp): sizes, scenes, text
+ * and the simulated teacher. `seed` is the run's (the trainer's `seed`), not listed here.
+ */
+template <class V>
+void describe(V& v, world_options& w) {
+  using namespace checks;
+  v.field("train_images", w.train_images, "training scenes", at_least(1), "train-images");
+  v.field("test_images", w.test_images, "test scenes", at_least(1), "test-images");
+  v.field("scenes.height", w.scenes.height, "scene height H", at_least(4), "height");
+  v.field("scenes.width", w.scenes.width, "scene width W", at_least(4), "width");
+  v.field("scenes.min_objects", w.scenes.min_objects, "objects per scene, at least", at_least(1), "min-objects");
+  v.field("scenes.max_objects", w.scenes.max_objects, "objects per scene, at most", at_least(1), "max-objects");
+  v.field("scenes.clutter_objects", w.scenes.clutter_objects, "extra unlabelled clutter objects", {}, "clutter");
+  v.field("text.dim", w.text.dim, "text embedding width D", at_least(1), "dim");
+  v.field("text.shared", w.text.shared, "weight a of the colour and texture parts", non_negative(), "text-shared");
+  v.field("text.own", w.text.own, "weight b of the class-own part", non_negative(), "text-own");
+  v.field("teacher.patch", w.teacher.patch, "teacher patch size (pixels)", at_least(1), "patch");
+  v.field("teacher.dense_noise", w.teacher.dense_noise, "teacher's dense-token noise sigma_d", non_negative(),
+          "dense-noise");
+  v.field("teacher.cls_noise", w.teacher.cls_noise, "teacher's CLS noise sigma_c", non_negative(), "cls-noise");
+  v.field("teacher.gap", w.teacher.gap, "teacher's modality gap (rotation strength; 0 = none)", non_negative(), "gap");
+  v.field("teacher.global_bias", w.teacher.global_bias, "teacher's global bias gamma in dense tokens", non_negative(),
+          "global-bias");
+  v.field("teacher.area_power", w.teacher.area_power, "CLS weight of a class: area^beta", positive(), "area-power");
+}
+
 template <real_scalar T = float>
 struct world {
-  world_params params;
+  world_options params;
   tensor<T, 2> text;                        ///< 21 × D class embeddings (unit rows)
   std::vector<scene> train, test;           ///< scenes
   std::vector<teacher_output<T>> train_teacher, test_teacher;
@@ -42,7 +70,7 @@ struct world {
 
 /// Builds the world: text embeddings, teacher, and all scenes with the teacher's outputs.
 template <real_scalar T = float>
-world<T> make_world(world_params p, int threads = 0) {
+world<T> make_world(world_options p, int threads = 0) {
   p.text.seed = p.seed;
   p.teacher.seed = p.seed;
   p.scenes.validate();

@@ -35,7 +35,7 @@ inline constexpr std::uint64_t test_index_base = std::uint64_t(1) << 40;
 enum class shape_kind : int { disc = 0, rectangle = 1, triangle = 2, ellipse = 3 };
 
 /// Knobs of the scene generator, with defaults.
-struct scene_params {
+struct scene_options {
   index_t height = 64;           ///< H
   index_t width = 64;            ///< W
   index_t min_objects = 1;       ///< objects per scene, inclusive range
@@ -50,16 +50,16 @@ struct scene_params {
   class_split split = class_split::standard();
 
   void validate() const {
-    require(height >= 4 && width >= 4, "toy::scene_params: image must be at least 4 x 4, got " +
+    require(height >= 4 && width >= 4, "toy::scene_options: image must be at least 4 x 4, got " +
                                             std::to_string(height) + " x " + std::to_string(width));
     require(min_objects >= 1 && min_objects <= max_objects,
-            "toy::scene_params: need 1 <= min_objects (" + std::to_string(min_objects) +
+            "toy::scene_options: need 1 <= min_objects (" + std::to_string(min_objects) +
                 ") <= max_objects (" + std::to_string(max_objects) + ")");
     require(min_size > 0 && min_size <= max_size && max_size <= 1,
-            "toy::scene_params: need 0 < min_size <= max_size <= 1");
-    require(colour_jitter >= 0 && pixel_noise >= 0, "toy::scene_params: noise levels must be >= 0");
+            "toy::scene_options: need 0 < min_size <= max_size <= 1");
+    require(colour_jitter >= 0 && pixel_noise >= 0, "toy::scene_options: noise levels must be >= 0");
     require(unseen_frequency >= 0 && unseen_frequency <= 1,
-            "toy::scene_params: unseen_frequency must be in [0, 1]");
+            "toy::scene_options: unseen_frequency must be in [0, 1]");
     split.validate();
   }
 };
@@ -156,7 +156,7 @@ struct pattern {
  * Scene number `index` of the world with seed `seed`.
  * @throws std::invalid_argument when `p` is invalid.
  */
-inline scene make_scene(const scene_params& p, std::uint64_t seed, std::uint64_t index) {
+inline scene make_scene(const scene_options& p, std::uint64_t seed, std::uint64_t index) {
   p.validate();
   rng g(seed, index);
   const index_t H = p.height, W = p.width;

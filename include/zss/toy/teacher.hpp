@@ -15,12 +15,9 @@
  *  - a CLS token `c = n(Σ_k area_k^β t_k + σ_c·ε)` (image-level knowledge, aligned with text).
  *
  * `G` is the Cayley transform `(I − S)⁻¹(I + S)` of a random skew matrix `S` scaled by `gap`:
- * exactly orthogonal, the identity at `gap = 0`. At the default `gap = 1.5` it is *not* near the
- * identity (mean cos(G t, t) = tr(G)/D ≈ 0.21 at D = 64; 0.80 at gap 0.5, 0.47 at 1.0): that
- * rotation is what makes the teacher's own zero-shot mediocre here. DESIGN §4 asks for a
- * near-identity G; at gap 0.5 the teacher's zero-shot reaches ≈ 87 % mIoU(U) unless the global
- * bias is raised (1.5 → ≈ 48 %). Kept at 1.5: every measured number uses it (README). Clutter pixels (label −1 in the scene's full
- * label map) take a fixed random unit vector of the teacher's own.
+ * exactly orthogonal, the identity at `gap = 0`; mean cos(G t, t) = tr(G)/D. What the default
+ * gap does to the teacher and why: docs/EXPERIMENTS.md. Clutter pixels (label −1 in the scene's
+ * full label map) take a fixed random unit vector of the teacher's own.
  *
  * The teacher's noise for scene i comes from `rng(seed, i)` on its own stream, so outputs do not
  * depend on order or threads.
@@ -37,7 +34,7 @@
 
 namespace zss::toy {
 
-struct teacher_params {
+struct teacher_options {
   index_t patch = 4;           ///< patch size in pixels
   // Defaults make the teacher's own zero-shot segmentation (tokens classified directly against
   // the text embeddings) mediocre on unseen classes — about a third of pure unseen patches right
@@ -51,9 +48,9 @@ struct teacher_params {
   std::uint64_t seed = 0;
 
   void validate() const {
-    require(patch >= 1, "toy::teacher_params: patch must be >= 1");
+    require(patch >= 1, "toy::teacher_options: patch must be >= 1");
     require(dense_noise >= 0 && cls_noise >= 0 && gap >= 0 && global_bias >= 0 && area_power > 0,
-            "toy::teacher_params: noise, gap and bias must be >= 0 and area_power > 0");
+            "toy::teacher_options: noise, gap and bias must be >= 0 and area_power > 0");
   }
 };
 
@@ -69,7 +66,7 @@ template <real_scalar T = float>
 class teacher {
  public:
   /// @param text 21 × D class embeddings (unit rows) from `make_text_embeddings`.
-  teacher(const tensor<T, 2>& text, const teacher_params& p) : p_(p), text_(text) {
+  teacher(const tensor<T, 2>& text, const teacher_options& p) : p_(p), text_(text) {
     p.validate();
     check_rank("toy::teacher", "text", text, 2);
     check_extent("toy::teacher", "text rows", text.shape()[0], "the number of classes", class_count);
@@ -87,7 +84,7 @@ class teacher {
     clutter_.normalize();
   }
 
-  const teacher_params& params() const noexcept { return p_; }
+  const teacher_options& params() const noexcept { return p_; }
   index_t dim() const noexcept { return text_.shape()[1]; }
   /// The modality-gap rotation G (D × D, orthogonal).
   const Eigen::MatrixXd& gap_rotation() const noexcept { return G_; }
@@ -154,7 +151,7 @@ class teacher {
     return e;
   }
 
-  teacher_params p_;
+  teacher_options p_;
   tensor<T, 2> text_;
   Eigen::MatrixXd G_;
   Eigen::VectorXd clutter_;

@@ -19,7 +19,7 @@
 
 namespace zss::toy {
 
-struct text_params {
+struct text_options {
   index_t dim = 64;     ///< D
   double shared = 1.0;  ///< a: weight of the colour and texture parts
   double own = 0.6;     ///< b: weight of the class-own part
@@ -28,7 +28,7 @@ struct text_params {
 
 /// 21 × D unit rows, row k the embedding of class k.
 template <real_scalar T = float>
-tensor<T, 2> make_text_embeddings(const text_params& p) {
+tensor<T, 2> make_text_embeddings(const text_options& p) {
   require(p.dim >= 2, "toy::make_text_embeddings: dim must be >= 2, got " + std::to_string(p.dim));
   require(p.own > 0, "toy::make_text_embeddings: the class-own weight b must be > 0");
   const index_t D = p.dim;

@@ -2,9 +2,11 @@
 #pragma once
 /**
  * @file zss/train/config.hpp
- * Every number of a CLIP-ZSS training run in one struct with documented defaults (DESIGN.md §1,
- * §2, §3): module switches and weights, the losses' options, the PLM pseudo-label options, the
- * synthesizer, the optimiser and its schedule, batch, steps, seed and threads.
+ * Every number of a CLIP-ZSS training run (DESIGN.md §1–§3) in one struct whose sections are
+ * the library's own option structs, and one description of every field (`describe`): path,
+ * command-line flag, help, check. Validation, the text stored in a checkpoint, the example's
+ * command line and its JSON all come from that description, so a new knob is one line in
+ * `describe` plus its use.
  *
  *     L = λ_glm·L_glm + λ_ce·L_ce + λ_nel·L_nel + λ_syn·L_syn          (paper: all weights 1)
  *
@@ -15,44 +17,15 @@
  *
  * Defaults are the paper's where it has one (weights 1, τ_g 0.07, attention pooling), DESIGN's
  * where the paper is silent, and the toy world's (bank 256, windows {2, 4} on the 16 × 16 token
- * grid, the step budget) where DESIGN names the toy. `validate()` throws
- * `std::invalid_argument` naming the first bad value.
+ * grid, `min_tokens` 4, the step budget) where DESIGN names the toy. What was measured to choose
+ * them: docs/EXPERIMENTS.md.
  *
- * ## The synthesizer recipe (an option, measured against DESIGN §2.4's defaults)
- *
- * The defaults are DESIGN's synthesizer. With it, PLM *alone* does not help on the toy world
- * (+PLM's mIoU(U) ≈ 0–5 %, not above the seen-only baseline), although GLM + PLM is the best
- * arm. A probe of the prototypes (nearest text embedding of each unseen pseudo region's π)
- * showed why: without GLM the prototypes carry little of the teacher's knowledge about unseen
- * classes —
- *  1. the query shortcut `h = p + …` lets L_syn be met by the student's own pooled feature, which
- *     L_ce already pulls to the seen text embeddings, so the block need not read its memory;
- *  2. with gradient from L_ce into the prototypes, prototype and student features of a pseudo
- *     region pull each other and drift away from the text space together;
- *  3. BCE with δ = 0 wants every other seen class at cosine < 0, but text embeddings sharing a
- *     colour or a texture are at ≈ 0.4: the loss removes exactly the shared parts that identify
- *     an unseen class; δ = 10 (≈ 0.7/τ_s) puts the decision boundary between the two;
- *  4. a random (Xavier) map is unconstrained outside the span of the seen classes' targets; the
- *     identity init lets those directions through.
- * `use_synthesizer_recipe()` (`zss-train-toy --synth-recipe`) changes all four. Measured with
- * `zss-train-toy --quick --no-glm --synth-recipe --seed S` (hIoU of +PLM for S = 1 / 2; the
- * seen-only baseline's: 7.0 / 3.9):
- *
- * | synthesizer | hIoU |
- * |---|---|
- * | the recipe | 36.0 / 21.7 |
- * | the recipe with the query shortcut (`--synth-residual`) | 11.0 / 3.3 |
- * | the recipe with L_ce's gradient into the prototypes (`--pseudo-grad`) | 25.0 / 22.8 |
- * | the recipe with δ = 0 (`--syn-delta 0`) | 24.8 / 0.4 |
- * | the recipe with Xavier init (`--synth-init xavier`) | 27.6 / 16.7 |
- * | DESIGN's synthesizer (the defaults) | 8.6 / 0.1 |
- *
- * It is not the default because it costs the full method: at the default size (seeds 1–3)
- * GLM + PLM reaches hIoU 71.3 ± 5.0 with the recipe against 80.3 ± 4.6 with DESIGN's
- * synthesizer. With GLM the student's pooled features already carry the unseen classes, and the
- * shortcut's prototypes (≈ the student's own features, trained by L_ce) sharpen them, while the
- * recipe's prototypes come from the teacher's dense tokens, which the toy's modality gap leaves
- * poorly aligned with the text. README.md has both ablations.
+ * Sections and the options they reuse: `pseudo` = `pseudo_label_options` (plm/pseudo_labels.hpp),
+ * `encoder` = `encoder_options`, `ce` = `cosine_ce_options` (its α, β also scale the NEL logits),
+ * `nel` = `focal_dice_options`, `glm` = `glm_options`, `synthesizer` = `synthesizer_options`,
+ * `syn_loss` = `syn_loss_options`, `adamw` = `adamw_options` (its `lr` is set every step from
+ * `schedule`), `schedule` = `cosine_schedule` (`total_steps` is the run's length). The sections'
+ * own `threads` fields are ignored: the trainer uses `threads` for everything.
  */
 #include <cmath>
 #include <cstdint>
@@ -61,16 +34,22 @@
 
 #include "zss/core/check.hpp"
 #include "zss/core/config.hpp"
+#include "zss/core/option_fields.hpp"
+#include "zss/loss/cosine_ce.hpp"
+#include "zss/loss/focal_dice.hpp"
 #include "zss/loss/glm.hpp"
 #include "zss/nn/encoder.hpp"
 #include "zss/nn/mlp.hpp"
+#include "zss/optim/adamw.hpp"
+#include "zss/optim/schedule.hpp"
+#include "zss/plm/pseudo_labels.hpp"
 #include "zss/plm/synthesizer.hpp"
 #include "zss/plm/synthesizer_loss.hpp"
 
 namespace zss::train {
 
 /// Module switches and loss weights (DESIGN §1).
-struct module_config {
+struct module_options {
   bool glm = true;          ///< Global Learning Module (L_glm)
   bool plm = true;          ///< Pixel Learning Module (pseudo labels, synthesizer, L_syn)
   bool nel = true;          ///< ZegCLIP's non-mutually-exclusive loss (focal + dice)
@@ -88,103 +67,156 @@ enum class prototype_source {
   synthesizer,     ///< the synthesizer's prototypes π_l (the paper; trained by L_syn and L_ce/L_nel)
   teacher_tokens,  ///< ablation without the synthesizer: n(u_l), the teacher's region-pooled token (a constant)
 };
+inline const enum_names<prototype_source, 2> prototype_source_names{
+    {{prototype_source::synthesizer, "synthesizer"}, {prototype_source::teacher_tokens, "teacher-tokens"}}};
 
-/// Options of the PLM pseudo labels (DESIGN §2.3; defaults for a 16 × 16 token grid).
-struct pseudo_label_config {
-  std::vector<index_t> windows = {2, 4};  ///< K-Means window sizes (one scale each)
-  index_t max_iter = 10;                  ///< Lloyd iterations per scale at most
-  double lambda = 0.9;                    ///< mask-fusion cosine threshold λ
-  /// A fused mask needs ≥ this many ignored tokens. DESIGN's library default is 2; the trainer
-  /// uses 4 on the toy's 16 × 16 grid: with 2, mixed boundary tokens (part unseen object, part
-  /// background) form many 2–6-token fragments of their own, which are impure at the pixel level
-  /// (measured on 96 scenes, seed 11: 98 segments, 44 % ≥ 80 % one hidden class, but 95 % of
-  /// pseudo-labelled pixels correct; with 4: 51 segments, 82 % pure, 97 % of pixels correct).
-  index_t min_tokens = 4;
-  double ignored_fraction = 0.5;          ///< a token is ignored when ≥ this fraction of its pixels are
+/// The trainer's own PLM choices (beyond the synthesizer block's options).
+struct plm_options {
+  prototype_source prototypes = prototype_source::synthesizer;  ///< pseudo classes' weights
+  /// Gradient from L_ce/L_nel into the pseudo prototypes (DESIGN: on).
+  bool pseudo_grad = true;
+  synthesizer_init init = synthesizer_init::xavier;  ///< the block's initial parameters
+  index_t hidden = 0;                                ///< the block's MLP width H (0 = 4·D)
 };
 
-/// Everything of a run. Defaults: see the file comment and each field.
-struct trainer_config {
-  module_config modules;
-  pseudo_label_config pseudo;
+/// The PLM pseudo labels as the trainer runs them: the library's defaults except `min_tokens`.
+/// A fused mask needs ≥ 4 ignored tokens on the toy's 16 × 16 grid (DESIGN's library default is
+/// 2): with 2, mixed boundary tokens form many impure 2–6-token fragments (docs/EXPERIMENTS.md).
+inline pseudo_label_options trainer_pseudo_label_defaults() {
+  pseudo_label_options p;
+  p.fusion.min_tokens = 4;
+  return p;
+}
 
-  // Student (DESIGN §3): the default net, D = the teacher's width.
-  encoder_config encoder;  ///< architecture (embed_dim must equal the text width)
-
-  // Cosine CE / NEL logits (DESIGN §2.1).
-  double alpha = 1 / 0.07;     ///< scale of the seen block (1/τ)
-  double beta = 1 / 0.07;      ///< scale of the pseudo block (1/τ)
-  /// Gradient from L_ce/L_nel into the pseudo prototypes (DESIGN: on; off in the recipe).
-  bool pseudo_grad = true;
-
-  // GLM (DESIGN §2.2).
-  glm_pool pool = glm_pool::attention;  ///< pooling variant
-  double glm_tau = 0.07;                ///< τ_g
-  double glm_rho = 0.25;                ///< `selective` pooling: fraction of pixels kept
-  index_t bank_size = 256;              ///< M: CLS bank (the library's default is 0; the toy's 256)
-
-  // Synthesizer and L_syn (DESIGN §2.4).
-  bool region_tokens = true;  ///< memory = [c_b ; u_l] (teacher region-pooled tokens) or [c_b]
-  prototype_source prototypes = prototype_source::synthesizer;  ///< pseudo classes' weights
-  /// Initial synthesizer (plm/synthesizer.hpp): `xavier` (DESIGN), `identity` in the recipe.
-  synthesizer_init synth_init = synthesizer_init::xavier;
-  /// h = p + CrossAttn (DESIGN §2.4) or h = CrossAttn (`synthesizer_options::query_residual`;
-  /// the recipe).
-  bool synth_residual = true;
-  index_t synth_hidden = 0;   ///< MLP hidden width H (0 = 4·D)
-  syn_loss_kind syn_loss = syn_loss_kind::bce;  ///< L_syn: BCE (DESIGN's default) or softmax CE
-  double syn_tau = 0.07;      ///< τ_s
-  double syn_delta = 0;       ///< δ (10 in the recipe)
-
-  // Optimiser (DESIGN §3): AdamW, cosine schedule with linear warm-up, global-norm clipping.
-  double lr = 2e-3;             ///< peak learning rate
-  double min_lr = 2e-5;         ///< final learning rate
-  double weight_decay = 1e-2;   ///< AdamW λ (decoupled)
-  std::uint64_t warmup = 50;    ///< warm-up steps
+/// Everything of a run. Defaults: see the file comment and `describe`.
+struct trainer_options {
+  module_options modules;
+  pseudo_label_options pseudo = trainer_pseudo_label_defaults();  ///< DESIGN §2.3
+  encoder_options encoder;      ///< the student (DESIGN §3); embed_dim = the text width
+  cosine_ce_options ce;         ///< L_ce's logits (α seen, β pseudo); NEL uses the same scales
+  focal_dice_options nel;       ///< L_nel
+  glm_options glm;              ///< L_glm (DESIGN §2.2)
+  index_t bank_size = 256;      ///< M: the CLS bank (the library's default is 0; the toy's 256)
+  synthesizer_options synthesizer;  ///< the block (DESIGN §2.4)
+  plm_options plm;              ///< prototypes, stop-gradient, the block's init and width
+  syn_loss_options syn_loss;    ///< L_syn
+  adamw_options adamw{.lr = 2e-3, .weight_decay = 1e-2};  ///< AdamW (lr: from `schedule`)
+  cosine_schedule schedule{.base_lr = 2e-3, .min_lr = 2e-5, .warmup_steps = 50, .total_steps = 600};
   double clip = 5.0;            ///< max global gradient norm (0 = no clipping)
-
-  // Run.
   index_t batch = 16;           ///< images per step
-  std::uint64_t steps = 600;    ///< optimiser steps
   bool flip = true;             ///< random horizontal flips of training images (and their targets)
   std::uint64_t seed = 0;       ///< seeds initialisation and batch sampling
   int threads = 0;              ///< 0 = OpenMP default
 
-  /// The synthesizer recipe (see the file comment): no query shortcut, identity init, δ = 10,
-  /// stop-gradient from L_ce/L_nel into the pseudo prototypes.
+  std::uint64_t steps() const noexcept { return schedule.total_steps; }
+
+  /// The synthesizer recipe of stop 8 (docs/EXPERIMENTS.md): no query shortcut, identity init,
+  /// δ = 10, stop-gradient from L_ce/L_nel into the pseudo prototypes.
   void use_synthesizer_recipe() noexcept {
-    synth_residual = false;
-    synth_init = synthesizer_init::identity;
-    syn_delta = 10;
-    pseudo_grad = false;
+    synthesizer.query_residual = false;
+    plm.init = synthesizer_init::identity;
+    syn_loss.delta = 10;
+    plm.pseudo_grad = false;
   }
 
-  /// Throws `std::invalid_argument` naming the first bad value.
-  void validate() const {
-    auto need = [](bool ok, const std::string& what) { require(ok, "trainer_config: " + what); };
-    encoder.validate();
-    need(modules.lambda_ce >= 0 && modules.lambda_nel >= 0 && modules.lambda_glm >= 0 && modules.lambda_syn >= 0 &&
-             std::isfinite(modules.lambda_ce + modules.lambda_nel + modules.lambda_glm + modules.lambda_syn),
-         "loss weights must be finite and >= 0");
-    need(alpha > 0 && beta > 0 && std::isfinite(alpha) && std::isfinite(beta), "alpha and beta must be finite and > 0");
-    need(glm_tau > 0, "glm_tau must be > 0, got " + std::to_string(glm_tau));
-    need(glm_rho > 0 && glm_rho <= 1, "glm_rho must be in (0, 1], got " + std::to_string(glm_rho));
-    need(syn_tau > 0, "syn_tau must be > 0, got " + std::to_string(syn_tau));
-    need(std::isfinite(syn_delta), "syn_delta must be finite, got " + std::to_string(syn_delta));
-    need(!pseudo.windows.empty(), "pseudo.windows is empty");
-    for (auto w : pseudo.windows) need(w >= 1, "pseudo.windows must be >= 1");
-    need(pseudo.max_iter >= 1, "pseudo.max_iter must be >= 1");
-    need(pseudo.lambda > -1 && pseudo.lambda <= 1, "pseudo.lambda must be in (-1, 1], got " + std::to_string(pseudo.lambda));
-    need(pseudo.ignored_fraction > 0 && pseudo.ignored_fraction <= 1, "pseudo.ignored_fraction must be in (0, 1]");
-    need(lr > 0 && std::isfinite(lr), "lr must be finite and > 0, got " + std::to_string(lr));
-    need(min_lr >= 0 && min_lr <= lr, "min_lr must be in [0, lr]");
-    need(weight_decay >= 0, "weight_decay must be >= 0");
-    need(clip >= 0, "clip must be >= 0 (0 = off)");
-    need(batch >= 1, "batch must be >= 1");
-    need(steps >= 1, "steps must be >= 1");
-    need(warmup <= steps, "warmup (" + std::to_string(warmup) + ") must be <= steps (" + std::to_string(steps) + ")");
-    need(threads >= 0, "threads must be >= 0 (0 = OpenMP default)");
-  }
+  /// Throws `std::invalid_argument` naming the first bad value (each field's check, then the
+  /// relations between fields).
+  void validate() const;
 };
+
+/**
+ * The description of every field (see the file comment and zss/core/option_fields.hpp). Paths
+ * follow the struct; flags are the command-line names of `zss-train-toy`.
+ */
+template <class V>
+void describe(V& v, trainer_options& c) {
+  using namespace checks;
+  auto& m = c.modules;
+  v.field("modules.glm", m.glm, "Global Learning Module (L_glm)", "glm");
+  v.field("modules.plm", m.plm, "Pixel Learning Module (pseudo labels, synthesizer, L_syn)", "plm");
+  v.field("modules.nel", m.nel, "focal + dice loss L_nel", "nel");
+  v.field("modules.lambda_ce", m.lambda_ce, "weight of L_ce", non_negative(), "lambda-ce");
+  v.field("modules.lambda_nel", m.lambda_nel, "weight of L_nel", non_negative(), "lambda-nel");
+  v.field("modules.lambda_glm", m.lambda_glm, "weight of L_glm", non_negative(), "lambda-glm");
+  v.field("modules.lambda_syn", m.lambda_syn, "weight of L_syn", non_negative(), "lambda-syn");
+
+  auto& p = c.pseudo;
+  v.field("pseudo.kmeans.windows", p.kmeans.windows, "K-Means window sizes on the teacher grid (one scale each)",
+          at_least(1), "windows");
+  v.field("pseudo.kmeans.max_iter", p.kmeans.max_iter, "Lloyd iterations per scale at most", at_least(1),
+          "kmeans-max-iter");
+  v.field("pseudo.kmeans.spherical", p.kmeans.spherical, "spherical (cosine) K-Means", "kmeans-spherical");
+  v.field("pseudo.fusion.lambda", p.fusion.lambda, "mask-fusion cosine threshold λ", interval(-1, 1, true, false),
+          "fusion-lambda");
+  v.field("pseudo.fusion.min_tokens", p.fusion.min_tokens, "min ignored tokens of a pseudo class", {}, "min-tokens");
+  v.field("pseudo.token.ignored_fraction", p.token.ignored_fraction,
+          "a token is ignored when at least this fraction of its pixels is", interval(0, 1, true, false),
+          "ignored-fraction");
+
+  auto& e = c.encoder;
+  v.field("encoder.widths", e.widths, "output channels of the k x k conv layers", at_least(1), "widths");
+  v.field("encoder.strides", e.strides, "their strides", at_least(1), "strides");
+  v.field("encoder.kernel", e.kernel, "conv kernel size k (odd)", at_least(1), "kernel");
+  v.field("encoder.norm_groups", e.norm_groups, "GroupNorm groups after each conv (0 = none)", {}, "norm-groups");
+  v.field("encoder.embed_dim", e.embed_dim, "D, the feature width (= the text embeddings' width)", at_least(1));
+
+  v.field("ce.alpha", c.ce.alpha, "logit scale of the seen classes (1/tau)", positive(), "alpha");
+  v.field("ce.beta", c.ce.beta, "logit scale of the pseudo classes (1/tau)", positive(), "beta");
+  v.field("nel.alpha", c.nel.alpha, "focal alpha", interval(0, 1, false, false), "focal-alpha");
+  v.field("nel.gamma", c.nel.gamma, "focal gamma", non_negative(), "focal-gamma");
+  v.field("nel.dice_smooth", c.nel.dice_smooth, "dice smoothing", positive(), "dice-smooth");
+
+  v.choice("glm.pool", c.glm.pool, glm_pool_names, "GLM pooling", "pool");
+  v.field("glm.tau", c.glm.tau, "GLM temperature tau_g", positive(), "glm-tau");
+  v.field("glm.rho", c.glm.rho, "selective pooling: fraction of pixels kept", interval(0, 1, true, false), "glm-rho");
+  v.field("bank_size", c.bank_size, "CLS bank size M", {}, "bank");
+
+  v.field("synthesizer.region_tokens", c.synthesizer.region_tokens,
+          "synthesizer memory = [CLS ; teacher region tokens] (else the CLS only)", "region-tokens");
+  v.field("synthesizer.query_residual", c.synthesizer.query_residual,
+          "query shortcut h = p + CrossAttn(LN(p), memory) (DESIGN; else h = CrossAttn)", "synth-residual");
+  v.choice("synthesizer.activation", c.synthesizer.activation, mlp_activation_names, "synthesizer MLP activation",
+           "synth-activation");
+  v.choice("plm.prototypes", c.plm.prototypes, prototype_source_names,
+           "pseudo classes' weights: the synthesizer's prototypes or the teacher's region tokens (ablation)",
+           "prototypes");
+  v.field("plm.pseudo_grad", c.plm.pseudo_grad, "L_ce/L_nel also train the pseudo prototypes (else stop-gradient)",
+          "pseudo-grad");
+  v.choice("plm.init", c.plm.init, synthesizer_init_names,
+           "synthesizer init: xavier, or identity attention projections and fc2 = 0", "synth-init");
+  v.field("plm.hidden", c.plm.hidden, "synthesizer MLP width (0 = 4 D)", {}, "synth-hidden");
+  v.choice("syn_loss.kind", c.syn_loss.kind, syn_loss_kind_names, "L_syn: BCE over seen classes or softmax CE",
+           "syn-loss");
+  v.field("syn_loss.tau", c.syn_loss.tau, "L_syn temperature tau_s", positive(), "syn-tau");
+  v.field("syn_loss.delta", c.syn_loss.delta, "L_syn logit offset delta", finite(), "syn-delta");
+
+  v.field("schedule.total_steps", c.schedule.total_steps, "optimiser steps", at_least(1), "steps");
+  v.field("schedule.base_lr", c.schedule.base_lr, "peak learning rate (AdamW, cosine schedule)", positive(), "lr");
+  v.field("schedule.min_lr", c.schedule.min_lr, "final learning rate", non_negative(), "min-lr");
+  v.field("schedule.warmup_steps", c.schedule.warmup_steps, "linear warm-up steps", {}, "warmup");
+  v.field("adamw.weight_decay", c.adamw.weight_decay, "AdamW decoupled weight decay", non_negative(), "weight-decay");
+  v.field("adamw.beta1", c.adamw.beta1, "AdamW beta1", interval(0, 1, false, true), "beta1");
+  v.field("adamw.beta2", c.adamw.beta2, "AdamW beta2", interval(0, 1, false, true), "beta2");
+  v.field("adamw.eps", c.adamw.eps, "AdamW epsilon", positive(), "adam-eps");
+  v.field("clip", c.clip, "max global gradient norm (0 = off)", non_negative(), "clip");
+
+  v.field("batch", c.batch, "images per step", at_least(1), "batch");
+  v.field("flip", c.flip, "random horizontal flips of the training images", "flip");
+  v.field("seed", c.seed, "seeds everything: data, teacher, initialisation, batches", {}, "seed");
+  v.field("threads", c.threads, "threads (0 = OpenMP default)", non_negative(), "threads");
+}
+
+inline void trainer_options::validate() const {
+  auto copy = *this;  // describe binds by reference; validation must not need a mutable object
+  option_fields(copy).validate("trainer_options");
+  auto need = [](bool ok, const std::string& what) { require(ok, "trainer_options: " + what); };
+  encoder.validate();
+  need(schedule.min_lr <= schedule.base_lr, "schedule.min_lr (" + readable_number(schedule.min_lr) +
+                                                ") must be <= schedule.base_lr (" + readable_number(schedule.base_lr) +
+                                                ")");
+  need(schedule.warmup_steps <= schedule.total_steps,
+       "schedule.warmup_steps (" + std::to_string(schedule.warmup_steps) + ") must be <= schedule.total_steps (" +
+           std::to_string(schedule.total_steps) + ")");
+}
 
 }  // namespace zss::train

@@ -29,8 +29,8 @@
 #include "zss/plm/token_labels.hpp"
 #include "zss/toy/dataset.hpp"
 #include "zss/train/config.hpp"
-#include "zss/train/inference.hpp"
-#include "zss/train/targets.hpp"
+#include "zss/eval/predict.hpp"
+#include "zss/plm/targets.hpp"
 #include "zss/train/trainer.hpp"
 
 namespace zss::train {
@@ -74,18 +74,13 @@ tensor<std::int32_t, 2> seen_index_labels(const toy::scene& s, const toy_classes
  */
 template <real_scalar T>
 std::vector<std::int32_t> toy_fused_labels(const toy::scene& s, const toy::teacher_output<T>& t,
-                                           const toy_classes<T>& cls, const pseudo_label_config& pc,
+                                           const toy_classes<T>& cls, const pseudo_label_options& pc,
                                            std::uint64_t image = 0) {
   const index_t th = t.grid_h, tw = t.grid_w, D = t.tokens.shape()[1];
   tensor<T, 3> tokens = tensor<T, 3>::from_shape({th, tw, D});
   std::copy(t.tokens.begin(), t.tokens.end(), tokens.begin());
-  pseudo_label_params p;
-  p.kmeans.windows = pc.windows;
-  p.kmeans.max_iter = pc.max_iter;
-  p.fusion.lambda = pc.lambda;
-  p.fusion.min_tokens = pc.min_tokens;
+  pseudo_label_options p = pc;
   p.token.ignore_value = -1;
-  p.token.ignored_fraction = pc.ignored_fraction;
   p.normalize_tokens = false;  // the toy teacher's tokens are unit rows already
   p.check_finite = false;
   auto r = pseudo_labels(tokens, seen_index_labels(s, cls), std::int64_t(cls.seen_ids.size()), p, image);
@@ -98,68 +93,61 @@ std::vector<std::int32_t> toy_fused_labels(const toy::scene& s, const toy::teach
  */
 template <real_scalar T>
 std::vector<image_targets<T>> make_toy_targets(const toy::world<T>& w, const toy_classes<T>& cls,
-                                               const trainer_config& cfg, bool plm, int threads = 0) {
+                                               const trainer_options& cfg, bool plm, int threads = 0) {
   const index_t n = w.train.size(), Ks = cls.seen_ids.size();
   std::vector<image_targets<T>> out(n);
-  encoder<T> probe(cfg.encoder);  // only for the output grid
   parallel_for(n, threads, [&](index_t i, int) {
     const auto& s = w.train[i];
     const auto& t = w.train_teacher[i];
-    const auto [h, wd] = probe.output_grid(s.labels.shape()[0], s.labels.shape()[1]);
+    const auto [h, wd] = cfg.encoder.output_grid(s.labels.shape()[0], s.labels.shape()[1]);
     const matrix_ref<const T> Z(t.tokens.data(), t.grid_h * t.grid_w, t.tokens.shape()[1]);
     if (plm) {
       const auto fused = toy_fused_labels(s, t, cls, cfg.pseudo, i);
       out[i] = targets_from_fused<T>(std::span<const std::int32_t>(fused), Z, t.grid_h, t.grid_w, h, wd, Ks);
     } else {
-      out[i] = seen_targets<T>(seen_index_labels(s, cls), Z, t.grid_h, t.grid_w, h, wd, Ks, cfg.pseudo.ignored_fraction);
+      out[i] = seen_targets<T>(seen_index_labels(s, cls), Z, t.grid_h, t.grid_w, h, wd, Ks, cfg.pseudo.token.ignored_fraction);
     }
   });
   return out;
 }
 
-/// Student input of scenes `idx` (2·(x − 0.5)), mirrored where `flip[i]`.
+/// Student input of scenes `idx` (2·(x − 0.5)).
 template <real_scalar T>
-tensor<T, 4> toy_images(const std::vector<toy::scene>& scenes, std::span<const index_t> idx,
-                        std::span<const char> flip = {}) {
+tensor<T, 4> toy_images(const std::vector<toy::scene>& scenes, std::span<const index_t> idx) {
   require(!idx.empty(), "toy_images: no images");
   const index_t B = idx.size(), H = scenes[idx[0]].image.shape()[0], W = scenes[idx[0]].image.shape()[1];
   tensor<T, 4> out = tensor<T, 4>::from_shape({B, H, W, 3});
   for (index_t b = 0; b < B; ++b) {
     const auto& im = scenes[idx[b]].image;
-    const bool f = !flip.empty() && flip[b];
     for (index_t y = 0; y < H; ++y)
       for (index_t x = 0; x < W; ++x)
-        for (index_t c = 0; c < 3; ++c) out(b, y, x, c) = T(2) * (T(im(y, f ? W - 1 - x : x, c)) - T(0.5));
+        for (index_t c = 0; c < 3; ++c) out(b, y, x, c) = T(2) * (T(im(y, x, c)) - T(0.5));
   }
   return out;
 }
 
-/// A training batch of scenes `idx` with random flips drawn from `g` (when `flip`).
+/// The training batch of scenes `idx`, image b mirrored when `flips[b]` (train/sampler.hpp).
 template <real_scalar T>
 train_batch<T> toy_batch(const toy::world<T>& w, const std::vector<image_targets<T>>& targets,
-                         std::span<const index_t> idx, bool flip, rng& g) {
-  train_batch<T> b;
+                         std::span<const index_t> idx, std::span<const char> flips = {}) {
   const index_t B = idx.size(), D = w.text.shape()[1];
-  b.flipped.assign(B, 0);
-  if (flip)
-    for (auto& f : b.flipped) f = char(g.below(2));
-  b.images = toy_images<T>(w.train, idx, std::span<const char>(b.flipped));
-  b.cls = tensor<T, 2>::from_shape({B, D});
+  tensor<T, 2> cls = tensor<T, 2>::from_shape({B, D});
+  std::vector<const image_targets<T>*> tp;
   for (index_t i = 0; i < B; ++i) {
-    for (index_t d = 0; d < D; ++d) b.cls(i, d) = w.train_teacher[idx[i]].cls(d);
-    b.targets.push_back(&targets[idx[i]]);
+    for (index_t d = 0; d < D; ++d) cls(i, d) = w.train_teacher[idx[i]].cls(d);
+    tp.push_back(&targets[idx[i]]);
   }
-  return b;
+  return make_train_batch<T>(toy_images<T>(w.train, idx), std::move(cls), std::move(tp), flips);
 }
 
 /// GZSL metrics of the student on the test scenes (all 21 classes scored; DESIGN §2.5).
 template <real_scalar T>
 eval::segmentation_metrics evaluate_student(const toy::world<T>& w, const toy_classes<T>& cls, const encoder<T>& net,
-                                            const inference_params& ip = {}, index_t batch = 32,
+                                            const eval::predict_options& ip = {}, index_t batch = 32,
                                             std::vector<tensor<std::int32_t, 2>>* predictions = nullptr) {
   const index_t n = w.test.size(), H = w.params.scenes.height, W = w.params.scenes.width;
   eval::confusion_matrix cm(toy::class_count);
-  inference_cache<T> cache;
+  eval::predict_cache<T> cache;
   if (predictions) predictions->clear();
   for (index_t b0 = 0; b0 < n; b0 += batch) {
     const index_t B = std::min(batch, n - b0);
@@ -167,7 +155,7 @@ eval::segmentation_metrics evaluate_student(const toy::world<T>& w, const toy_cl
     for (index_t i = 0; i < B; ++i) idx[i] = b0 + i;
     const auto images = toy_images<T>(w.test, std::span<const index_t>(idx));
     tensor<std::int32_t, 3> labels = tensor<std::int32_t, 3>::from_shape({B, H, W});
-    predict(labels, cache, images, net, w.text, std::span<const std::int32_t>(cls.all_ids), cls.seen(), ip);
+    eval::predict(labels, cache, images, net, w.text, std::span<const std::int32_t>(cls.all_ids), cls.seen(), ip);
     for (index_t i = 0; i < B; ++i) {
       cm.add(w.test[b0 + i].labels.data(), labels.data() + i * H * W, H * W);
       if (predictions) {

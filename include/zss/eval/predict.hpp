@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /**
- * @file zss/train/inference.hpp
+ * @file zss/eval/predict.hpp
  * Inference with the student alone (DESIGN.md §1, §2.5): cosine scores of the features against
  * any set of text embeddings, optional calibration, bilinear upsampling to image resolution,
  * argmax. No teacher, no extra module.
@@ -28,17 +28,17 @@
 #include "zss/nn/normalize.hpp"
 #include "zss/nn/upsample.hpp"
 
-namespace zss::train {
+namespace zss::eval {
 
 /// Options of `predict`.
-struct inference_params {
+struct predict_options {
   double calibration = 0;  ///< γ subtracted from seen classes' cosine scores
   int threads = 0;         ///< 0 = OpenMP default
 };
 
 /// Reusable buffers of `predict` (no allocation per batch after the first).
 template <real_scalar T>
-struct inference_cache {
+struct predict_cache {
   encoder_cache<T> enc;
   tensor<T, 3> features;
   tensor<T, 4> scores, scores_up;
@@ -57,10 +57,10 @@ struct inference_cache {
  * @throws std::invalid_argument on mismatched shapes or widths.
  */
 template <real_scalar T>
-void predict(tensor<std::int32_t, 3>& labels, inference_cache<T>& cache, const tensor<T, 4>& images,
+void predict(tensor<std::int32_t, 3>& labels, predict_cache<T>& cache, const tensor<T, 4>& images,
              const encoder<T>& net, const tensor<T, 2>& text, std::span<const std::int32_t> class_ids,
-             std::span<const bool> seen, const inference_params& p = {}) {
-  constexpr const char* where = "train::predict";
+             std::span<const bool> seen, const predict_options& p = {}) {
+  constexpr const char* where = "eval::predict";
   const index_t B = images.shape()[0], H = images.shape()[1], W = images.shape()[2];
   const index_t K = text.shape()[0], D = text.shape()[1];
   require(K > 0, std::string(where) + ": no classes to score");
@@ -106,4 +106,4 @@ void predict(tensor<std::int32_t, 3>& labels, inference_cache<T>& cache, const t
   });
 }
 
-}  // namespace zss::train
+}  // namespace zss::eval

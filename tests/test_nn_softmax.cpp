@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests for zss/loss/softmax.hpp against the plain-loop references.
+// Tests for zss/nn/softmax.hpp against the plain-loop references.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <limits>
 
 #include "support/random_data.hpp"
-#include "zss/loss/softmax.hpp"
+#include "zss/nn/softmax.hpp"
+
+namespace test_nn_softmax {
 
 using namespace zss;
 
@@ -61,3 +63,5 @@ TEST_CASE_TEMPLATE("row versions are identical for 1 and 2 threads", T, float, d
   tensor<T, 2> empty = xt::zeros<T>({3, 0});
   CHECK_THROWS_AS(softmax_rows(as_matrix(empty), as_matrix(std::as_const(empty))), std::invalid_argument);
 }
+
+}  // namespace test_nn_softmax

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests for zss/core/npy.hpp and zss/core/atomic_file.hpp: round trips for every dtype, files
+// Tests for zss/io/npy.hpp and zss/io/atomic_file.hpp: round trips for every dtype, files
 // written byte by byte as NumPy writes them, malformed files rejected with messages, atomic writes.
 #include <doctest/doctest.h>
 
@@ -9,7 +9,9 @@
 #include <string>
 
 #include "support/temp_dir.hpp"
-#include "zss/core/npy.hpp"
+#include "zss/io/npy.hpp"
+
+namespace test_io_npy {
 
 using namespace zss;
 using zss::test::temp_dir;
@@ -312,3 +314,5 @@ TEST_CASE("atomic writes never leave a partial file") {
     CHECK(dir.files() == std::vector<std::string>{"out.npy"});
   }
 }
+
+}  // namespace test_io_npy

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /**
- * @file zss/core/atomic_file.hpp
+ * @file zss/io/atomic_file.hpp
  * All-or-nothing file writes: write a temporary file next to the target, then rename it.
  *
  * `write_file_atomically(path, writer)` creates `.<name>.tmp-<random>` in the target's directory,
@@ -11,11 +11,16 @@
  * full, the directory does not exist — the temporary is removed and the exception propagates: the
  * target is either untouched (an old file stays as it was) or complete. Never a partial file.
  *
- * Atomic, not durable: there is no fsync, so after a power loss the new file may be missing (but
- * still never half-written from the reader's point of view on journaling file systems).
+ * Durable too: the temporary is `fsync`ed before the rename and the directory after it, so once
+ * the call returns the new content survives a power loss (where the file system honours fsync;
+ * a directory that refuses fsync is tolerated).
  */
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +31,7 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "zss/core/random.hpp"
 
@@ -54,6 +60,15 @@ inline std::string temporary_suffix() {
   throw std::runtime_error(msg);
 }
 
+/// fsync of a file or directory by path; false when it cannot be opened or synced.
+inline bool fsync_path(const std::filesystem::path& p, bool directory) {
+  const int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
 }  // namespace detail
 
 /**
@@ -65,6 +80,7 @@ inline std::string temporary_suffix() {
  *         an existing `path` keeps its old content.
  */
 template <class Writer>
+  requires std::invocable<Writer&, std::ostream&>
 void write_file_atomically(const std::filesystem::path& path, Writer&& writer) {
   namespace fs = std::filesystem;
   if (path.filename().empty()) detail::throw_write_error(path, "not a file name");
@@ -93,10 +109,19 @@ void write_file_atomically(const std::filesystem::path& path, Writer&& writer) {
     out.close();
     if (out.fail()) detail::throw_write_error(path, "error closing the file");
   }
+  if (!detail::fsync_path(tmp, false)) detail::throw_write_error(path, "fsync failed (disk full or I/O error?)");
   fs::rename(tmp, path, ec);
   if (ec)
     detail::throw_write_error(path, std::string("rename from '").append(tmp.string()).append("' failed: ").append(ec.message()));
   guard.armed = false;
+  (void)detail::fsync_path(dir, true);  // persist the rename (best effort: some file systems refuse)
+}
+
+/// `write_file_atomically` of a byte buffer.
+inline void write_bytes_atomically(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
+  write_file_atomically(path, [&](std::ostream& out) {
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  });
 }
 
 }  // namespace zss

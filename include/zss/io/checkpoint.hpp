@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /**
- * @file zss/optim/checkpoint.hpp
- * Checkpoints: parameters, optimiser state and step, written atomically and loaded back exactly
- * (DESIGN.md §3).
+ * @file zss/io/checkpoint.hpp
+ * Checkpoints: parameters, optimiser state, step and any named sections of the caller (a
+ * trainer's configuration text and CLS bank, an application's state), one file written
+ * atomically and loaded back exactly (DESIGN.md §3).
  *
- * Writing: the whole file is serialised in memory, written to `<path>.tmp` in the same directory,
- * `fsync`ed, renamed over `<path>` (`std::filesystem::rename`, atomic on POSIX) and the
- * directory is `fsync`ed. A crash or error at any point leaves either the previous checkpoint or
- * the new one at `<path>`, never a mix; on error the temporary file is removed.
+ * Writing: the whole file is serialised in memory and written with `write_bytes_atomically`
+ * (io/atomic_file.hpp: a temporary in the same directory, fsync, rename, fsync of the directory).
+ * A crash or error at any point leaves either the previous checkpoint or the new one at `<path>`,
+ * never a mix; on error the temporary file is removed.
  *
  * Loading: the file is read and fully validated (size, magic, version, checksum, scalar type,
  * optimiser kind, the parameter name/shape table) *before* anything is written to the caller's
@@ -16,16 +17,15 @@
  * the first mismatching entry ("entry 3: file has 'conv2.weight' (3, 3, 32, 64), expected
  * 'conv2.weight' (3, 3, 32, 48)").
  *
- * Format (version 1, native little-endian; all integers fixed width):
+ * Format (version 2, native little-endian; all integers fixed width):
  *   "ZSSCKPT\0" | u32 version | u32 endian tag 0x01020304 | u8 scalar ('f'/'d') | u8 sizeof(T)
  *   | u16 0 | u64 training step | u32 len + optimiser name ("adamw", "sgd") | u64 optimiser step
  *   | u32 number of state buffers | u64 number of entries | per entry: u32 len + name, u32 rank,
  *   rank × u64 extents | u64 N (flat buffer size, alignment gaps included) | N values
- *   | per state buffer N values | u64 FNV-1a-64 checksum of every preceding byte.
+ *   | per state buffer N values | u32 number of sections | per section: u32 len + name,
+ *   u64 size, size bytes | u64 FNV-1a-64 checksum of every preceding byte.
+ * Version 1 (no sections) is refused with a message naming both versions.
  */
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -40,12 +40,19 @@
 
 #include "zss/core/check.hpp"
 #include "zss/core/param_buffer.hpp"
+#include "zss/io/atomic_file.hpp"
 #include "zss/optim/adamw.hpp"
 #include "zss/optim/sgd.hpp"
 
 namespace zss {
 
-inline constexpr std::uint32_t checkpoint_version = 1;
+inline constexpr std::uint32_t checkpoint_version = 2;
+
+/// A named block of bytes stored in a checkpoint beside the parameters (names are unique).
+struct checkpoint_section {
+  std::string name;                  ///< e.g. "trainer.config"
+  std::vector<unsigned char> bytes;  ///< the caller's encoding
+};
 
 namespace detail {
 
@@ -116,54 +123,11 @@ inline std::string entry_string(const std::string& name, const std::vector<index
   return "'" + name + "' " + shape_string(shape);
 }
 
-[[noreturn]] inline void throw_io(const std::string& what, const std::filesystem::path& p) {
-  throw std::system_error(errno, std::generic_category(), what + " " + p.string());
-}
-
-/// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
-inline void write_file_atomically(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_io("save_checkpoint: cannot create temporary file", tmp);
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      errno = e;
-      throw_io("save_checkpoint: write failed on", tmp);
-    }
-    done += std::size_t(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    errno = e;
-    throw_io("save_checkpoint: fsync/close failed on", tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    ::unlink(tmp.c_str());
-    throw std::system_error(ec, "save_checkpoint: cannot rename " + tmp.string() + " to " + path.string());
-  }
-  // Persist the rename itself (best effort: some file systems refuse fsync on directories).
-  const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
-}
 
 template <real_scalar T>
 void save_checkpoint_impl(const std::filesystem::path& path, const param_buffer<T>& params, const std::string& opt_name,
                           std::uint64_t opt_step, const std::vector<const aligned_vector<T>*>& state,
-                          std::uint64_t step) {
+                          std::uint64_t step, std::span<const checkpoint_section> sections) {
   require(params.allocated(), "save_checkpoint: parameter buffer is not allocated");
   const index_t n = params.size();
   for (std::size_t i = 0; i < state.size(); ++i)
@@ -190,14 +154,23 @@ void save_checkpoint_impl(const std::filesystem::path& path, const param_buffer<
   w.put(static_cast<std::uint64_t>(n));
   w.put_array(params.values(), n);
   for (const auto* s : state) w.put_array(s->data(), n);
+  w.put(static_cast<std::uint32_t>(sections.size()));
+  for (std::size_t i = 0; i < sections.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j)
+      require(sections[j].name != sections[i].name, "save_checkpoint: duplicate section '" + sections[i].name + "'");
+    w.put_string(sections[i].name);
+    w.put(static_cast<std::uint64_t>(sections[i].bytes.size()));
+    w.put_array(sections[i].bytes.data(), sections[i].bytes.size());
+  }
   w.put(fnv1a64(w.bytes.data(), w.bytes.size()));
-  write_file_atomically(path, w.bytes);
+  write_bytes_atomically(path, w.bytes);
 }
 
 template <real_scalar T>
 std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buffer<T>& params,
                                    const std::string& opt_name, std::uint64_t& opt_step,
-                                   const std::vector<aligned_vector<T>*>& state) {
+                                   const std::vector<aligned_vector<T>*>& state,
+                                   std::vector<checkpoint_section>* sections_out) {
   const std::string where = "load_checkpoint(" + path.string() + ")";
   require(params.allocated(), where + ": parameter buffer is not allocated");
   std::ifstream f(path, std::ios::binary);
@@ -263,6 +236,20 @@ std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buff
   const unsigned char* values = r.skip(n * sizeof(T));
   std::vector<const unsigned char*> blocks;
   for (std::uint32_t s = 0; s < n_state; ++s) blocks.push_back(r.skip(n * sizeof(T)));
+  const auto n_sections = r.get<std::uint32_t>();
+  if (n_sections > 1024) throw std::invalid_argument(where + ": corrupt section count " + std::to_string(n_sections));
+  std::vector<checkpoint_section> sections;
+  for (std::uint32_t i = 0; i < n_sections; ++i) {
+    checkpoint_section sec;
+    sec.name = r.get_string();
+    const auto len = r.get<std::uint64_t>();
+    if (len > r.size - r.pos)
+      throw std::invalid_argument(where + ": section '" + sec.name + "' claims " + std::to_string(len) +
+                                  " bytes, the file holds " + std::to_string(r.size - r.pos) + " more");
+    const unsigned char* p = r.skip(std::size_t(len));
+    sec.bytes.assign(p, p + len);
+    sections.push_back(std::move(sec));
+  }
   if (r.pos != r.size)
     throw std::invalid_argument(where + ": " + std::to_string(r.size - r.pos) + " unexpected trailing bytes");
   // Everything is valid: commit (the only step that may throw, resize, comes first).
@@ -270,6 +257,7 @@ std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buff
   std::memcpy(params.values(), values, n * sizeof(T));
   for (std::uint32_t s = 0; s < n_state; ++s) std::memcpy(state[s]->data(), blocks[s], n * sizeof(T));
   opt_step = file_opt_step;
+  if (sections_out) *sections_out = std::move(sections);
   return step;
 }
 
@@ -282,37 +270,41 @@ std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buff
  */
 template <real_scalar T>
 void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& params, const adamw_state<T>& opt,
-                     std::uint64_t step) {
-  detail::save_checkpoint_impl<T>(path, params, "adamw", opt.step, {&opt.m, &opt.v}, step);
+                     std::uint64_t step, std::span<const checkpoint_section> sections = {}) {
+  detail::save_checkpoint_impl<T>(path, params, "adamw", opt.step, {&opt.m, &opt.v}, step, sections);
 }
 
-/// Saves parameters, SGD state and `step` (see the AdamW overload).
+/// Saves parameters, SGD state, `step` and `sections` (see the AdamW overload).
 template <real_scalar T>
 void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& params, const sgd_state<T>& opt,
-                     std::uint64_t step) {
-  detail::save_checkpoint_impl<T>(path, params, "sgd", opt.step, {&opt.momentum_buffer}, step);
+                     std::uint64_t step, std::span<const checkpoint_section> sections = {}) {
+  detail::save_checkpoint_impl<T>(path, params, "sgd", opt.step, {&opt.momentum_buffer}, step, sections);
 }
 
 /**
  * Loads a checkpoint written by `save_checkpoint` into `params` (same architecture: names and
- * shapes must match in order) and `opt`; returns the training step. Bitwise exact.
+ * shapes must match in order) and `opt`; returns the training step. Bitwise exact. The file's
+ * sections go to `*sections` when given.
  * @throws std::invalid_argument when the file is missing, truncated, corrupt, of another
  *         version, scalar type, optimiser or architecture (naming the mismatching entry);
  *         `params` and `opt` are then unchanged.
  */
 template <real_scalar T>
-std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>& params, adamw_state<T>& opt) {
+std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>& params, adamw_state<T>& opt,
+                              std::vector<checkpoint_section>* sections = nullptr) {
   std::uint64_t opt_step = 0;
-  const auto step = detail::load_checkpoint_impl<T>(path, params, "adamw", opt_step, {&opt.m, &opt.v});
+  const auto step = detail::load_checkpoint_impl<T>(path, params, "adamw", opt_step, {&opt.m, &opt.v}, sections);
   opt.step = opt_step;
   return step;
 }
 
 /// Loads parameters and SGD state; returns the training step (see the AdamW overload).
 template <real_scalar T>
-std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>& params, sgd_state<T>& opt) {
+std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>& params, sgd_state<T>& opt,
+                              std::vector<checkpoint_section>* sections = nullptr) {
   std::uint64_t opt_step = 0;
-  const auto step = detail::load_checkpoint_impl<T>(path, params, "sgd", opt_step, {&opt.momentum_buffer});
+  const auto step =
+      detail::load_checkpoint_impl<T>(path, params, "sgd", opt_step, {&opt.momentum_buffer}, sections);
   opt.step = opt_step;
   return step;
 }

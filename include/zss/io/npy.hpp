@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /**
- * @file zss/core/npy.hpp
+ * @file zss/io/npy.hpp
  * NumPy `.npy` files in and out: CLIP tokens dumped from PyTorch, label maps, results.
  *
  * Supported: format versions 1.0, 2.0 and 3.0; dtypes bool, int8/16/32/64, uint8/16/32/64,
@@ -43,14 +43,14 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xnpy.hpp>
 
-#include "zss/core/atomic_file.hpp"
+#include "zss/io/atomic_file.hpp"
 #include "zss/core/check.hpp"
 #include "zss/core/tensor.hpp"
 
 namespace zss {
 
 static_assert(std::endian::native == std::endian::little,
-              "zss/core/npy.hpp reads and writes little-endian data in place");
+              "zss/io/npy.hpp reads and writes little-endian data in place");
 
 /// The element types a `.npy` file may hold for zss.
 enum class npy_dtype : std::uint8_t {

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests for zss/core/image_io.hpp: the palette, PNG bytes decoded back with stb_image, atomic writes.
+// Tests for zss/io/image_io.hpp: the palette, PNG bytes decoded back with stb_image, atomic writes.
 #include <doctest/doctest.h>
 
 #include <set>
 #include <tuple>
 
 #include "support/temp_dir.hpp"
-#include "zss/core/image_io.hpp"
+#include "zss/io/image_io.hpp"
 
 // The decoder is only for this test: its implementation is static to this translation unit.
 #if defined(__GNUC__)
@@ -28,6 +28,8 @@
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
+
+namespace test_io_image_io {
 
 using namespace zss;
 
@@ -121,3 +123,5 @@ TEST_CASE("write_label_png writes a decodable file atomically") {
     CHECK(dir.files() == std::vector<std::string>{"labels.png"});
   }
 }
+
+}  // namespace test_io_image_io

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /**
- * @file zss/loss/softmax.hpp
+ * @file zss/nn/softmax.hpp
  * Row softmax and log-sum-exp, numerically stable (max subtracted), with xsimd's `exp`.
  *
  * Legend: N rows, K columns (classes). Rows with −∞ entries are fine (exp → 0) as long as one
@@ -77,7 +77,7 @@ inline T logsumexp_row(const T* x, index_t k) noexcept {
  * @throws std::invalid_argument on mismatched shapes or K = 0.
  */
 template <real_scalar T>
-void softmax_rows(matrix_ref<T> Y, matrix_ref<const T> X, int threads = 1) {
+void softmax_rows(matrix_ref<T> Y, const_matrix_ref<T> X, int threads = 0) {
   check_shape("softmax_rows", "Y", Y, X.rows, X.cols);
   require(X.cols > 0, "softmax_rows: X has shape " + shape_string(X.shape()) + ", needs K >= 1");
   parallel_for(X.rows, threads, [&](index_t i, int) { softmax_row(Y.row(i), X.row(i), X.cols); });
@@ -88,7 +88,7 @@ void softmax_rows(matrix_ref<T> Y, matrix_ref<const T> X, int threads = 1) {
  * @throws std::invalid_argument when K = 0.
  */
 template <real_scalar T>
-void logsumexp_rows(T* out, matrix_ref<const T> X, int threads = 1) {
+void logsumexp_rows(T* out, const_matrix_ref<T> X, int threads = 0) {
   require(X.cols > 0, "logsumexp_rows: X has shape " + shape_string(X.shape()) + ", needs K >= 1");
   parallel_for(X.rows, threads, [&](index_t i, int) { out[i] = logsumexp_row(X.row(i), X.cols); });
 }

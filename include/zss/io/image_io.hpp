@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /**
- * @file zss/core/image_io.hpp
+ * @file zss/io/image_io.hpp
  * PNG pictures of label maps: a fixed colour palette and an atomic PNG writer (Debian's stb).
  *
  * Legend: H × W a picture, C channels (1 grey, 3 RGB, 4 RGBA).
@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "zss/core/atomic_file.hpp"
+#include "zss/io/atomic_file.hpp"
 #include "zss/core/check.hpp"
 #include "zss/core/tensor.hpp"
 

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests for zss/optim/checkpoint.hpp: bitwise round trip, exact resume, rejection of truncated,
+// Tests for zss/io/checkpoint.hpp: bitwise round trip, exact resume, rejection of truncated,
 // corrupt and mismatched files, and an interrupted save that leaves the previous file intact.
 #include <doctest/doctest.h>
+
+#include <sys/resource.h>
+
+#include <csignal>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,9 +18,11 @@
 #include "zss/loss/cosine_ce.hpp"
 #include "zss/nn/encoder.hpp"
 #include "zss/optim/adamw.hpp"
-#include "zss/optim/checkpoint.hpp"
+#include "zss/io/checkpoint.hpp"
 #include "zss/optim/schedule.hpp"
 #include "zss/optim/sgd.hpp"
+
+namespace test_io_checkpoint {
 
 using namespace zss;
 namespace fs = std::filesystem;
@@ -40,8 +47,8 @@ void write_bytes(const fs::path& p, const std::vector<char>& b) {
   f.write(b.data(), std::streamsize(b.size()));
 }
 
-encoder_config small_config(index_t d = 6) {
-  encoder_config c;
+encoder_options small_config(index_t d = 6) {
+  encoder_options c;
   c.widths = {4, 8};
   c.strides = {1, 2};
   c.embed_dim = d;
@@ -78,7 +85,7 @@ struct trainer {
   }
   void train(int steps) {
     const class_sets<T> sets{offsets, matrix_ref<const T>(cls.data(), 3, 6), {}, {}};
-    cosine_ce_params<T> cp;
+    cosine_ce_options cp;
     cp.threads = 2;
     for (int s = 0; s < steps; ++s, ++step) {
       net.params.zero_grad();
@@ -89,7 +96,7 @@ struct trainer {
                                  ce, matrix_ref<const T>(F.data(), F.shape()[0] * F.shape()[1], 6),
                                  std::span<const int>(y), std::span<const T>{}, sets, cp);
       encoder_backward(net, dF, cache, img, 2);
-      adamw_options<T> o;
+      adamw_options o;
       o.lr = T(sched(step));
       adamw_step(std::span<T>(net.params.values(), net.params.size()),
                  std::span<const T>(net.params.grads(), net.params.size()), opt, o);
@@ -219,16 +226,28 @@ TEST_CASE("a failed save leaves the previous checkpoint untouched; SGD state rou
   save_checkpoint(file, a.net.params, a.opt, 2);
   const auto before = read_bytes(file);
   a.train(1);
-  fs::create_directory(dir.path / "m.ckpt.tmp");  // the temporary file cannot be created
-  CHECK_THROWS_AS(save_checkpoint(file, a.net.params, a.opt, 3), std::system_error);
+  {
+    // A full disk, root or not: the process may not write more than 512 bytes to any file.
+    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit old_limit{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    rlimit small = old_limit;
+    small.rlim_cur = 512;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    CHECK_THROWS_WITH_AS(save_checkpoint(file, a.net.params, a.opt, 3), doctest::Contains("m.ckpt"), std::runtime_error);
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    std::signal(SIGXFSZ, old_handler);
+  }
   CHECK(read_bytes(file) == before);
-  fs::remove(dir.path / "m.ckpt.tmp");
+  std::size_t leftovers = 0;  // and no temporary file is left behind
+  for (const auto& e : fs::directory_iterator(dir.path)) leftovers += e.path().filename() != "m.ckpt";
+  CHECK(leftovers == 0);
   save_checkpoint(file, a.net.params, a.opt, 3);  // now it works and replaces the file
   CHECK(read_bytes(file) != before);
 
   sgd_state<double> s;
   std::vector<double> g(a.net.params.size(), 0.5);
-  sgd_options<double> so;
+  sgd_options so;
   sgd_step(std::span<double>(a.net.params.values(), a.net.params.size()), std::span<const double>(g), s, so);
   sgd_step(std::span<double>(a.net.params.values(), a.net.params.size()), std::span<const double>(g), s, so);
   save_checkpoint(dir.path / "s.ckpt", a.net.params, s, 7);
@@ -239,3 +258,39 @@ TEST_CASE("a failed save leaves the previous checkpoint untouched; SGD state rou
   CHECK(same_bits(s.momentum_buffer.data(), t.momentum_buffer.data(), s.momentum_buffer.size()));
   CHECK(same_bits(a.net.params.values(), b.params.values(), b.params.size()));
 }
+
+TEST_CASE("named sections round-trip; a section longer than the file is refused") {
+  temp_dir dir;
+  trainer<double> a;
+  a.train(1);
+  const auto file = dir.path / "s.ckpt";
+  const std::vector<checkpoint_section> sections = {{"trainer.config", {'a', ' ', '=', ' ', '1'}}, {"empty", {}}};
+  save_checkpoint(file, a.net.params, a.opt, 1, sections);
+  encoder<double> b(a.net.config);
+  adamw_state<double> ob;
+  std::vector<checkpoint_section> back;
+  CHECK(load_checkpoint(file, b.params, ob, &back) == 1);
+  REQUIRE(back.size() == 2);
+  CHECK(back[0].name == "trainer.config");
+  CHECK(back[0].bytes == sections[0].bytes);
+  CHECK(back[1].name == "empty");
+  CHECK(back[1].bytes.empty());
+  // Duplicate names are refused when saving.
+  const std::vector<checkpoint_section> twice = {{"x", {}}, {"x", {1}}};
+  CHECK_THROWS_WITH_AS(save_checkpoint(file, a.net.params, a.opt, 1, twice), doctest::Contains("duplicate section 'x'"),
+                       std::invalid_argument);
+  // A corrupted section length (checksum fixed up) is refused before anything is allocated.
+  auto bytes = read_bytes(file);
+  const std::string name = "trainer.config";
+  const auto it = std::search(bytes.begin(), bytes.end(), name.begin(), name.end());
+  REQUIRE(it != bytes.end());
+  const std::uint64_t huge = std::uint64_t(1) << 60;
+  std::memcpy(&*(it + std::ptrdiff_t(name.size())), &huge, sizeof huge);
+  const std::uint64_t sum = zss::detail::fnv1a64(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size() - 8);
+  std::memcpy(bytes.data() + bytes.size() - 8, &sum, 8);
+  write_bytes(dir.path / "bad.ckpt", bytes);
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob, &back), doctest::Contains("section 'trainer.config' claims"),
+                       std::invalid_argument);
+}
+
+}  // namespace test_io_checkpoint

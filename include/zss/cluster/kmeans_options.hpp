@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /**
- * @file zss/cluster/kmeans_params.hpp
- * K-Means options (`kmeans_params`), its policies (`kmeans_init`, `empty_cluster_policy`) and
+ * @file zss/cluster/kmeans_options.hpp
+ * K-Means options (`kmeans_options`), its policies (`kmeans_init`, `empty_cluster_policy`) and
  * what a fit returns (`kmeans_result<T>`). DESIGN.md §2.3 steps 1–2, STYLE §6 and §9.
  *
  * Legend: N points (rows of X), D width, K clusters (K' ≤ K after dropping empty ones),
@@ -54,7 +54,7 @@ inline const char* to_string(empty_cluster_policy p) noexcept {
 /**
  * K-Means options. Defaults follow scikit-learn's `KMeans` where the paper is silent.
  */
-struct kmeans_params {
+struct kmeans_options {
   index_t k = 8;             ///< clusters for `kmeanspp` init (ignored by `window`/`given`, which fix K themselves); ≥ 1, ≤ N
   index_t max_iter = 300;    ///< Lloyd steps at most (≥ 1); the multi-scale default is 10 (DESIGN §2.3)
   double tol = 1e-4;         ///< stop when Σ‖c_new − c_old‖² ≤ tol · mean_d var(X[:, d]) (scikit-learn); 0 = only strict convergence
@@ -105,7 +105,7 @@ inline void check_k(std::string_view where, index_t k, index_t n) {
 }
 
 /// Validates the numbers in `p` that do not depend on the data.
-inline void check_params(std::string_view where, const kmeans_params& p) {
+inline void check_params(std::string_view where, const kmeans_options& p) {
   std::ostringstream os;
   if (p.max_iter == 0) os << where << ": max_iter must be >= 1, got 0";
   else if (!(p.tol >= 0) || !std::isfinite(p.tol)) os << where << ": tol must be finite and >= 0, got " << p.tol;

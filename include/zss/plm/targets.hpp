@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /**
- * @file zss/train/targets.hpp
+ * @file zss/plm/targets.hpp
  * What one training image contributes besides its pixels: the fused label map on the student's
  * feature grid, its regions and the teacher's region-pooled tokens (DESIGN.md §2.3 step 5, §2.4).
  *
@@ -33,7 +33,7 @@
 #include "zss/core/tensor.hpp"
 #include "zss/plm/token_labels.hpp"
 
-namespace zss::train {
+namespace zss {
 
 /// The constant training targets of one image (see the file comment).
 template <real_scalar T>
@@ -127,7 +127,7 @@ image_targets<T> targets_from_fused(std::span<const std::int32_t> fused, matrix_
 template <real_scalar T>
 image_targets<T> seen_targets(const tensor<std::int32_t, 2>& seen_pixels, matrix_ref<const T> tokens, index_t th,
                               index_t tw, index_t h, index_t w, index_t Ks, double ignored_fraction = 0.5) {
-  token_label_params tp;
+  token_label_options tp;
   tp.ignore_value = -1;
   tp.ignored_fraction = ignored_fraction;
   tp.num_seen = std::int64_t(Ks);
@@ -135,4 +135,4 @@ image_targets<T> seen_targets(const tensor<std::int32_t, 2>& seen_pixels, matrix
   return targets_from_fused<T>(std::span<const std::int32_t>(fused.data(), fused.size()), tokens, th, tw, h, w, Ks);
 }
 
-}  // namespace zss::train
+}  // namespace zss
