@@ -21,14 +21,14 @@ inline aligned_vector<float> normal_data(index_t n, std::uint64_t seed) {
 
 /// "GFLOP/s" counter from the FLOPs of one iteration.
 inline void set_flops(benchmark::State& s, double flops_per_iter) {
-  s.counters["GFLOP/s"] = benchmark::Counter(flops_per_iter, benchmark::Counter::kIsIterationInvariantRate,
-                                             benchmark::Counter::kIs1000);
+  s.counters["GFLOP/s"] = benchmark::Counter(
+      flops_per_iter, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 /// "GB/s" counter from the bytes read and written by one iteration.
 inline void set_bytes(benchmark::State& s, double bytes_per_iter) {
-  s.counters["GB/s"] = benchmark::Counter(bytes_per_iter, benchmark::Counter::kIsIterationInvariantRate,
-                                          benchmark::Counter::kIs1000);
+  s.counters["GB/s"] = benchmark::Counter(
+      bytes_per_iter, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 inline double process_cpu_seconds() {

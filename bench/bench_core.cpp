@@ -4,23 +4,25 @@
 
 #include "zss/core/random.hpp"
 #include "zss/core/simd.hpp"
-#include "zss/nn/softmax.hpp"
 #include "zss/nn/normalize.hpp"
+#include "zss/nn/softmax.hpp"
 
 #include "bench_common.hpp"
 
 namespace {
 
-auto data(zss::index_t n, std::uint64_t seed) { return zss::bench::normal_data(n, seed); }
+auto data(zss::index_t n, std::uint64_t seed) {
+  return zss::bench::normal_data(n, seed);
+}
 using zss::bench::set_bytes;
-
 
 template <bool Fast>
 void BM_Dot(benchmark::State& s) {
   const auto n = zss::index_t(s.range(0));
   auto a = data(n, 1), b = data(n, 2);
   for (auto _ : s) {
-    float r = Fast ? zss::simd::dot(a.data(), b.data(), n) : zss::simd::ref::dot(a.data(), b.data(), n);
+    float r =
+        Fast ? zss::simd::dot(a.data(), b.data(), n) : zss::simd::ref::dot(a.data(), b.data(), n);
     benchmark::DoNotOptimize(r);
   }
   set_bytes(s, 2.0 * n * sizeof(float));
@@ -103,6 +105,10 @@ void BM_NormalizeRows(benchmark::State& s) {
   }
   set_bytes(s, 2.0 * rows * d * sizeof(float));
 }
-BENCHMARK(BM_NormalizeRows)->ArgNames({"rows", "threads"})->Args({16384, 1})->Args({16384, 2})->UseRealTime();
+BENCHMARK(BM_NormalizeRows)
+    ->ArgNames({"rows", "threads"})
+    ->Args({16384, 1})
+    ->Args({16384, 2})
+    ->UseRealTime();
 
 }  // namespace

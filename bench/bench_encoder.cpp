@@ -17,8 +17,8 @@ namespace {
 constexpr zss::index_t kB = 16, kH = 64, kD = 64, kK = 20;
 
 void set_flops(benchmark::State& s, double flops_per_iter) {
-  s.counters["GFLOP/s"] =
-      benchmark::Counter(flops_per_iter, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  s.counters["GFLOP/s"] = benchmark::Counter(
+      flops_per_iter, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
   s.counters["GFLOP"] = flops_per_iter * 1e-9;
 }
 
@@ -60,7 +60,8 @@ struct step_fixture {
     dF = F;
     text.resize(kK * kD);
     for (auto& v : text) v = g.normal<float>();
-    for (zss::index_t i = 0; i < kB * P; ++i) labels.push_back(int(g.below(kK + 1)) - 1);  // −1 = ignored
+    for (zss::index_t i = 0; i < kB * P; ++i)
+      labels.push_back(int(g.below(kK + 1)) - 1);  // −1 = ignored
     for (zss::index_t b = 0; b <= kB; ++b) offsets.push_back(b * P);
     ce_params.threads = 0;
     adamw.lr = 1e-3f;
@@ -71,11 +72,13 @@ struct step_fixture {
     net.params.zero_grad();
     dF.fill(0.f);
     zss::encoder_forward(F, cache, images, net, 0);
-    const zss::class_sets<float> sets{offsets, zss::matrix_ref<const float>(text.data(), kK, kD), {}, {}};
+    const zss::class_sets<float> sets{
+        offsets, zss::matrix_ref<const float>(text.data(), kK, kD), {}, {}};
     float loss = 0;
-    zss::cosine_ce_forward_backward(loss, zss::matrix_ref<float>(dF.data(), kB * P, kD), zss::class_set_grads<float>{},
-                                    ce, zss::matrix_ref<const float>(F.data(), kB * P, kD), std::span<const int>(labels),
-                                    std::span<const float>{}, sets, ce_params);
+    zss::cosine_ce_forward_backward(
+        loss, zss::matrix_ref<float>(dF.data(), kB * P, kD), zss::class_set_grads<float>{}, ce,
+        zss::matrix_ref<const float>(F.data(), kB * P, kD), std::span<const int>(labels),
+        std::span<const float>{}, sets, ce_params);
     zss::encoder_backward(net, dF, cache, images, 0);
     zss::adamw_step(std::span<float>(net.params.values(), net.params.size()),
                     std::span<const float>(net.params.grads(), net.params.size()), opt, adamw);
@@ -109,7 +112,10 @@ void BM_EncoderForward(benchmark::State& s) {
   }
   set_flops(s, encoder_flops(f.net).fwd);
 }
-BENCHMARK(BM_EncoderForward)->Name("BM_EncoderForward/B16/64x64/D64")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_EncoderForward)
+    ->Name("BM_EncoderForward/B16/64x64/D64")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_EncoderBackward(benchmark::State& s) {
   step_fixture f;
@@ -120,7 +126,10 @@ void BM_EncoderBackward(benchmark::State& s) {
   }
   set_flops(s, encoder_flops(f.net).bwd);
 }
-BENCHMARK(BM_EncoderBackward)->Name("BM_EncoderBackward/B16/64x64/D64")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_EncoderBackward)
+    ->Name("BM_EncoderBackward/B16/64x64/D64")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // One layer of the default net on the whole batch through the public conv2d API.
 struct layer_fixture {
@@ -155,18 +164,27 @@ void BM_ConvForward(benchmark::State& s) {
   }
   set_flops(s, f.flops());
 }
-BENCHMARK(BM_ConvForward)->ArgName("layer")->DenseRange(0, 5)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ConvForward)
+    ->ArgName("layer")
+    ->DenseRange(0, 5)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_ConvBackward(benchmark::State& s) {
   const auto layer = zss::index_t(s.range(0));
   layer_fixture f(layer);
   for (auto _ : s) {
-    zss::conv2d_backward(layer == 0 ? nullptr : &f.din, zss::matrix_ref<float>(f.dw.data(), f.g.patch(), f.co),
+    zss::conv2d_backward(layer == 0 ? nullptr : &f.din,
+                         zss::matrix_ref<float>(f.dw.data(), f.g.patch(), f.co),
                          f.dw.data() + f.g.patch() * f.co, f.out, f.cache, f.in, f.W(), f.g, 0);
     benchmark::ClobberMemory();
   }
   set_flops(s, f.flops() * (layer == 0 ? 1 : 2));
 }
-BENCHMARK(BM_ConvBackward)->ArgName("layer")->DenseRange(0, 5)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ConvBackward)
+    ->ArgName("layer")
+    ->DenseRange(0, 5)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace

@@ -19,10 +19,13 @@
 namespace {
 
 using zss::bench::process_cpu_counter;
-void set_gflops(benchmark::State& s, double flops) { zss::bench::set_flops(s, flops); }
+void set_gflops(benchmark::State& s, double flops) {
+  zss::bench::set_flops(s, flops);
+}
 
 /// Blobs on the unit sphere plus noise, like L2-normalised dense tokens (as the peers' data).
-zss::tensor<float, 2> tokens(zss::index_t n, zss::index_t d, zss::index_t blobs, std::uint64_t seed) {
+zss::tensor<float, 2> tokens(zss::index_t n, zss::index_t d, zss::index_t blobs,
+                             std::uint64_t seed) {
   zss::rng g(seed);
   zss::tensor<float, 2> centres = zss::tensor<float, 2>::from_shape({blobs, d});
   for (auto& x : centres) x = g.normal<float>();
@@ -39,7 +42,8 @@ zss::tensor<float, 2> tokens(zss::index_t n, zss::index_t d, zss::index_t blobs,
   return X;
 }
 
-zss::tensor<float, 2> random_rows(const zss::tensor<float, 2>& X, zss::index_t k, std::uint64_t seed) {
+zss::tensor<float, 2> random_rows(const zss::tensor<float, 2>& X, zss::index_t k,
+                                  std::uint64_t seed) {
   zss::rng g(seed);
   const zss::index_t n = X.shape()[0], d = X.shape()[1];
   zss::tensor<float, 2> C = zss::tensor<float, 2>::from_shape({k, d});
@@ -50,12 +54,12 @@ zss::tensor<float, 2> random_rows(const zss::tensor<float, 2>& X, zss::index_t k
   return C;
 }
 
-
 constexpr int kThreads = 2;
 
 template <bool Fast>
 void BM_LloydIteration(benchmark::State& s) {
-  const auto n = zss::index_t(s.range(0)), d = zss::index_t(s.range(1)), k = zss::index_t(s.range(2));
+  const auto n = zss::index_t(s.range(0)), d = zss::index_t(s.range(1)),
+             k = zss::index_t(s.range(2));
   const auto X = tokens(n, d, std::max<zss::index_t>(k, 8), 1);
   const auto C0 = random_rows(X, k, 2);
   zss::tensor<float, 2> C = C0, Cn = C0;
@@ -67,23 +71,34 @@ void BM_LloydIteration(benchmark::State& s) {
     // Always from the same centroids, so every timed step does the same work.
     zss::lloyd_step_stats st;
     if constexpr (Fast)
-      st = zss::lloyd_step<float>(zss::as_matrix(X), zss::as_matrix(C0), labels, zss::as_matrix(Cn), counts, {}, ws);
+      st = zss::lloyd_step<float>(zss::as_matrix(X), zss::as_matrix(C0), labels, zss::as_matrix(Cn),
+                                  counts, {}, ws);
     else
-      st = zss::lloyd_step_naive<float>(zss::as_matrix(X), zss::as_matrix(C0), labels, zss::as_matrix(Cn), counts);
+      st = zss::lloyd_step_naive<float>(zss::as_matrix(X), zss::as_matrix(C0), labels,
+                                        zss::as_matrix(Cn), counts);
     benchmark::DoNotOptimize(st);
     benchmark::ClobberMemory();
   }
   set_gflops(s, 2.0 * double(n) * double(d) * double(k));
 }
-BENCHMARK(BM_LloydIteration<true>)->Name("BM_LloydIteration")->Args({16384, 512, 64})->Args({1024, 512, 16})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_LloydIteration<false>)->Name("BM_LloydIteration_naive")->Args({16384, 512, 64})
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_LloydIteration<true>)
+    ->Name("BM_LloydIteration")
+    ->Args({16384, 512, 64})
+    ->Args({1024, 512, 16})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_LloydIteration<false>)
+    ->Name("BM_LloydIteration_naive")
+    ->Args({16384, 512, 64})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(2);
 
 // A whole fit from fixed seeds (rows drawn with a fixed seed, as the peer's `init`), tol = 0 and
 // a fixed number of steps: time/iterations compares with peer_kmeans.py's ms/iter.
 void BM_KMeansFit(benchmark::State& s) {
-  const auto n = zss::index_t(s.range(0)), d = zss::index_t(s.range(1)), k = zss::index_t(s.range(2));
+  const auto n = zss::index_t(s.range(0)), d = zss::index_t(s.range(1)),
+             k = zss::index_t(s.range(2));
   const auto X = tokens(n, d, std::max<zss::index_t>(k, 8), 1);
   const auto C0 = random_rows(X, k, 2);
   zss::kmeans_options p;
@@ -122,7 +137,8 @@ void BM_MultiScaleBatch(benchmark::State& s) {
       benchmark::DoNotOptimize(r.data());
       flops = 0;
       for (auto& img : r)
-        for (auto& sc : img) flops += 2.0 * double(q) * double(d) * double(sc.seeds) * double(sc.iterations);
+        for (auto& sc : img)
+          flops += 2.0 * double(q) * double(d) * double(sc.seeds) * double(sc.iterations);
     } else {
       // Naive reference: the same problems, one by one, naive Lloyd steps from k-means++ seeds.
       for (zss::index_t i = 0; i < b; ++i)
@@ -132,7 +148,8 @@ void BM_MultiScaleBatch(benchmark::State& s) {
           std::vector<std::int32_t> labels(q, -1);
           std::vector<zss::index_t> counts(k);
           for (zss::index_t it = 0; it < p.max_iter; ++it) {
-            auto st = zss::lloyd_step_naive<float>(views[i], zss::as_matrix(C), labels, zss::as_matrix(Cn), counts);
+            auto st = zss::lloyd_step_naive<float>(views[i], zss::as_matrix(C), labels,
+                                                   zss::as_matrix(Cn), counts);
             std::swap(C, Cn);
             if (st.changed == 0) break;
           }
@@ -142,8 +159,14 @@ void BM_MultiScaleBatch(benchmark::State& s) {
   }
   if (flops > 0) set_gflops(s, flops);
 }
-BENCHMARK(BM_MultiScaleBatch<true>)->Name("BM_MultiScaleBatch")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_MultiScaleBatch<false>)->Name("BM_MultiScaleBatch_naive")->Unit(benchmark::kMillisecond)->UseRealTime()
+BENCHMARK(BM_MultiScaleBatch<true>)
+    ->Name("BM_MultiScaleBatch")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_MultiScaleBatch<false>)
+    ->Name("BM_MultiScaleBatch_naive")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
     ->Iterations(1);
 
 }  // namespace

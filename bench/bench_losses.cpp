@@ -32,14 +32,18 @@ struct ce_problem {
   zss::aligned_vector<float> X, W;
   std::vector<int> labels;
   std::vector<zss::index_t> roff;
-  ce_problem(zss::index_t n, zss::index_t d, zss::index_t k) : N(n), D(d), K(k), X(normal_data(n * d, 1)), W(normal_data(k * d, 2)) {
+  ce_problem(zss::index_t n, zss::index_t d, zss::index_t k)
+      : N(n), D(d), K(k), X(normal_data(n * d, 1)), W(normal_data(k * d, 2)) {
     zss::rng g(3);
     for (zss::index_t i = 0; i < N; ++i) labels.push_back(int(g.below(K + 1)) - 1);
     const zss::index_t B = 16;
     for (zss::index_t b = 0; b <= B; ++b) roff.push_back(b * N / B);
   }
   zss::class_sets<float> sets() const {
-    return {roff, zss::matrix_ref<const float>(W.data(), K, D), zss::matrix_ref<const float>(nullptr, 0, D), {}};
+    return {roff,
+            zss::matrix_ref<const float>(W.data(), K, D),
+            zss::matrix_ref<const float>(nullptr, 0, D),
+            {}};
   }
 };
 
@@ -54,7 +58,8 @@ void BM_CosineCE(benchmark::State& s) {
     float loss = 0;
     zss::cosine_ce_forward_backward(loss, zss::matrix_ref<float>(dX.data(), p.N, p.D),
                                     {zss::matrix_ref<float>(dW.data(), p.K, p.D), {}}, cache,
-                                    zss::matrix_ref<const float>(p.X.data(), p.N, p.D), p.labels, {}, p.sets(), prm);
+                                    zss::matrix_ref<const float>(p.X.data(), p.N, p.D), p.labels,
+                                    {}, p.sets(), prm);
     benchmark::DoNotOptimize(loss);
     benchmark::ClobberMemory();
   }
@@ -96,7 +101,10 @@ void BM_CosineCE_unfused(benchmark::State& s) {
   }
   set_flops(s, 6.0 * double(p.N) * double(p.K) * double(p.D));
 }
-BENCHMARK(BM_CosineCE_unfused)->Args({16384, 512, 40})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CosineCE_unfused)
+    ->Args({16384, 512, 40})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // ---- GLM: R = B × P × D, CLS B × D, bank M -----------------------------------------------------
 struct glm_problem {
@@ -121,8 +129,8 @@ void BM_GlmAttention(benchmark::State& s) {
   process_cpu_counter cpu(s);
   for (auto _ : s) {
     float loss = 0;
-    zss::glm_forward_backward(loss, zss::matrix_ref<float>(dR.data(), p.B * p.P, p.D), cache, p.r(), p.P, p.c(),
-                              p.bank, prm);
+    zss::glm_forward_backward(loss, zss::matrix_ref<float>(dR.data(), p.B * p.P, p.D), cache, p.r(),
+                              p.P, p.c(), p.bank, prm);
     benchmark::DoNotOptimize(loss);
     benchmark::ClobberMemory();
   }
@@ -136,7 +144,8 @@ BENCHMARK(BM_GlmAttention)->Arg(256)->UseRealTime()->Unit(benchmark::kMillisecon
 void BM_GlmAttention_naive(benchmark::State& s) {
   glm_problem p(16, 1024, 512, zss::index_t(s.range(0)));
   const zss::index_t B = p.B, P = p.P, D = p.D, K = B + p.bank.size();
-  zss::aligned_vector<float> dR(B * P * D, 0.f), keys(K * D), a(B * P), S(B * D), g(B * D), dS(B * D), da(B * P);
+  zss::aligned_vector<float> dR(B * P * D, 0.f), keys(K * D), a(B * P), S(B * D), g(B * D),
+      dS(B * D), da(B * P);
   process_cpu_counter cpu(s);
   for (auto _ : s) {
     for (zss::index_t b = 0; b < B; ++b) {
@@ -188,7 +197,8 @@ void BM_GlmAttention_naive(benchmark::State& s) {
       }
       for (zss::index_t q = 0; q < P; ++q) {
         const float aq = a[b * P + q], de = aq * (da[b * P + q] - sum) / std::sqrt(float(D));
-        for (zss::index_t d = 0; d < D; ++d) dR[(b * P + q) * D + d] += aq * dS[b * D + d] + de * p.C[b * D + d];
+        for (zss::index_t d = 0; d < D; ++d)
+          dR[(b * P + q) * D + d] += aq * dS[b * D + d] + de * p.C[b * D + d];
       }
     }
     benchmark::DoNotOptimize(loss);
@@ -208,8 +218,8 @@ void BM_GlmDense(benchmark::State& s) {
   process_cpu_counter cpu(s);
   for (auto _ : s) {
     float loss = 0;
-    zss::glm_forward_backward(loss, zss::matrix_ref<float>(dR.data(), p.B * p.P, p.D), cache, p.r(), p.P, p.c(),
-                              p.bank, prm);
+    zss::glm_forward_backward(loss, zss::matrix_ref<float>(dR.data(), p.B * p.P, p.D), cache, p.r(),
+                              p.P, p.c(), p.bank, prm);
     benchmark::DoNotOptimize(loss);
     benchmark::ClobberMemory();
   }
@@ -224,7 +234,8 @@ void BM_GlmDense_naive(benchmark::State& s) {
   zss::aligned_vector<float> dR(N * D, 0.f), keys(B * D);
   process_cpu_counter cpu(s);
   for (auto _ : s) {
-    for (zss::index_t b = 0; b < B; ++b) zss::normalize_row(keys.data() + b * D, p.C.data() + b * D, D);
+    for (zss::index_t b = 0; b < B; ++b)
+      zss::normalize_row(keys.data() + b * D, p.C.data() + b * D, D);
     double loss = 0;
 #pragma omp parallel for num_threads(kThreads) reduction(+ : loss)
     for (zss::index_t i = 0; i < N; ++i) {

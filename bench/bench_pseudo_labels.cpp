@@ -22,8 +22,8 @@ namespace {
 constexpr zss::index_t B = 16, h = 32, w = 32, D = 512, P = 16;  // P pixels per token side
 
 struct batch_data {
-  zss::tensor<float, 4> tokens;          // B × h × w × D
-  zss::tensor<std::int32_t, 3> pixels;   // B × (h·P) × (w·P)
+  zss::tensor<float, 4> tokens;         // B × h × w × D
+  zss::tensor<std::int32_t, 3> pixels;  // B × (h·P) × (w·P)
 };
 
 const batch_data& data() {
@@ -54,7 +54,8 @@ const batch_data& data() {
         for (zss::index_t x = 0; x < w; ++x) {
           const int r = region(double(y) + 0.5, double(x) + 0.5);
           float* z = &out.tokens(b, y, x, 0);
-          for (zss::index_t c = 0; c < D; ++c) z[c] = dir[r][c] + 0.3f * g.normal<float>() / std::sqrt(float(D));
+          for (zss::index_t c = 0; c < D; ++c)
+            z[c] = dir[r][c] + 0.3f * g.normal<float>() / std::sqrt(float(D));
         }
       for (zss::index_t y = 0; y < h * P; ++y)
         for (zss::index_t x = 0; x < w * P; ++x) {
@@ -75,8 +76,8 @@ zss::pseudo_label_options params(int threads) {
 }
 
 void set_images(benchmark::State& s, zss::index_t images) {
-  s.counters["images/s"] =
-      benchmark::Counter(double(images), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  s.counters["images/s"] = benchmark::Counter(
+      double(images), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 /// The batch: token labels, multi-scale K-Means, mask fusion and resizing to 512 × 512, per image.
@@ -98,7 +99,12 @@ void BM_PseudoLabels(benchmark::State& s) {
   set_images(s, B);
   s.counters["pseudo/img"] = double(pseudo) / double(B);
 }
-BENCHMARK(BM_PseudoLabels)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PseudoLabels)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 /// The K-Means part alone for one image (3 scales, window seeds), single thread.
 void BM_PseudoLabels_KMeansOneImage(benchmark::State& s) {
@@ -128,7 +134,8 @@ void BM_MaskFusion(benchmark::State& s) {
   const auto tl = zss::token_labels(px, h, w);
   zss::mask_fusion_options fp;
   for (auto _ : s) {
-    auto r = zss::fuse_masks<float>(Z, std::span<const std::int32_t>(tl.data(), tl.size()), scales, 6, fp);
+    auto r = zss::fuse_masks<float>(Z, std::span<const std::int32_t>(tl.data(), tl.size()), scales,
+                                    6, fp);
     benchmark::DoNotOptimize(r.labels.data());
   }
   set_images(s, 1);

@@ -4,7 +4,8 @@
 //
 // BM_Synthesizer/B/R/D/T        B images × R regions, width D, hidden 4·D, memory = CLS + R region
 //                                tokens per image, K = 16 seen classes (6 of 8 regions seen, the
-//                                rest pseudo), T threads. All regions batched: GEMMs over N = B·R rows.
+//                                rest pseudo), T threads. All regions batched: GEMMs over N = B·R
+//                                rows.
 // BM_Synthesizer_naive/B/R/D/1  the same layers called one region at a time (N = 1: matrix-vector
 //                                products; the image's memory is projected again for every
 //                                region) — what a straightforward per-region loop costs.
@@ -58,15 +59,17 @@ struct synth_bench {
   /// 2 × multiply-adds of the batched forward + backward products.
   double flops() const {
     const double n = double(N), m = double(B + N), d = double(D), h = 4.0 * d, k = double(K);
-    const double scores = 2.0 * double(B) * double(R) * double(R + 1) * d;  // one n_b × m_b × D product per image
-    const double fwd = 2 * (2 * n * d * d)    // W_q, W_o
-                       + 2 * (2 * m * d * d)  // W_k, W_v
-                       + 2 * scores           // QKᵀ, PV
-                       + 2 * (2 * n * d * h)  // fc1, fc2
-                       + 2 * n * k * d;       // L_syn logits
-    const double bwd = 4 * (2 * n * d * d)    // W_q, W_o: input and weight gradients
-                       + 2 * (2 * m * d * d)  // W_k, W_v: weight gradients only (memory is constant)
-                       + 4 * scores           // dV, dP, dQ, dK
+    const double scores =
+        2.0 * double(B) * double(R) * double(R + 1) * d;  // one n_b × m_b × D product per image
+    const double fwd = 2 * (2 * n * d * d)                // W_q, W_o
+                       + 2 * (2 * m * d * d)              // W_k, W_v
+                       + 2 * scores                       // QKᵀ, PV
+                       + 2 * (2 * n * d * h)              // fc1, fc2
+                       + 2 * n * k * d;                   // L_syn logits
+    const double bwd = 4 * (2 * n * d * d)                // W_q, W_o: input and weight gradients
+                       +
+                       2 * (2 * m * d * d)  // W_k, W_v: weight gradients only (memory is constant)
+                       + 4 * scores         // dV, dP, dQ, dK
                        + 4 * (2 * n * d * h)  // fc1, fc2: input and weight gradients
                        + 2 * n * k * d;       // dΠ
     return fwd + bwd;
@@ -89,21 +92,27 @@ void BM_Synthesizer(benchmark::State& s) {
     b.buf.zero_grad();
     std::fill(b.dP.begin(), b.dP.end(), 0.0f);
     std::fill(b.dPi.begin(), b.dPi.end(), 0.0f);
-    zss::synthesizer_forward<float>({b.Pi.data(), N, D}, b.cache, {b.P.data(), N, D}, {b.C.data(), b.B, D},
-                                    {b.U.data(), N, D}, b.off, params, {}, threads);
+    zss::synthesizer_forward<float>({b.Pi.data(), N, D}, b.cache, {b.P.data(), N, D},
+                                    {b.C.data(), b.B, D}, {b.U.data(), N, D}, b.off, params, {},
+                                    threads);
     float loss = 0;
-    zss::syn_loss_forward<float>(loss, b.lcache, {b.Pi.data(), N, D}, b.labels, {b.Text.data(), b.K, D});
-    zss::syn_loss_backward<float>({b.dPi.data(), N, D}, 1.0f, b.lcache, {b.Pi.data(), N, D}, b.labels,
-                                  {b.Text.data(), b.K, D});
-    zss::synthesizer_backward<float>({b.dP.data(), N, D}, grads, {b.dPi.data(), N, D}, b.cache, {b.Pi.data(), N, D},
-                                     {b.P.data(), N, D}, {b.C.data(), b.B, D}, {b.U.data(), N, D}, b.off, params, {},
-                                     threads);
+    zss::syn_loss_forward<float>(loss, b.lcache, {b.Pi.data(), N, D}, b.labels,
+                                 {b.Text.data(), b.K, D});
+    zss::syn_loss_backward<float>({b.dPi.data(), N, D}, 1.0f, b.lcache, {b.Pi.data(), N, D},
+                                  b.labels, {b.Text.data(), b.K, D});
+    zss::synthesizer_backward<float>({b.dP.data(), N, D}, grads, {b.dPi.data(), N, D}, b.cache,
+                                     {b.Pi.data(), N, D}, {b.P.data(), N, D}, {b.C.data(), b.B, D},
+                                     {b.U.data(), N, D}, b.off, params, {}, threads);
     benchmark::DoNotOptimize(loss);
     benchmark::ClobberMemory();
   }
   set_flops(s, b.flops());
 }
-BENCHMARK(BM_Synthesizer)->Args({16, 8, 512, 1})->Args({16, 8, 512, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Synthesizer)
+    ->Args({16, 8, 512, 1})
+    ->Args({16, 8, 512, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_Synthesizer_naive(benchmark::State& s) {
   zss::eigen_single_thread_guard guard;
@@ -111,7 +120,8 @@ void BM_Synthesizer_naive(benchmark::State& s) {
   const index_t D = b.D, R = b.R;
   const auto params = b.ids.params(b.buf);
   const auto grads = b.ids.grads(b.buf);
-  zss::aligned_vector<float> mem((R + 1) * D), a(D), attn(D), h(D), g(D), m(D), o(D), d_o(D), d_g(D), d_a(D);
+  zss::aligned_vector<float> mem((R + 1) * D), a(D), attn(D), h(D), g(D), m(D), o(D), d_o(D),
+      d_g(D), d_a(D);
   zss::layer_norm_cache<float> ln1, ln2;
   zss::attention_cache<float> ac;
   zss::mlp_cache<float> mc;
@@ -129,8 +139,8 @@ void BM_Synthesizer_naive(benchmark::State& s) {
       float* dpi = b.dPi.data() + l * D;
       float* dp = b.dP.data() + l * D;
       zss::layer_norm_forward<float>({a.data(), 1, D}, ln1, {p, 1, D}, params.ln1);
-      zss::attention_forward<float>({attn.data(), 1, D}, ac, {a.data(), 1, D}, {mem.data(), R + 1, D}, q_off, m_off,
-                                    params.attn);
+      zss::attention_forward<float>({attn.data(), 1, D}, ac, {a.data(), 1, D},
+                                    {mem.data(), R + 1, D}, q_off, m_off, params.attn);
       for (index_t j = 0; j < D; ++j) h[j] = p[j] + attn[j];
       zss::layer_norm_forward<float>({g.data(), 1, D}, ln2, {h.data(), 1, D}, params.ln2);
       zss::mlp_forward<float>({m.data(), 1, D}, mc, {g.data(), 1, D}, params.mlp);
@@ -140,17 +150,21 @@ void BM_Synthesizer_naive(benchmark::State& s) {
       const std::span<const int> lab(b.labels.data() + l, 1);
       zss::syn_loss_forward<float>(loss, b.lcache, {pi, 1, D}, lab, {b.Text.data(), b.K, D});
       std::fill_n(dpi, D, 0.0f);
-      zss::syn_loss_backward<float>({dpi, 1, D}, 1.0f, b.lcache, {pi, 1, D}, lab, {b.Text.data(), b.K, D});
+      zss::syn_loss_backward<float>({dpi, 1, D}, 1.0f, b.lcache, {pi, 1, D}, lab,
+                                    {b.Text.data(), b.K, D});
       std::fill(d_o.begin(), d_o.end(), 0.0f);
       std::fill(d_g.begin(), d_g.end(), 0.0f);
       std::fill(d_a.begin(), d_a.end(), 0.0f);
       zss::normalize_rows_backward<float>({d_o.data(), 1, D}, {dpi, 1, D}, nc, {pi, 1, D});
-      zss::mlp_backward<float>({d_g.data(), 1, D}, grads.mlp, {d_o.data(), 1, D}, mc, {g.data(), 1, D}, params.mlp);
-      zss::layer_norm_backward<float>({d_o.data(), 1, D}, grads.ln2, {d_g.data(), 1, D}, ln2, {h.data(), 1, D},
-                                      params.ln2);
-      zss::attention_backward<float>({d_a.data(), 1, D}, {}, grads.attn, {d_o.data(), 1, D}, ac, {a.data(), 1, D},
-                                     {mem.data(), R + 1, D}, q_off, m_off, params.attn);
-      zss::layer_norm_backward<float>({dp, 1, D}, grads.ln1, {d_a.data(), 1, D}, ln1, {p, 1, D}, params.ln1);
+      zss::mlp_backward<float>({d_g.data(), 1, D}, grads.mlp, {d_o.data(), 1, D}, mc,
+                               {g.data(), 1, D}, params.mlp);
+      zss::layer_norm_backward<float>({d_o.data(), 1, D}, grads.ln2, {d_g.data(), 1, D}, ln2,
+                                      {h.data(), 1, D}, params.ln2);
+      zss::attention_backward<float>({d_a.data(), 1, D}, {}, grads.attn, {d_o.data(), 1, D}, ac,
+                                     {a.data(), 1, D}, {mem.data(), R + 1, D}, q_off, m_off,
+                                     params.attn);
+      zss::layer_norm_backward<float>({dp, 1, D}, grads.ln1, {d_a.data(), 1, D}, ln1, {p, 1, D},
+                                      params.ln1);
       for (index_t j = 0; j < D; ++j) dp[j] += d_o[j];
       benchmark::DoNotOptimize(loss);
     }
@@ -158,6 +172,9 @@ void BM_Synthesizer_naive(benchmark::State& s) {
   }
   set_flops(s, b.flops());
 }
-BENCHMARK(BM_Synthesizer_naive)->Args({16, 8, 512, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Synthesizer_naive)
+    ->Args({16, 8, 512, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace

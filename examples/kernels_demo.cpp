@@ -2,8 +2,8 @@
 // zss-kernels-demo: runs the core kernels on seeded data, checks each against its scalar
 // reference and prints what it did. A small stand-in for the end-to-end example.
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 
 #include "zss/zss.hpp"
 
@@ -23,11 +23,13 @@ int main() {
   const double ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
   double worst = 0;
   for (zss::index_t i = 0; i < n; ++i)
-    worst = std::max(worst, std::abs(1.0 - std::sqrt(double(zss::simd::squared_norm(&Y(i, 0), d)))));
-  std::printf("normalize_rows  %zux%zu in %.2f ms (%.1f GB/s); max | ||y|| - 1 | = %.2e\n", n, d, ms,
-              2.0 * n * d * sizeof(float) / ms * 1e-6, worst);
+    worst =
+        std::max(worst, std::abs(1.0 - std::sqrt(double(zss::simd::squared_norm(&Y(i, 0), d)))));
+  std::printf("normalize_rows  %zux%zu in %.2f ms (%.1f GB/s); max | ||y|| - 1 | = %.2e\n", n, d,
+              ms, 2.0 * n * d * sizeof(float) / ms * 1e-6, worst);
 
-  const float fast = zss::simd::dot(&X(0, 0), &X(1, 0), d), slow = zss::simd::ref::dot(&X(0, 0), &X(1, 0), d);
+  const float fast = zss::simd::dot(&X(0, 0), &X(1, 0), d),
+              slow = zss::simd::ref::dot(&X(0, 0), &X(1, 0), d);
   std::printf("dot(x0, x1)     simd %.6f  scalar %.6f\n", fast, slow);
 
   std::vector<float> logits(40);

@@ -45,7 +45,8 @@ std::filesystem::path with_k(const std::string& file, std::size_t k, bool severa
 template <class T>
 int run(const options& o, const zss::npy_header& h) {
   const bool grid = h.rank() == 3;
-  const zss::index_t n = grid ? h.shape[0] * h.shape[1] : h.shape[0], d = grid ? h.shape[2] : h.shape[1];
+  const zss::index_t n = grid ? h.shape[0] * h.shape[1] : h.shape[0],
+                     d = grid ? h.shape[2] : h.shape[1];
   zss::tensor<T, 2> X;
   if (grid) {
     auto x3 = zss::load_npy<T, 3>(o.input);
@@ -64,8 +65,8 @@ int run(const options& o, const zss::npy_header& h) {
   std::vector<std::size_t> ks = o.ks;
   if (o.init.rfind("window:", 0) == 0) {
     if (!grid)
-      throw std::invalid_argument("--init window:S needs an H x W x D grid input, '" + o.input + "' holds " +
-                                  h.describe());
+      throw std::invalid_argument("--init window:S needs an H x W x D grid input, '" + o.input +
+                                  "' holds " + h.describe());
     std::size_t s = 0;
     try {
       std::size_t used = 0;
@@ -74,15 +75,18 @@ int run(const options& o, const zss::npy_header& h) {
     } catch (const std::exception&) {
       s = 0;
     }
-    if (s == 0) throw std::invalid_argument("--init window:S needs a window size S >= 1, got '" + o.init + "'");
+    if (s == 0)
+      throw std::invalid_argument("--init window:S needs a window size S >= 1, got '" + o.init +
+                                  "'");
     p.init = zss::kmeans_init::window;
     p.window = s;
     p.grid_h = h.shape[0];
     p.grid_w = h.shape[1];
     const auto k = zss::window_seed_count(h.shape[0], h.shape[1], s);
     if (!ks.empty() && (ks.size() != 1 || ks[0] != k))
-      throw std::invalid_argument("--init window:" + std::to_string(s) + " fixes K = " + std::to_string(k) +
-                                  " on the " + std::to_string(h.shape[0]) + " x " + std::to_string(h.shape[1]) +
+      throw std::invalid_argument("--init window:" + std::to_string(s) +
+                                  " fixes K = " + std::to_string(k) + " on the " +
+                                  std::to_string(h.shape[0]) + " x " + std::to_string(h.shape[1]) +
                                   " grid; drop --k or pass --k " + std::to_string(k));
     ks = {k};
   } else if (o.init == "kmeans++") {
@@ -92,8 +96,8 @@ int run(const options& o, const zss::npy_header& h) {
   }
   for (auto k : ks)
     if (k == 0 || k > n)
-      throw std::invalid_argument("k (" + std::to_string(k) + ") must be in [1, number of points (" +
-                                  std::to_string(n) + ")]");
+      throw std::invalid_argument("k (" + std::to_string(k) +
+                                  ") must be in [1, number of points (" + std::to_string(n) + ")]");
 
   std::vector<zss::kmeans_result<T>> results;
   for (auto k : ks) {
@@ -110,9 +114,11 @@ int run(const options& o, const zss::npy_header& h) {
     const auto& r = results[i];
     if (!o.labels.empty()) {
       if (grid)
-        zss::save_npy(with_k(o.labels, ks[i], several), r.labels.data(), std::array<zss::index_t, 2>{h.shape[0], h.shape[1]});
+        zss::save_npy(with_k(o.labels, ks[i], several), r.labels.data(),
+                      std::array<zss::index_t, 2>{h.shape[0], h.shape[1]});
       else
-        zss::save_npy(with_k(o.labels, ks[i], several), r.labels.data(), std::array<zss::index_t, 1>{n});
+        zss::save_npy(with_k(o.labels, ks[i], several), r.labels.data(),
+                      std::array<zss::index_t, 1>{n});
     }
     if (!o.centroids.empty()) zss::save_npy(with_k(o.centroids, ks[i], several), r.centroids);
   }
@@ -122,21 +128,34 @@ int run(const options& o, const zss::npy_header& h) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"zss-kmeans: K-Means of the rows of a float32/float64 .npy file (N x D or H x W x D)"};
+  CLI::App app{
+      "zss-kmeans: K-Means of the rows of a float32/float64 .npy file (N x D or H x W x D)"};
   options o;
-  app.add_option("INPUT", o.input, "input .npy, float32 or float64, shape N x D or H x W x D")->required();
-  app.add_option("--k", o.ks, "number of clusters; repeat for several K (one line and one set of files each)");
+  app.add_option("INPUT", o.input, "input .npy, float32 or float64, shape N x D or H x W x D")
+      ->required();
+  app.add_option("--k", o.ks,
+                 "number of clusters; repeat for several K (one line and one set of files each)");
   app.add_option("--seed", o.seed, "k-means++ seed")->capture_default_str();
-  app.add_option("--max-iter", o.max_iter, "Lloyd iterations at most")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--tol", o.tol, "stop when the centre shift <= tol * mean variance (0: only when no label changes)")
+  app.add_option("--max-iter", o.max_iter, "Lloyd iterations at most")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option(
+         "--tol", o.tol,
+         "stop when the centre shift <= tol * mean variance (0: only when no label changes)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--init", o.init, "kmeans++, or window:S (average-pool seeds with window S; needs H x W x D input)")
+  app.add_option("--init", o.init,
+                 "kmeans++, or window:S (average-pool seeds with window S; needs H x W x D input)")
       ->capture_default_str();
-  app.add_flag("--spherical", o.spherical, "renormalise centroids after each update (cosine K-Means)");
-  app.add_option("--threads", o.threads, "OpenMP threads (0 = default)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--labels", o.labels, "write int32 labels here (.npy; '-k<K>' is added with several K)");
-  app.add_option("--centroids", o.centroids, "write K x D centroids here (.npy; '-k<K>' is added with several K)");
+  app.add_flag("--spherical", o.spherical,
+               "renormalise centroids after each update (cosine K-Means)");
+  app.add_option("--threads", o.threads, "OpenMP threads (0 = default)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--labels", o.labels,
+                 "write int32 labels here (.npy; '-k<K>' is added with several K)");
+  app.add_option("--centroids", o.centroids,
+                 "write K x D centroids here (.npy; '-k<K>' is added with several K)");
   CLI11_PARSE(app, argc, argv);
 
   return zss::tools::run_tool("zss-kmeans", [&] {
@@ -144,11 +163,14 @@ int main(int argc, char** argv) {
     if (!o.centroids.empty()) zss::tools::check_output_path("--centroids", o.centroids);
     const zss::npy_header h = zss::read_npy_header(o.input);
     if (h.rank() != 2 && h.rank() != 3)
-      throw std::invalid_argument("'" + o.input + "' holds " + h.describe() + ", expected rank 2 (N x D) or 3 (H x W x D)");
+      throw std::invalid_argument("'" + o.input + "' holds " + h.describe() +
+                                  ", expected rank 2 (N x D) or 3 (H x W x D)");
     for (auto e : h.shape)
-      if (e == 0) throw std::invalid_argument("'" + o.input + "' holds " + h.describe() + ": no data");
+      if (e == 0)
+        throw std::invalid_argument("'" + o.input + "' holds " + h.describe() + ": no data");
     if (h.dtype == zss::npy_dtype::float32) return run<float>(o, h);
     if (h.dtype == zss::npy_dtype::float64) return run<double>(o, h);
-    throw std::invalid_argument("'" + o.input + "' holds " + h.describe() + ", expected float32 or float64");
+    throw std::invalid_argument("'" + o.input + "' holds " + h.describe() +
+                                ", expected float32 or float64");
   });
 }

@@ -40,19 +40,23 @@ int run(const options& o, const zss::npy_header& th) {
   const auto tokens = zss::load_npy<T, 3>(o.tokens);
   const auto lh = zss::read_npy_header(o.labels);
   if (lh.rank() != 2)
-    throw std::invalid_argument("'" + o.labels + "' holds " + lh.describe() + ", expected an H x W label map");
+    throw std::invalid_argument("'" + o.labels + "' holds " + lh.describe() +
+                                ", expected an H x W label map");
   if (zss::npy_is_floating(lh.dtype) || lh.dtype == zss::npy_dtype::bool8)
     throw std::invalid_argument("'" + o.labels + "' holds " + lh.describe() +
                                 ", expected integer labels (-1 or 255 = ignored)");
-  if (lh.size() == 0) throw std::invalid_argument("'" + o.labels + "' holds " + lh.describe() + ": no pixels");
+  if (lh.size() == 0)
+    throw std::invalid_argument("'" + o.labels + "' holds " + lh.describe() + ": no pixels");
   const auto labels = zss::load_npy_as<std::int32_t, 2>(o.labels);
 
   std::int64_t num_seen = o.num_seen;
   std::size_t ignored = 0;
   std::int32_t max_seen = -1;
   for (auto v : labels) {
-    if (v == -1 || v == 255) ++ignored;
-    else max_seen = std::max(max_seen, v);
+    if (v == -1 || v == 255)
+      ++ignored;
+    else
+      max_seen = std::max(max_seen, v);
   }
   if (num_seen < 0) num_seen = std::int64_t(max_seen) + 1;
 
@@ -70,9 +74,10 @@ int run(const options& o, const zss::npy_header& th) {
   } else if (!o.size.empty()) {
     unsigned long a = 0, b = 0;
     char sep = 0, extra = 0;
-    if (std::sscanf(o.size.c_str(), "%lu%c%lu%c", &a, &sep, &b, &extra) != 3 || (sep != ',' && sep != 'x') || a == 0 ||
-        b == 0)
-      throw std::invalid_argument("--size must be H,W (positive) or 'labels', got '" + o.size + "'");
+    if (std::sscanf(o.size.c_str(), "%lu%c%lu%c", &a, &sep, &b, &extra) != 3 ||
+        (sep != ',' && sep != 'x') || a == 0 || b == 0)
+      throw std::invalid_argument("--size must be H,W (positive) or 'labels', got '" + o.size +
+                                  "'");
     p.out_h = a;
     p.out_w = b;
   }
@@ -85,38 +90,60 @@ int run(const options& o, const zss::npy_header& th) {
 
   std::size_t pseudo_pixels = 0, unlabelled = 0;
   for (auto v : r.labels) {
-    if (v >= num_seen) ++pseudo_pixels;
-    else if (v < 0) ++unlabelled;
+    if (v >= num_seen)
+      ++pseudo_pixels;
+    else if (v < 0)
+      ++unlabelled;
   }
-  std::printf("tokens %zux%zux%zu %s, labels %zux%zu (%zu ignored), seen classes %lld\n", h, w, th.shape[2],
-              zss::to_string(th.dtype), labels.shape()[0], labels.shape()[1], ignored,
+  std::printf("tokens %zux%zux%zu %s, labels %zux%zu (%zu ignored), seen classes %lld\n", h, w,
+              th.shape[2], zss::to_string(th.dtype), labels.shape()[0], labels.shape()[1], ignored,
               static_cast<long long>(num_seen));
-  std::printf("pseudo classes %zu (ids %lld..%lld), fused map %zux%zu: %zu pseudo, %zu ignored cells -> %s%s%s\n",
-              r.num_pseudo, static_cast<long long>(num_seen), static_cast<long long>(num_seen) + std::int64_t(r.num_pseudo) - 1,
-              r.labels.shape()[0], r.labels.shape()[1], pseudo_pixels, unlabelled, o.out.c_str(),
-              o.png.empty() ? "" : ", ", o.png.c_str());
+  std::printf(
+      "pseudo classes %zu (ids %lld..%lld), fused map %zux%zu: %zu pseudo, %zu ignored cells -> "
+      "%s%s%s\n",
+      r.num_pseudo, static_cast<long long>(num_seen),
+      static_cast<long long>(num_seen) + std::int64_t(r.num_pseudo) - 1, r.labels.shape()[0],
+      r.labels.shape()[1], pseudo_pixels, unlabelled, o.out.c_str(), o.png.empty() ? "" : ", ",
+      o.png.c_str());
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"zss-pseudo-labels: fused pseudo labels of one image from teacher tokens and seen pixel labels"};
+  CLI::App app{
+      "zss-pseudo-labels: fused pseudo labels of one image from teacher tokens and seen pixel "
+      "labels"};
   options o;
   app.add_option("TOKENS", o.tokens, "teacher tokens .npy, float32/float64, h x w x D")->required();
-  app.add_option("LABELS", o.labels, "pixel labels .npy, integers, H x W (any resolution), -1 or 255 = ignored")
+  app.add_option("LABELS", o.labels,
+                 "pixel labels .npy, integers, H x W (any resolution), -1 or 255 = ignored")
       ->required();
-  app.add_option("--out", o.out, "fused label map (.npy, int32): seen class, C_seen + m, or -1")->required();
-  app.add_option("--png", o.png, "also write a colour picture of the fused map (PNG; ignored = black)");
-  app.add_option("--windows", o.windows, "window sizes of the K-Means scales")->delimiter(',')->capture_default_str();
-  app.add_option("--lambda", o.lambda, "fusion similarity threshold")->capture_default_str()->check(CLI::Range(-1.0, 1.0));
-  app.add_option("--min-tokens", o.min_tokens, "ignored tokens a pseudo mask needs")->capture_default_str();
-  app.add_option("--num-seen", o.num_seen, "number of seen classes C_seen (default: largest seen label + 1)")
+  app.add_option("--out", o.out, "fused label map (.npy, int32): seen class, C_seen + m, or -1")
+      ->required();
+  app.add_option("--png", o.png,
+                 "also write a colour picture of the fused map (PNG; ignored = black)");
+  app.add_option("--windows", o.windows, "window sizes of the K-Means scales")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--lambda", o.lambda, "fusion similarity threshold")
+      ->capture_default_str()
+      ->check(CLI::Range(-1.0, 1.0));
+  app.add_option("--min-tokens", o.min_tokens, "ignored tokens a pseudo mask needs")
+      ->capture_default_str();
+  app.add_option("--num-seen", o.num_seen,
+                 "number of seen classes C_seen (default: largest seen label + 1)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--size", o.size, "output grid: H,W, or 'labels' for the label map's resolution (default: token grid)");
-  app.add_option("--max-iter", o.max_iter, "Lloyd iterations per scale at most")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option(
+      "--size", o.size,
+      "output grid: H,W, or 'labels' for the label map's resolution (default: token grid)");
+  app.add_option("--max-iter", o.max_iter, "Lloyd iterations per scale at most")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_flag("--spherical", o.spherical, "spherical K-Means (renormalised centroids)");
-  app.add_option("--threads", o.threads, "OpenMP threads (0 = default)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", o.threads, "OpenMP threads (0 = default)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
   return zss::tools::run_tool("zss-pseudo-labels", [&] {
@@ -124,10 +151,13 @@ int main(int argc, char** argv) {
     if (!o.png.empty()) zss::tools::check_output_path("--png", o.png);
     const zss::npy_header th = zss::read_npy_header(o.tokens);
     if (th.rank() != 3)
-      throw std::invalid_argument("'" + o.tokens + "' holds " + th.describe() + ", expected h x w x D tokens");
-    if (th.size() == 0) throw std::invalid_argument("'" + o.tokens + "' holds " + th.describe() + ": no tokens");
+      throw std::invalid_argument("'" + o.tokens + "' holds " + th.describe() +
+                                  ", expected h x w x D tokens");
+    if (th.size() == 0)
+      throw std::invalid_argument("'" + o.tokens + "' holds " + th.describe() + ": no tokens");
     if (th.dtype == zss::npy_dtype::float32) return run<float>(o, th);
     if (th.dtype == zss::npy_dtype::float64) return run<double>(o, th);
-    throw std::invalid_argument("'" + o.tokens + "' holds " + th.describe() + ", expected float32 or float64");
+    throw std::invalid_argument("'" + o.tokens + "' holds " + th.describe() +
+                                ", expected float32 or float64");
   });
 }

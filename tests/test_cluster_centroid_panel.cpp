@@ -11,8 +11,8 @@ namespace test_cluster_centroid_panel {
 
 using namespace zss;
 
-TEST_CASE_TEMPLATE("panel_argmin finds the exact nearest centroid on integer data at awkward sizes", T, float,
-                   double) {
+TEST_CASE_TEMPLATE("panel_argmin finds the exact nearest centroid on integer data at awkward sizes",
+                   T, float, double) {
   // K around the lane widths and the column-block size (4 batches), D around the lane widths.
   for (index_t d : {1, 3, 17, 33}) {
     for (index_t k : {1, 2, 7, 15, 16, 17, 31, 33, 64, 65, 70}) {
@@ -51,7 +51,8 @@ TEST_CASE_TEMPLATE("panel_argmin finds the exact nearest centroid on integer dat
   }
 }
 
-TEST_CASE_TEMPLATE("panel_argmin breaks ties to the lowest index, also across column blocks", T, float, double) {
+TEST_CASE_TEMPLATE("panel_argmin breaks ties to the lowest index, also across column blocks", T,
+                   float, double) {
   const index_t d = 3, k = 80;
   tensor<T, 2> C = tensor<T, 2>::from_shape({k, d});
   for (index_t c = 0; c < k; ++c)
@@ -69,7 +70,8 @@ TEST_CASE_TEMPLATE("panel_argmin breaks ties to the lowest index, also across co
   });
 }
 
-TEST_CASE_TEMPLATE("panel_distances returns every distance, +inf in the padding", T, float, double) {
+TEST_CASE_TEMPLATE("panel_distances returns every distance, +inf in the padding", T, float,
+                   double) {
   const index_t n = 29, d = 17, k = 19;
   const auto X = test::integer_matrix<T>(n, d, 5);
   const auto C = test::integer_matrix<T>(k, d, 6);
@@ -81,7 +83,8 @@ TEST_CASE_TEMPLATE("panel_distances returns every distance, +inf in the padding"
     ++rows;
     double xn = 0;
     for (index_t j = 0; j < d; ++j) xn += double(X(i, j)) * double(X(i, j));
-    for (index_t c = 0; c < k; ++c) CHECK(double(v[c]) + xn == test::exact_sqdist(&X(i, 0), &C(c, 0), d));
+    for (index_t c = 0; c < k; ++c)
+      CHECK(double(v[c]) + xn == test::exact_sqdist(&X(i, 0), &C(c, 0), d));
     for (index_t c = k; c < P.kp(); ++c) CHECK(std::isinf(v[c]));
   });
   CHECK(rows == n);

@@ -10,8 +10,9 @@ namespace test_cluster_empty_cluster {
 
 using namespace zss;
 
-TEST_CASE_TEMPLATE("reseed moves an empty cluster to the farthest point of a cluster that can spare it", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "reseed moves an empty cluster to the farthest point of a cluster that can spare it", T, float,
+    double) {
   // 1-D points; clusters: {0, 1, 2} around 1, {10} alone, cluster 2 empty.
   tensor<T, 2> X = tensor<T, 2>::from_shape({4, 1});
   X(0, 0) = 0, X(1, 0) = 1, X(2, 0) = 2, X(3, 0) = 10;
@@ -31,7 +32,8 @@ TEST_CASE_TEMPLATE("reseed moves an empty cluster to the farthest point of a clu
   CHECK(C(1, 0) == T(10));
 }
 
-TEST_CASE_TEMPLATE("reseed leaves a cluster empty when no cluster can spare a point", T, float, double) {
+TEST_CASE_TEMPLATE("reseed leaves a cluster empty when no cluster can spare a point", T, float,
+                   double) {
   tensor<T, 2> X = tensor<T, 2>::from_shape({2, 1});
   X(0, 0) = 0, X(1, 0) = 5;
   tensor<T, 2> C = tensor<T, 2>::from_shape({3, 1});

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests for zss/cluster/kmeans.hpp: the driver (convergence, policies, determinism, batching, errors).
+// Tests for zss/cluster/kmeans.hpp: the driver (convergence, policies, determinism, batching,
+// errors).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -21,7 +22,8 @@ namespace {
 /// `blobs` well-separated Gaussian blobs of `per` points each (centres ±10 apart, σ = 0.5);
 /// `truth` receives each point's blob.
 template <class T>
-tensor<T, 2> blobs(index_t nb, index_t per, index_t d, std::uint64_t seed, std::vector<std::int32_t>* truth = nullptr) {
+tensor<T, 2> blobs(index_t nb, index_t per, index_t d, std::uint64_t seed,
+                   std::vector<std::int32_t>* truth = nullptr) {
   rng g(seed);
   tensor<T, 2> centres = tensor<T, 2>::from_shape({nb, d});
   for (auto& c : centres) c = T(10) * static_cast<T>(static_cast<int>(g.below(5)) - 2);
@@ -39,7 +41,8 @@ tensor<T, 2> blobs(index_t nb, index_t per, index_t d, std::uint64_t seed, std::
 /// Bitwise equal results; `same_objective_order` = false when the thread counts differ (the
 /// per-step objective is a double sum whose order follows the threads).
 template <class T>
-void check_bitwise_equal(const kmeans_result<T>& a, const kmeans_result<T>& b, bool same_objective_order = true) {
+void check_bitwise_equal(const kmeans_result<T>& a, const kmeans_result<T>& b,
+                         bool same_objective_order = true) {
   CHECK(a.labels == b.labels);
   CHECK(a.centroids == b.centroids);
   CHECK(a.inertia == b.inertia);
@@ -49,7 +52,8 @@ void check_bitwise_equal(const kmeans_result<T>& a, const kmeans_result<T>& b, b
     CHECK(a.objective == b.objective);
   } else {
     REQUIRE(a.objective.size() == b.objective.size());
-    for (index_t i = 0; i < a.objective.size(); ++i) CHECK(a.objective[i] == doctest::Approx(b.objective[i]).epsilon(1e-12));
+    for (index_t i = 0; i < a.objective.size(); ++i)
+      CHECK(a.objective[i] == doctest::Approx(b.objective[i]).epsilon(1e-12));
   }
 }
 
@@ -89,7 +93,8 @@ TEST_CASE_TEMPLATE("the objective never rises and the final inertia is exact", T
       REQUIRE(r.objective.size() == r.iterations);
       for (index_t it = 1; it < r.objective.size(); ++it)
         CHECK(r.objective[it] <= r.objective[it - 1] * (1 + objective_slack<T>()));
-      CHECK(r.inertia == doctest::Approx(test::exact_inertia(Xs, r.centroids, r.labels)).epsilon(inertia_eps<T>()));
+      CHECK(r.inertia == doctest::Approx(test::exact_inertia(Xs, r.centroids, r.labels))
+                             .epsilon(inertia_eps<T>()));
       CHECK(r.inertia <= r.objective.back() * (1 + objective_slack<T>()));
       // Every label is the nearest final centroid.
       for (index_t i = 0; i < Xs.shape()[0]; ++i)
@@ -98,7 +103,8 @@ TEST_CASE_TEMPLATE("the objective never rises and the final inertia is exact", T
       if (spherical)
         for (index_t c = 0; c < r.centroids.shape()[0]; ++c) {
           double s = 0;
-          for (index_t j = 0; j < 12; ++j) s += double(r.centroids(c, j)) * double(r.centroids(c, j));
+          for (index_t j = 0; j < 12; ++j)
+            s += double(r.centroids(c, j)) * double(r.centroids(c, j));
           CHECK(std::sqrt(s) == doctest::Approx(1.0).epsilon(1e-5));
         }
     }
@@ -119,9 +125,11 @@ TEST_CASE_TEMPLATE("strict convergence ends at a fixed point of the naive step",
   std::vector<std::int32_t> labels = r.labels;
   tensor<T, 2> Cn = r.centroids;
   std::vector<index_t> counts(6);
-  const auto st = lloyd_step_naive<T>(as_matrix(X), as_matrix(r.centroids), labels, as_matrix(Cn), counts);
+  const auto st =
+      lloyd_step_naive<T>(as_matrix(X), as_matrix(r.centroids), labels, as_matrix(Cn), counts);
   CHECK(st.changed == 0);
-  for (index_t i = 0; i < Cn.size(); ++i) CHECK(double(Cn.data()[i]) == doctest::Approx(r.centroids.data()[i]));
+  for (index_t i = 0; i < Cn.size(); ++i)
+    CHECK(double(Cn.data()[i]) == doctest::Approx(r.centroids.data()[i]));
 }
 
 TEST_CASE_TEMPLATE("a large tol stops early on the centre shift", T, float, double) {
@@ -161,7 +169,8 @@ TEST_CASE_TEMPLATE("planted blobs come back as the planted partition", T, float,
   CHECK(g.strict_convergence);
 }
 
-TEST_CASE_TEMPLATE("K = N puts every distinct point in its own cluster; D = 1 works", T, float, double) {
+TEST_CASE_TEMPLATE("K = N puts every distinct point in its own cluster; D = 1 works", T, float,
+                   double) {
   // 30 distinct 1-D points in a shuffled order.
   tensor<T, 2> X = tensor<T, 2>::from_shape({30, 1});
   for (index_t i = 0; i < 30; ++i) X(i, 0) = T(int((i * 7) % 30) * 3 - 40);
@@ -186,7 +195,8 @@ TEST_CASE_TEMPLATE("K = N puts every distinct point in its own cluster; D = 1 wo
   CHECK(test::same_partition(r.labels, {0, 0, 0, 1, 1, 2, 2}));
 }
 
-TEST_CASE_TEMPLATE("empty clusters: reseed keeps K non-empty clusters, drop compacts", T, float, double) {
+TEST_CASE_TEMPLATE("empty clusters: reseed keeps K non-empty clusters, drop compacts", T, float,
+                   double) {
   std::vector<std::int32_t> truth;
   const auto X = blobs<T>(4, 30, 3, 5, &truth);
   // Seeds: two in blob 0, one in blob 1, and two far away from everything.
@@ -207,11 +217,13 @@ TEST_CASE_TEMPLATE("empty clusters: reseed keeps K non-empty clusters, drop comp
   CHECK(d.empty_clusters >= 2);
   CHECK(d.centroids.shape()[0] == 5 - d.empty_clusters);
   CHECK(test::compact_labels(d.labels, d.centroids.shape()[0]));
-  CHECK(d.inertia == doctest::Approx(test::exact_inertia(X, d.centroids, d.labels)).epsilon(inertia_eps<T>()));
+  CHECK(d.inertia ==
+        doctest::Approx(test::exact_inertia(X, d.centroids, d.labels)).epsilon(inertia_eps<T>()));
 }
 
-TEST_CASE_TEMPLATE("same seed and threads give bitwise the same fit; 1 and 2 threads agree on integer data", T,
-                   float, double) {
+TEST_CASE_TEMPLATE(
+    "same seed and threads give bitwise the same fit; 1 and 2 threads agree on integer data", T,
+    float, double) {
   const auto X = test::normal_matrix<T>(3000, 16, 21);
   kmeans_options p;
   p.k = 9;
@@ -248,7 +260,8 @@ TEST_CASE_TEMPLATE("kmeans_batch equals one-by-one fits, for any thread count", 
     CAPTURE(b);
     auto p = problems[b].params;
     p.threads = 1;
-    const auto one = b == 2 ? kmeans<T>(problems[b].data, problems[b].init_centroids, p) : kmeans<T>(problems[b].data, p);
+    const auto one = b == 2 ? kmeans<T>(problems[b].data, problems[b].init_centroids, p)
+                            : kmeans<T>(problems[b].data, p);
     check_bitwise_equal(r1[b], one);
     check_bitwise_equal(r2[b], one);
     check_bitwise_equal(r3[b], one);
@@ -261,29 +274,35 @@ TEST_CASE("kmeans rejects bad input with the values in the message") {
   const auto X = test::integer_matrix<float>(7, 3, 1);
   kmeans_options p;
   p.k = 9;
-  CHECK_THROWS_WITH_AS(kmeans<float>(X, p), "kmeans: k (9) exceeds the number of points (7)", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(kmeans<float>(X, p), "kmeans: k (9) exceeds the number of points (7)",
+                       std::invalid_argument);
   p.k = 0;
   CHECK_THROWS_WITH_AS(kmeans<float>(X, p), "kmeans: k must be >= 1, got 0", std::invalid_argument);
   p.k = 2;
   p.max_iter = 0;
-  CHECK_THROWS_WITH_AS(kmeans<float>(X, p), "kmeans: max_iter must be >= 1, got 0", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(kmeans<float>(X, p), "kmeans: max_iter must be >= 1, got 0",
+                       std::invalid_argument);
   p.max_iter = 10;
   p.tol = -1;
-  CHECK_THROWS_WITH_AS(kmeans<float>(X, p), "kmeans: tol must be finite and >= 0, got -1", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(kmeans<float>(X, p), "kmeans: tol must be finite and >= 0, got -1",
+                       std::invalid_argument);
   p.tol = 0;
   const auto C_bad = test::integer_matrix<float>(2, 4, 2);
-  CHECK_THROWS_WITH_AS(kmeans<float>(X, C_bad, p), "kmeans: initial centroid width (4) must equal data width (3)",
+  CHECK_THROWS_WITH_AS(kmeans<float>(X, C_bad, p),
+                       "kmeans: initial centroid width (4) must equal data width (3)",
                        std::invalid_argument);
   const auto C_many = test::integer_matrix<float>(8, 3, 2);
-  CHECK_THROWS_WITH_AS(kmeans<float>(X, C_many, p), "kmeans: k (8) exceeds the number of points (7)",
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(kmeans<float>(X, C_many, p),
+                       "kmeans: k (8) exceeds the number of points (7)", std::invalid_argument);
   tensor<float, 2> empty = tensor<float, 2>::from_shape({0, 3});
-  CHECK_THROWS_WITH_AS(kmeans<float>(empty, p), "kmeans: X has shape (0, 3), expected at least one point and one feature",
+  CHECK_THROWS_WITH_AS(kmeans<float>(empty, p),
+                       "kmeans: X has shape (0, 3), expected at least one point and one feature",
                        std::invalid_argument);
   p.init = kmeans_init::window;
   p.grid_h = 2;
   p.grid_w = 3;
-  CHECK_THROWS_WITH_AS(kmeans<float>(X, p), "window_seeds: grid 2 x 3 = 6 tokens, but the data has 7 rows",
+  CHECK_THROWS_WITH_AS(kmeans<float>(X, p),
+                       "window_seeds: grid 2 x 3 = 6 tokens, but the data has 7 rows",
                        std::invalid_argument);
   p.init = kmeans_init::given;
   CHECK_THROWS_AS(kmeans<float>(X, p), std::invalid_argument);
@@ -301,7 +320,8 @@ TEST_CASE("kmeans rejects bad input with the values in the message") {
   problems[1].data = as_matrix(X);
   problems[1].params.k = 9;
   CHECK_THROWS_WITH_AS(kmeans_batch<float>(problems, 2),
-                       "kmeans_batch: problem 1: kmeans: k (9) exceeds the number of points (7)", std::invalid_argument);
+                       "kmeans_batch: problem 1: kmeans: k (9) exceeds the number of points (7)",
+                       std::invalid_argument);
 }
 
 TEST_CASE("window init on an h x w x D tensor takes the grid from the shape") {

@@ -26,7 +26,9 @@ tensor<T, 2> line_points() {
   return X;
 }
 
-double d2(double a, double b) { return (a - b) * (a - b); }
+double d2(double a, double b) {
+  return (a - b) * (a - b);
+}
 
 /// χ² of observed counts against expected probabilities (cells with p = 0 must be empty).
 double chi_square(const std::vector<double>& observed, const std::vector<double>& p, double m) {
@@ -52,8 +54,9 @@ TEST_CASE("default local trials are 2 + floor(ln K)") {
   CHECK(default_local_trials(64) == 6);
 }
 
-TEST_CASE_TEMPLATE("classic k-means++: first pick uniform, second pick proportional to D^2 (chi-square)", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "classic k-means++: first pick uniform, second pick proportional to D^2 (chi-square)", T, float,
+    double) {
   const auto X = line_points<T>();
   const double v[5] = {0, 1, 3, 7, 15};
   const index_t m = 20000;
@@ -73,8 +76,9 @@ TEST_CASE_TEMPLATE("classic k-means++: first pick uniform, second pick proportio
   CHECK(chi_square(observed, p, double(m)) < 43.8);
 }
 
-TEST_CASE_TEMPLATE("greedy k-means++: the better of L D^2-draws, frequencies match the exact law (chi-square)", T,
-                   float, double) {
+TEST_CASE_TEMPLATE(
+    "greedy k-means++: the better of L D^2-draws, frequencies match the exact law (chi-square)", T,
+    float, double) {
   const auto X = line_points<T>();
   const double v[5] = {0, 1, 3, 7, 15};
   const index_t m = 20000, trials = 2;  // the default for K = 2
@@ -135,8 +139,8 @@ TEST_CASE_TEMPLATE("k-means++ never picks a duplicate point", T, float, double) 
   CHECK(std::set<index_t>(idx.begin(), idx.end()).size() == 20);
 }
 
-TEST_CASE_TEMPLATE("kmeanspp_init returns the chosen rows and does not depend on the thread count", T, float,
-                   double) {
+TEST_CASE_TEMPLATE("kmeanspp_init returns the chosen rows and does not depend on the thread count",
+                   T, float, double) {
   const auto X = test::integer_matrix<T>(2000, 9, 12, 30);  // ≥ 256 rows per thread
   const auto C1 = kmeanspp_init<T>(as_matrix(X), 10, 5, 0, 0, 1);
   const auto C2 = kmeanspp_init<T>(as_matrix(X), 10, 5, 0, 0, 2);
@@ -151,10 +155,11 @@ TEST_CASE_TEMPLATE("kmeanspp_init returns the chosen rows and does not depend on
 
 TEST_CASE("k-means++ rejects K = 0 and K > N with the values in the message") {
   const auto X = test::integer_matrix<float>(7, 2, 1);
-  CHECK_THROWS_WITH_AS(kmeanspp_init<float>(as_matrix(X), 9, 0), "kmeanspp_init: k (9) exceeds the number of points (7)",
+  CHECK_THROWS_WITH_AS(kmeanspp_init<float>(as_matrix(X), 9, 0),
+                       "kmeanspp_init: k (9) exceeds the number of points (7)",
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(kmeanspp_init<float>(as_matrix(X), 0, 0), "kmeanspp_init: k must be >= 1, got 0",
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(kmeanspp_init<float>(as_matrix(X), 0, 0),
+                       "kmeanspp_init: k must be >= 1, got 0", std::invalid_argument);
   CHECK(kmeanspp_init<float>(as_matrix(X), 7, 0).shape()[0] == 7);  // K = N is fine
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests for zss/cluster/lloyd_step.hpp: the fused step against the naive step from the same centroids.
+// Tests for zss/cluster/lloyd_step.hpp: the fused step against the naive step from the same
+// centroids.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -26,14 +27,18 @@ struct step_out {
 };
 
 template <class T>
-step_out<T> run(const tensor<T, 2>& X, const tensor<T, 2>& C, const std::vector<std::int32_t>& labels0, int threads) {
+step_out<T> run(const tensor<T, 2>& X, const tensor<T, 2>& C,
+                const std::vector<std::int32_t>& labels0, int threads) {
   const index_t n = X.shape()[0], k = C.shape()[0];
-  step_out<T> o{labels0, tensor<T, 2>::from_shape(C.shape()), std::vector<index_t>(k), std::vector<T>(n), {}};
+  step_out<T> o{
+      labels0, tensor<T, 2>::from_shape(C.shape()), std::vector<index_t>(k), std::vector<T>(n), {}};
   if (threads == 0) {
-    o.st = lloyd_step_naive<T>(as_matrix(X), as_matrix(C), o.labels, as_matrix(o.C), o.counts, o.dist);
+    o.st =
+        lloyd_step_naive<T>(as_matrix(X), as_matrix(C), o.labels, as_matrix(o.C), o.counts, o.dist);
   } else {
     lloyd_workspace<T> ws(as_matrix(X), k, threads);
-    o.st = lloyd_step<T>(as_matrix(X), as_matrix(C), o.labels, as_matrix(o.C), o.counts, o.dist, ws);
+    o.st =
+        lloyd_step<T>(as_matrix(X), as_matrix(C), o.labels, as_matrix(o.C), o.counts, o.dist, ws);
   }
   return o;
 }
@@ -51,8 +56,9 @@ tensor<T, 2> centroids_from(const tensor<T, 2>& X, index_t k, std::uint64_t seed
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("fast step equals the naive step on integer data (labels, counts, centroids, objective)", T,
-                   float, double) {
+TEST_CASE_TEMPLATE(
+    "fast step equals the naive step on integer data (labels, counts, centroids, objective)", T,
+    float, double) {
   struct shape {
     index_t n, d, k;
   };
@@ -82,7 +88,8 @@ TEST_CASE_TEMPLATE("fast step equals the naive step on integer data (labels, cou
   }
 }
 
-TEST_CASE_TEMPLATE("fast step matches the naive step on random data within 1e-5 relative", T, float, double) {
+TEST_CASE_TEMPLATE("fast step matches the naive step on random data within 1e-5 relative", T, float,
+                   double) {
   for (index_t d : {1, 17, 100}) {
     for (index_t k : {1, 5, 16, 33}) {
       CAPTURE(d);
@@ -110,7 +117,8 @@ TEST_CASE_TEMPLATE("fast step matches the naive step on random data within 1e-5 
             double nrm = 0, diff = 0;
             for (index_t j = 0; j < d; ++j) {
               nrm += double(ref.C(c, j)) * double(ref.C(c, j));
-              diff += (double(fast.C(c, j)) - double(ref.C(c, j))) * (double(fast.C(c, j)) - double(ref.C(c, j)));
+              diff += (double(fast.C(c, j)) - double(ref.C(c, j))) *
+                      (double(fast.C(c, j)) - double(ref.C(c, j)));
             }
             CHECK(std::sqrt(diff) <= 1e-5 * std::sqrt(nrm) + 1e-6);
           }
@@ -155,16 +163,19 @@ TEST_CASE("steps reject mismatched shapes with the sizes in the message") {
   tensor<float, 2> Cn = tensor<float, 2>::from_shape({2, 4});
   std::vector<std::int32_t> labels(10, -1);
   std::vector<index_t> counts(2);
-  CHECK_THROWS_WITH_AS(lloyd_step_naive<float>(as_matrix(X), as_matrix(C), labels, as_matrix(Cn), counts),
-                       "lloyd_step_naive: centroid width (4) must equal data width (3)", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      lloyd_step_naive<float>(as_matrix(X), as_matrix(C), labels, as_matrix(Cn), counts),
+      "lloyd_step_naive: centroid width (4) must equal data width (3)", std::invalid_argument);
   const auto C3 = test::integer_matrix<float>(2, 3, 2);
   tensor<float, 2> Cn3 = tensor<float, 2>::from_shape({2, 3});
   std::vector<std::int32_t> short_labels(9, -1);
-  CHECK_THROWS_WITH_AS(lloyd_step_naive<float>(as_matrix(X), as_matrix(C3), short_labels, as_matrix(Cn3), counts),
-                       "lloyd_step_naive: labels size (9) must equal number of points (10)", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      lloyd_step_naive<float>(as_matrix(X), as_matrix(C3), short_labels, as_matrix(Cn3), counts),
+      "lloyd_step_naive: labels size (9) must equal number of points (10)", std::invalid_argument);
   lloyd_workspace<float> ws(as_matrix(X), 1, 1);
-  CHECK_THROWS_WITH_AS(lloyd_step<float>(as_matrix(X), as_matrix(C3), labels, as_matrix(Cn3), counts, {}, ws),
-                       "lloyd_step: K (2) exceeds the workspace's k_max (1)", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      lloyd_step<float>(as_matrix(X), as_matrix(C3), labels, as_matrix(Cn3), counts, {}, ws),
+      "lloyd_step: K (2) exceeds the workspace's k_max (1)", std::invalid_argument);
 }
 
 }  // namespace test_cluster_lloyd_step

@@ -54,11 +54,13 @@ double dot(const std::vector<double>& a, const std::vector<double>& b) {
 
 /// Checks every invariant of DESIGN §2.3 steps 3–4, recomputing the geometry independently.
 template <class T>
-void check_invariants(const mask_fusion_result<T>& r, matrix_ref<const T> z, const std::vector<std::int32_t>& tl,
+void check_invariants(const mask_fusion_result<T>& r, matrix_ref<const T> z,
+                      const std::vector<std::int32_t>& tl,
                       const std::vector<scale_clustering<T>>& scales, std::int32_t num_seen,
                       const mask_fusion_options& p) {
   const index_t Q = z.rows, G = r.masks.size(), P = r.clusters.size();
-  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;  // sims within tol of λ are not judged
+  const double tol =
+      std::is_same_v<T, float> ? 1e-5 : 1e-12;  // sims within tol of λ are not judged
 
   // Pooled clusters are exactly the non-empty clusters of every scale, scale-major, with μ_i.
   std::vector<std::vector<index_t>> toks;
@@ -75,7 +77,8 @@ void check_invariants(const mask_fusion_result<T>& r, matrix_ref<const T> z, con
       CHECK(r.clusters[i].cluster == c);
       CHECK(r.clusters[i].size == t.size());
       mu.push_back(normalized_mean(z, t));
-      for (index_t d = 0; d < z.cols; ++d) CHECK(double(r.cluster_centroids(i, d)) == doctest::Approx(mu[i][d]).epsilon(tol));
+      for (index_t d = 0; d < z.cols; ++d)
+        CHECK(double(r.cluster_centroids(i, d)) == doctest::Approx(mu[i][d]).epsilon(tol));
       toks.push_back(std::move(t));
       ++i;
     }
@@ -88,7 +91,8 @@ void check_invariants(const mask_fusion_result<T>& r, matrix_ref<const T> z, con
   for (index_t v = 0; v < P; ++v) CHECK(pos[v] < P);
   for (index_t v = 1; v < P; ++v) {
     const auto a = r.visit_order[v - 1], b = r.visit_order[v];
-    CHECK((r.clusters[a].size > r.clusters[b].size || (r.clusters[a].size == r.clusters[b].size && a < b)));
+    CHECK((r.clusters[a].size > r.clusters[b].size ||
+           (r.clusters[a].size == r.clusters[b].size && a < b)));
   }
 
   // Each cluster in exactly one mask; members[0] is the seed; the visiting rule holds.
@@ -110,11 +114,13 @@ void check_invariants(const mask_fusion_result<T>& r, matrix_ref<const T> z, con
     }
     // Seeds are visited in mask order; no two seeds are ≥ λ similar.
     if (g > 0) CHECK(pos[r.masks[g - 1].members[0]] < pos[seed]);
-    for (index_t h = 0; h < g; ++h) CHECK(dot(mu[r.masks[h].members[0]], mu[seed]) < p.lambda + tol);
+    for (index_t h = 0; h < g; ++h)
+      CHECK(dot(mu[r.masks[h].members[0]], mu[seed]) < p.lambda + tol);
   }
   for (index_t j = 0; j < P; ++j) CHECK(count[j] == 1);
 
-  // Unions, ν_g, and the partition: every token owned by exactly one covering mask, the most similar.
+  // Unions, ν_g, and the partition: every token owned by exactly one covering mask, the most
+  // similar.
   std::vector<std::vector<char>> cover(G, std::vector<char>(Q, 0));
   std::vector<std::vector<double>> nu(G);
   for (index_t g = 0; g < G; ++g) {
@@ -206,7 +212,9 @@ TEST_CASE_TEMPLATE("fuse_masks on a hand-worked example", T, float, double) {
     CHECK(r.labels == std::vector<std::int32_t>{0, -1, 2, 2, 3, 3});
     check_invariants<T>(r, as_matrix(z), tl, scales, 2, p);
   }
-  SUBCASE("lambda 0.7: the e0/e1 clusters join the big one, which matches seen class 0 and is dropped") {
+  SUBCASE(
+      "lambda 0.7: the e0/e1 clusters join the big one, which matches seen class 0 and is "
+      "dropped") {
     p.lambda = 0.7;
     const auto r = fuse_masks<T>(as_matrix(z), tl, scales, 2, p);
     REQUIRE(r.masks.size() == 2);
@@ -244,12 +252,14 @@ TEST_CASE_TEMPLATE("fuse_masks invariants on random clusterings", T, float, doub
     for (index_t q = 0; q < Q; ++q) {
       const auto& b = base[g.below(dirs)];
       double n = 0;
-      for (index_t c = 0; c < D; ++c) z(q, c) = T(b[c] + 0.3 * g.normal<double>()), n += double(z(q, c)) * double(z(q, c));
+      for (index_t c = 0; c < D; ++c)
+        z(q, c) = T(b[c] + 0.3 * g.normal<double>()), n += double(z(q, c)) * double(z(q, c));
       for (index_t c = 0; c < D; ++c) z(q, c) = T(double(z(q, c)) / std::sqrt(n));
     }
     const std::int32_t num_seen = std::int32_t(g.below(4));
     std::vector<std::int32_t> tl(Q);
-    for (auto& l : tl) l = num_seen > 0 && g.below(3) == 0 ? std::int32_t(g.below(index_t(num_seen))) : -1;
+    for (auto& l : tl)
+      l = num_seen > 0 && g.below(3) == 0 ? std::int32_t(g.below(index_t(num_seen))) : -1;
     std::vector<scale_clustering<T>> scales;
     const index_t S = 1 + g.below(3);
     for (index_t s = 0; s < S; ++s) {
@@ -270,7 +280,8 @@ TEST_CASE_TEMPLATE("fuse_masks invariants on random clusterings", T, float, doub
   }
 }
 
-TEST_CASE_TEMPLATE("a planted scene: three blobs in the ignored area come back as three segments", T, float, double) {
+TEST_CASE_TEMPLATE("a planted scene: three blobs in the ignored area come back as three segments",
+                   T, float, double) {
   // 16 x 16 grid. Left half annotated: rows 0-7 class 0, rows 8-15 class 1. Right half ignored,
   // cut into three irregular blobs (not aligned with any window). Each region has its own random
   // direction; tokens = direction + small noise, normalised.
@@ -279,9 +290,9 @@ TEST_CASE_TEMPLATE("a planted scene: three blobs in the ignored area come back a
   auto region = [](index_t y, index_t x) -> int {
     if (x < 8) return y < 8 ? 0 : 1;
     const index_t u = x - 8;
-    if (2 * y + u < 11) return 2;        // blob A: upper wedge
-    if (3 * y < 34 + u) return 3;        // blob B: middle band, slanted
-    return 4;                            // blob C: the rest
+    if (2 * y + u < 11) return 2;  // blob A: upper wedge
+    if (3 * y < 34 + u) return 3;  // blob B: middle band, slanted
+    return 4;                      // blob C: the rest
   };
   std::vector<std::vector<double>> dir(5, std::vector<double>(D));
   for (auto& d : dir)
@@ -324,8 +335,8 @@ TEST_CASE_TEMPLATE("a planted scene: three blobs in the ignored area come back a
   REQUIRE(labels_of_blob.size() == 3);
   for (const auto& [blob, labels] : labels_of_blob) {
     CAPTURE(blob);
-    CHECK(labels.size() == 1);       // one segment per blob …
-    CHECK(*labels.begin() >= 2);     // … a pseudo class, never −1 …
+    CHECK(labels.size() == 1);    // one segment per blob …
+    CHECK(*labels.begin() >= 2);  // … a pseudo class, never −1 …
   }
   CHECK(blobs_of_label.size() == 3);  // … and three different segments
   for (const auto& [label, blobs] : blobs_of_label) CHECK(blobs.size() == 1);
@@ -336,20 +347,22 @@ TEST_CASE("fuse_masks validates its input") {
   std::vector<std::int32_t> tl = {0, -1, -1};
   std::vector<scale_clustering<double>> scales = {make_scale<double>({0, 1, 0}, 2, 2)};
   CHECK_NOTHROW(fuse_masks<double>(as_matrix(z), tl, scales, 1));
-  CHECK_THROWS_WITH_AS(fuse_masks<double>(as_matrix(z), tl, scales, 0), doctest::Contains("token 0 has label 0"),
-                       std::invalid_argument);
-  CHECK_THROWS_WITH_AS(fuse_masks<double>(as_matrix(z), std::vector<std::int32_t>{0, -1}, scales, 1),
-                       doctest::Contains("token_labels size (2)"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(fuse_masks<double>(as_matrix(z), tl, std::vector<scale_clustering<double>>{}, 1),
-                       doctest::Contains("no scales"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(fuse_masks<double>(as_matrix(z), tl, scales, 0),
+                       doctest::Contains("token 0 has label 0"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      fuse_masks<double>(as_matrix(z), std::vector<std::int32_t>{0, -1}, scales, 1),
+      doctest::Contains("token_labels size (2)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      fuse_masks<double>(as_matrix(z), tl, std::vector<scale_clustering<double>>{}, 1),
+      doctest::Contains("no scales"), std::invalid_argument);
   std::vector<scale_clustering<double>> bad = {make_scale<double>({0, 2, 0}, 2, 2)};
-  CHECK_THROWS_WITH_AS(fuse_masks<double>(as_matrix(z), tl, bad, 1), doctest::Contains("cluster 2, outside [0, 2)"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(fuse_masks<double>(as_matrix(z), tl, bad, 1),
+                       doctest::Contains("cluster 2, outside [0, 2)"), std::invalid_argument);
   bad = {make_scale<double>({0, 1}, 2, 2)};
   CHECK_THROWS_AS(fuse_masks<double>(as_matrix(z), tl, bad, 1), std::invalid_argument);
   z(1, 1) = std::nan("");
-  CHECK_THROWS_WITH_AS(fuse_masks<double>(as_matrix(z), tl, scales, 1), doctest::Contains("non-finite"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(fuse_masks<double>(as_matrix(z), tl, scales, 1),
+                       doctest::Contains("non-finite"), std::invalid_argument);
 }
 
 }  // namespace test_cluster_mask_fusion

@@ -18,7 +18,8 @@ namespace {
 /// h × w × D unit tokens: the left third, the middle and the right part of the grid each near its
 /// own direction (plus seeded noise), so the planted regions are known.
 template <class T>
-tensor<T, 3> planted(index_t h, index_t w, index_t d, std::uint64_t seed, std::vector<std::int32_t>* region = nullptr) {
+tensor<T, 3> planted(index_t h, index_t w, index_t d, std::uint64_t seed,
+                     std::vector<std::int32_t>* region = nullptr) {
   rng g(seed);
   tensor<T, 3> t = tensor<T, 3>::from_shape({h, w, d});
   if (region) region->assign(h * w, 0);
@@ -50,7 +51,8 @@ void check_scale(const scale_clustering<T>& s, index_t q, index_t d) {
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("multiscale K-Means returns one compact partition per window", T, float, double) {
+TEST_CASE_TEMPLATE("multiscale K-Means returns one compact partition per window", T, float,
+                   double) {
   std::vector<std::int32_t> region;
   const auto t = planted<T>(16, 16, 8, 1, &region);
   const auto scales = multiscale_kmeans(t);  // defaults: windows {2, 4}, max_iter 10
@@ -70,11 +72,13 @@ TEST_CASE_TEMPLATE("multiscale K-Means returns one compact partition per window"
     }
     tensor<T, 2> X = tensor<T, 2>::from_shape({256, 8});
     std::copy_n(t.data(), 256 * 8, X.data());
-    CHECK(s.inertia == doctest::Approx(test::exact_inertia(X, s.centroids, s.labels)).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-12));
+    CHECK(s.inertia == doctest::Approx(test::exact_inertia(X, s.centroids, s.labels))
+                           .epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-12));
   }
 }
 
-TEST_CASE_TEMPLATE("identical tokens collapse to one cluster: empty clusters are dropped", T, float, double) {
+TEST_CASE_TEMPLATE("identical tokens collapse to one cluster: empty clusters are dropped", T, float,
+                   double) {
   tensor<T, 3> t = tensor<T, 3>::from_shape({6, 5, 3});
   for (index_t i = 0; i < t.size(); ++i) t.data()[i] = T(i % 3 == 0 ? 1 : 0);
   multiscale_options p;
@@ -105,7 +109,8 @@ TEST_CASE_TEMPLATE("the k-means++ option uses explicit Ks", T, float, double) {
   CHECK(scales[1].centroids.shape()[0] == 3);
 }
 
-TEST_CASE_TEMPLATE("a batch equals the images one by one, bitwise, for any thread count", T, float, double) {
+TEST_CASE_TEMPLATE("a batch equals the images one by one, bitwise, for any thread count", T, float,
+                   double) {
   const index_t b = 3, h = 8, w = 8, d = 5;
   tensor<T, 4> all = tensor<T, 4>::from_shape({b, h, w, d});
   std::vector<tensor<T, 3>> imgs;
@@ -141,16 +146,19 @@ TEST_CASE("multiscale K-Means rejects bad grids, windows and Ks") {
   const auto t = planted<float>(4, 4, 3, 1);
   const matrix_ref<const float> tok(t.data(), 16, 3);
   CHECK_THROWS_WITH_AS(multiscale_kmeans<float>(tok, 3, 4),
-                       "multiscale_kmeans: grid 3 x 4 = 12 tokens, but the data has 16 rows", std::invalid_argument);
+                       "multiscale_kmeans: grid 3 x 4 = 12 tokens, but the data has 16 rows",
+                       std::invalid_argument);
   multiscale_options p;
   p.windows = {2, 0};
-  CHECK_THROWS_WITH_AS(multiscale_kmeans<float>(tok, 4, 4, p), "multiscale_kmeans: window sizes must be >= 1, got 0",
+  CHECK_THROWS_WITH_AS(multiscale_kmeans<float>(tok, 4, 4, p),
+                       "multiscale_kmeans: window sizes must be >= 1, got 0",
                        std::invalid_argument);
   p.windows = {};
   CHECK_THROWS_AS(multiscale_kmeans<float>(tok, 4, 4, p), std::invalid_argument);
   p.ks = {4, 17};
   CHECK_THROWS_WITH_AS(multiscale_kmeans<float>(tok, 4, 4, p),
-                       "multiscale_kmeans: k (17) must be in [1, number of tokens (16)]", std::invalid_argument);
+                       "multiscale_kmeans: k (17) must be in [1, number of tokens (16)]",
+                       std::invalid_argument);
 }
 
 }  // namespace test_cluster_multiscale_kmeans

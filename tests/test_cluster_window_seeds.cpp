@@ -54,7 +54,8 @@ TEST_CASE_TEMPLATE("window seeds average exactly the tokens each window covers",
   CHECK(s(5, 1) == doctest::Approx(16.0));
 }
 
-TEST_CASE_TEMPLATE("window 1 copies the tokens, a window covering the grid gives the mean", T, float, double) {
+TEST_CASE_TEMPLATE("window 1 copies the tokens, a window covering the grid gives the mean", T,
+                   float, double) {
   const auto tok = grid_tokens<T>();
   const auto s1 = window_seeds<T>(as_matrix(tok), 3, 5, 1);
   REQUIRE(s1.shape()[0] == 15);
@@ -82,11 +83,13 @@ TEST_CASE("window seeds of an h x w x D tensor use its grid") {
 TEST_CASE("window seeds reject a grid that does not match the data, and window 0") {
   const auto tok = grid_tokens<float>();
   CHECK_THROWS_WITH_AS(window_seeds<float>(as_matrix(tok), 4, 5, 2),
-                       "window_seeds: grid 4 x 5 = 20 tokens, but the data has 15 rows", std::invalid_argument);
-  CHECK_THROWS_WITH_AS(window_seeds<float>(as_matrix(tok), 3, 5, 0), "window_seeds: window size must be >= 1, got 0",
+                       "window_seeds: grid 4 x 5 = 20 tokens, but the data has 15 rows",
                        std::invalid_argument);
+  CHECK_THROWS_WITH_AS(window_seeds<float>(as_matrix(tok), 3, 5, 0),
+                       "window_seeds: window size must be >= 1, got 0", std::invalid_argument);
   tensor<float, 2> out = tensor<float, 2>::from_shape({5, 2});
-  CHECK_THROWS_AS(window_seeds<float>(as_matrix(out), as_matrix(tok), 3, 5, 2), std::invalid_argument);
+  CHECK_THROWS_AS(window_seeds<float>(as_matrix(out), as_matrix(tok), 3, 5, 2),
+                  std::invalid_argument);
 }
 
 }  // namespace test_cluster_window_seeds

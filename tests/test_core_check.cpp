@@ -38,7 +38,9 @@ TEST_CASE("check_shape and check_rank throw with both shapes in the message") {
   CHECK(msg.find("normalize") != std::string::npos);
   CHECK(msg.find("(3, 5)") != std::string::npos);
   CHECK(msg.find("(3, 4)") != std::string::npos);
-  CHECK(message_of([&] { check_shape("f", "X", x, {3, 5, 1}); }).find("(3, 5, 1)") != std::string::npos);
+  CHECK(message_of([&] {
+          check_shape("f", "X", x, {3, 5, 1});
+        }).find("(3, 5, 1)") != std::string::npos);
   const auto rank = message_of([&] { check_rank("f", "X", x, 3); });
   CHECK(rank.find("rank 2") != std::string::npos);
   CHECK(rank.find("expected rank 3") != std::string::npos);

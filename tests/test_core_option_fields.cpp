@@ -63,8 +63,10 @@ TEST_CASE("option_fields: paths, flags, kinds and defaults in declaration order"
   CHECK(f.all()[6].kind == field_kind::list);
   CHECK(f.find("inner.windows")->default_text == "2,4");
   CHECK(f.find("nope") == nullptr);
-  CHECK(f.to_text() == "on = true\nthreads = 0\nseed = 3\nsteps = 10\ncolour = green\ninner.tau = 0.070000000000000007\n"
-                       "inner.windows = 2,4\n");
+  CHECK(f.to_text() ==
+        "on = true\nthreads = 0\nseed = 3\nsteps = 10\ncolour = green\ninner.tau = "
+        "0.070000000000000007\n"
+        "inner.windows = 2,4\n");
 }
 
 TEST_CASE("option_fields: text round-trips exactly and writes through to the object") {
@@ -94,12 +96,18 @@ TEST_CASE("option_fields: text round-trips exactly and writes through to the obj
 TEST_CASE("option_fields: bad text names the field and the problem") {
   knobs k;
   option_fields f(k);
-  CHECK_THROWS_WITH_AS(f.find("seed")->set("-1"), "seed: must be >= 0, got -1", std::invalid_argument);
-  CHECK_THROWS_WITH_AS(f.find("steps")->set("12x"), "steps: '12x' is not a whole number >= 0", std::invalid_argument);
-  CHECK_THROWS_WITH_AS(f.find("inner.tau")->set("abc"), "inner.tau: 'abc' is not a number", std::invalid_argument);
-  CHECK_THROWS_WITH_AS(f.find("on")->set("maybe"), "on: 'maybe' is not true or false", std::invalid_argument);
-  CHECK_THROWS_WITH_AS(f.find("colour")->set("blue"), "colour: 'blue' is not one of red, green", std::invalid_argument);
-  CHECK_THROWS_WITH_AS(f.find("threads")->set("99999999999"), doctest::Contains("out of range"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(f.find("seed")->set("-1"), "seed: must be >= 0, got -1",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(f.find("steps")->set("12x"), "steps: '12x' is not a whole number >= 0",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(f.find("inner.tau")->set("abc"), "inner.tau: 'abc' is not a number",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(f.find("on")->set("maybe"), "on: 'maybe' is not true or false",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(f.find("colour")->set("blue"), "colour: 'blue' is not one of red, green",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(f.find("threads")->set("99999999999"), doctest::Contains("out of range"),
+                       std::invalid_argument);
   CHECK(k.seed == 3);  // unchanged by the failed parses
 }
 
@@ -108,13 +116,16 @@ TEST_CASE("option_fields: validate reports the first failing check with a readab
   option_fields f(k);
   CHECK_NOTHROW(f.validate("knobs"));
   k.steps = 0;
-  CHECK_THROWS_WITH_AS(f.validate("knobs"), "knobs: steps must be >= 1, got 0", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(f.validate("knobs"), "knobs: steps must be >= 1, got 0",
+                       std::invalid_argument);
   k.steps = 1;
   k.in.tau = -1e300;
-  CHECK_THROWS_WITH_AS(f.validate("knobs"), "knobs: inner.tau must be > 0, got -1e+300", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(f.validate("knobs"), "knobs: inner.tau must be > 0, got -1e+300",
+                       std::invalid_argument);
   k.in.tau = 1;
   k.in.windows = {};
-  CHECK_THROWS_WITH_AS(f.validate("knobs"), "knobs: inner.windows must not be empty", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(f.validate("knobs"), "knobs: inner.windows must not be empty",
+                       std::invalid_argument);
   k.in.windows = {2, 0};
   CHECK_THROWS_WITH_AS(f.validate("knobs"), "knobs: inner.windows every entry must be >= 1, got 0",
                        std::invalid_argument);
@@ -128,9 +139,11 @@ TEST_CASE("first_difference names the first field that differs, or a missing one
   knobs b;
   CHECK(first_difference(stored, option_fields(b)).empty());
   b.in.windows = {2, 8};
-  CHECK(first_difference(stored, option_fields(b)) == "inner.windows is 2,4 in the checkpoint, 2,8 now");
+  CHECK(first_difference(stored, option_fields(b)) ==
+        "inner.windows is 2,4 in the checkpoint, 2,8 now");
   knobs c;
-  CHECK(first_difference("on = true\n", option_fields(c)) == "threads is missing from the checkpoint (now 0)");
+  CHECK(first_difference("on = true\n", option_fields(c)) ==
+        "threads is missing from the checkpoint (now 0)");
   CHECK(first_difference(stored + "extra = 1\n", option_fields(c)) ==
         "extra = 1 is in the checkpoint but not an option of this build");
   CHECK_THROWS_AS(parse_option_text("no equals sign\n"), std::invalid_argument);

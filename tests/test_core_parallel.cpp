@@ -5,8 +5,8 @@
 #include <omp.h>
 
 #include <atomic>
-#include <vector>
 #include <stdexcept>
+#include <vector>
 
 #include "support/random_data.hpp"
 #include "zss/core/parallel.hpp"

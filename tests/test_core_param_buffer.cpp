@@ -15,7 +15,8 @@ TEST_CASE_TEMPLATE("named views tile one aligned buffer", T, float, double) {
   const auto w = p.add("conv1.weight", {3, 5});
   const auto b = p.add("conv1.bias", {3});
   const auto s = p.add("scale", {});
-  CHECK_THROWS_WITH_AS(p.add("conv1.bias", {2}), doctest::Contains("duplicate"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(p.add("conv1.bias", {2}), doctest::Contains("duplicate"),
+                       std::invalid_argument);
   p.allocate();
   CHECK_THROWS_AS(p.add("late", {1}), std::invalid_argument);
   CHECK(p.parameter_count() == 15 + 3 + 1);

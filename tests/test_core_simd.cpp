@@ -12,8 +12,8 @@ namespace test_core_simd {
 
 using namespace zss;
 
-TEST_CASE_TEMPLATE("reductions equal the scalar reference exactly on integer-valued inputs", T, float,
-                   double) {
+TEST_CASE_TEMPLATE("reductions equal the scalar reference exactly on integer-valued inputs", T,
+                   float, double) {
   for (index_t n : test::kernel_sizes()) {
     CAPTURE(n);
     auto a = test::integer_vector<T>(n, 1 + n), b = test::integer_vector<T>(n, 1000 + n);
@@ -38,8 +38,8 @@ TEST_CASE_TEMPLATE("reductions match the scalar reference on random inputs", T, 
     // Error bound of a sum of n products: ~ n·u·Σ|a_i b_i|.
     double scale = 0;
     for (index_t i = 0; i < n; ++i) scale += std::abs(double(a[i]) * double(b[i]));
-    CHECK(std::abs(double(simd::dot(a.data(), b.data(), n)) - double(simd::ref::dot(a.data(), b.data(), n))) <=
-          tol * (scale + 1));
+    CHECK(std::abs(double(simd::dot(a.data(), b.data(), n)) -
+                   double(simd::ref::dot(a.data(), b.data(), n))) <= tol * (scale + 1));
     CHECK(double(simd::squared_distance(a.data(), b.data(), n)) ==
           doctest::Approx(double(simd::ref::squared_distance(a.data(), b.data(), n))).epsilon(tol));
     CHECK(double(simd::squared_norm(a.data(), n)) ==
@@ -63,7 +63,8 @@ TEST_CASE_TEMPLATE("axpy and scale equal the scalar reference", T, float, double
     simd::axpy(T(0.37), u.data(), v.data(), n);
     simd::ref::axpy(T(0.37), u.data(), v_ref.data(), n);
     for (index_t i = 0; i < n; ++i)
-      CHECK(double(v[i]) == doctest::Approx(double(v_ref[i])).epsilon(4 * std::numeric_limits<T>::epsilon()));
+      CHECK(double(v[i]) ==
+            doctest::Approx(double(v_ref[i])).epsilon(4 * std::numeric_limits<T>::epsilon()));
   }
 }
 

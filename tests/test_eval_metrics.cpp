@@ -46,7 +46,8 @@ TEST_CASE("hIoU is 0 when nothing unseen is right; errors name the labels") {
   CHECK(m.miou_unseen == 0.0);
   CHECK(m.hiou == 0.0);
   const std::vector<std::int32_t> bad = {5};
-  CHECK_THROWS_WITH_AS(cm.add(bad.data(), p.data(), 1), doctest::Contains("truth 5"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cm.add(bad.data(), p.data(), 1), doctest::Contains("truth 5"),
+                       std::invalid_argument);
   const bool short_seen[] = {true};
   CHECK_THROWS_AS(eval::compute_metrics(cm, short_seen), std::invalid_argument);
   eval::confusion_matrix other(3);

@@ -28,7 +28,8 @@ tensor<T, 2> random_matrix(index_t r, index_t c, std::uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("predict: argmax of calibrated cosine scores (stride-1 net: upsampling is the identity)") {
+TEST_CASE(
+    "predict: argmax of calibrated cosine scores (stride-1 net: upsampling is the identity)") {
   encoder_options ec;
   ec.widths = {4};
   ec.strides = {1};
@@ -36,7 +37,8 @@ TEST_CASE("predict: argmax of calibrated cosine scores (stride-1 net: upsampling
   encoder<double> net(ec);
   encoder_init(net, 3);
   for (auto id : net.bias_id)  // non-zero biases: no all-zero feature rows
-    for (index_t i = 0; i < net.params.entries()[id].size; ++i) net.params.value(id)[i] = 0.1 * double(i % 3) - 0.05;
+    for (index_t i = 0; i < net.params.entries()[id].size; ++i)
+      net.params.value(id)[i] = 0.1 * double(i % 3) - 0.05;
   const index_t B = 2, H = 5, W = 6, K = 4;
   tensor<double, 4> images = tensor<double, 4>::from_shape({B, H, W, 3});
   rng g(4, 0);
@@ -49,7 +51,8 @@ TEST_CASE("predict: argmax of calibrated cosine scores (stride-1 net: upsampling
     predict_cache<double> cache;
     predict_options ip;
     ip.calibration = gamma;
-    predict(labels, cache, images, net, text, std::span<const std::int32_t>(ids), std::span<const bool>(seen_flags, K), ip);
+    predict(labels, cache, images, net, text, std::span<const std::int32_t>(ids),
+            std::span<const bool>(seen_flags, K), ip);
     tensor<double, 3> feats = tensor<double, 3>::from_shape({B, H * W, 5});
     encoder_cache<double> ecache;
     encoder_forward(feats, ecache, images, net, 1);
@@ -61,7 +64,8 @@ TEST_CASE("predict: argmax of calibrated cosine scores (stride-1 net: upsampling
         for (index_t d = 0; d < 5; ++d) fn += feats(b, p, d) * feats(b, p, d);
         for (index_t k = 0; k < K; ++k) {
           double dot = 0, tn = 0;
-          for (index_t d = 0; d < 5; ++d) dot += feats(b, p, d) * text(k, d), tn += text(k, d) * text(k, d);
+          for (index_t d = 0; d < 5; ++d)
+            dot += feats(b, p, d) * text(k, d), tn += text(k, d) * text(k, d);
           const double s = dot / std::sqrt(fn * tn) - (seen_flags[k] ? gamma : 0.0);
           if (s > best) best = s, arg = ids[k];
         }

@@ -5,8 +5,8 @@
 
 #include <sys/resource.h>
 
-#include <csignal>
 #include <unistd.h>
+#include <csignal>
 
 #include <algorithm>
 #include <cstring>
@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "support/random_data.hpp"
+#include "zss/io/checkpoint.hpp"
 #include "zss/loss/cosine_ce.hpp"
 #include "zss/nn/encoder.hpp"
 #include "zss/optim/adamw.hpp"
-#include "zss/io/checkpoint.hpp"
 #include "zss/optim/schedule.hpp"
 #include "zss/optim/sgd.hpp"
 
@@ -92,8 +92,9 @@ struct trainer {
       dF.fill(T(0));
       encoder_forward(F, cache, img, net, 2);
       T loss = 0;
-      cosine_ce_forward_backward(loss, matrix_ref<T>(dF.data(), F.shape()[0] * F.shape()[1], 6), class_set_grads<T>{},
-                                 ce, matrix_ref<const T>(F.data(), F.shape()[0] * F.shape()[1], 6),
+      cosine_ce_forward_backward(loss, matrix_ref<T>(dF.data(), F.shape()[0] * F.shape()[1], 6),
+                                 class_set_grads<T>{}, ce,
+                                 matrix_ref<const T>(F.data(), F.shape()[0] * F.shape()[1], 6),
                                  std::span<const int>(y), std::span<const T>{}, sets, cp);
       encoder_backward(net, dF, cache, img, 2);
       adamw_options o;
@@ -126,7 +127,9 @@ TEST_CASE_TEMPLATE("round trip restores weights, AdamW state and step bitwise", 
   CHECK(same_bits(a.opt.v.data(), ob.v.data(), a.opt.v.size()));
 }
 
-TEST_CASE_TEMPLATE("training resumed from a checkpoint continues exactly like the uninterrupted run", T, float, double) {
+TEST_CASE_TEMPLATE(
+    "training resumed from a checkpoint continues exactly like the uninterrupted run", T, float,
+    double) {
   temp_dir dir;
   trainer<T> full;
   full.train(6);
@@ -154,33 +157,38 @@ TEST_CASE("truncated or corrupt files are rejected and the destination is left u
   adamw_state<float> ob;
   const std::vector<float> before(b.params.values(), b.params.values() + b.params.size());
   auto unchanged = [&] {
-    return std::equal(before.begin(), before.end(), b.params.values()) && ob.m.empty() && ob.step == 0;
+    return std::equal(before.begin(), before.end(), b.params.values()) && ob.m.empty() &&
+           ob.step == 0;
   };
-  for (std::size_t keep : {std::size_t(0), std::size_t(7), std::size_t(40), bytes.size() / 2, bytes.size() - 1}) {
+  for (std::size_t keep :
+       {std::size_t(0), std::size_t(7), std::size_t(40), bytes.size() / 2, bytes.size() - 1}) {
     CAPTURE(keep);
-    write_bytes(dir.path / "bad.ckpt", std::vector<char>(bytes.begin(), bytes.begin() + long(keep)));
+    write_bytes(dir.path / "bad.ckpt",
+                std::vector<char>(bytes.begin(), bytes.begin() + long(keep)));
     CHECK_THROWS_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob), std::invalid_argument);
     CHECK(unchanged());
   }
   write_bytes(dir.path / "bad.ckpt", std::vector<char>(bytes.begin(), bytes.end() - 100));
-  CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob), doctest::Contains("truncated or corrupt"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob),
+                       doctest::Contains("truncated or corrupt"), std::invalid_argument);
   for (std::size_t at : {std::size_t(9), std::size_t(60), bytes.size() / 2, bytes.size() - 3}) {
     CAPTURE(at);
     auto corrupt = bytes;
     corrupt[at] = char(corrupt[at] ^ 0x10);
     write_bytes(dir.path / "bad.ckpt", corrupt);
-    CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob), doctest::Contains("checksum"),
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob),
+                         doctest::Contains("checksum"), std::invalid_argument);
     CHECK(unchanged());
   }
-  CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "missing.ckpt", b.params, ob), doctest::Contains("cannot open"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "missing.ckpt", b.params, ob),
+                       doctest::Contains("cannot open"), std::invalid_argument);
   // The good file still loads.
   CHECK(load_checkpoint(file, b.params, ob) == 1);
 }
 
-TEST_CASE("a checkpoint of another architecture, scalar type or optimiser is rejected naming the mismatch") {
+TEST_CASE(
+    "a checkpoint of another architecture, scalar type or optimiser is rejected naming the "
+    "mismatch") {
   temp_dir dir;
   trainer<float> a;
   a.train(1);
@@ -192,27 +200,30 @@ TEST_CASE("a checkpoint of another architecture, scalar type or optimiser is rej
     c.widths = {4, 9};
     return c;
   }());
-  CHECK_THROWS_WITH_AS(load_checkpoint(file, wider.params, o),
-                       doctest::Contains("entry 2: file has 'conv2.weight' (3, 3, 4, 8), expected 'conv2.weight' (3, 3, 4, 9)"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      load_checkpoint(file, wider.params, o),
+      doctest::Contains(
+          "entry 2: file has 'conv2.weight' (3, 3, 4, 8), expected 'conv2.weight' (3, 3, 4, 9)"),
+      std::invalid_argument);
   encoder<float> other_d(small_config(7));
-  CHECK_THROWS_WITH_AS(load_checkpoint(file, other_d.params, o), doctest::Contains("'proj.weight' (1, 1, 8, 6)"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_checkpoint(file, other_d.params, o),
+                       doctest::Contains("'proj.weight' (1, 1, 8, 6)"), std::invalid_argument);
   encoder<float> deeper([] {
     auto c = small_config();
     c.widths = {4, 8, 8};
     c.strides = {1, 2, 1};
     return c;
   }());
-  CHECK_THROWS_WITH_AS(load_checkpoint(file, deeper.params, o), doctest::Contains("architecture mismatch"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_checkpoint(file, deeper.params, o),
+                       doctest::Contains("architecture mismatch"), std::invalid_argument);
   encoder<double> dbl(small_config());
   adamw_state<double> od;
-  CHECK_THROWS_WITH_AS(load_checkpoint(file, dbl.params, od), doctest::Contains("scalar type mismatch"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_checkpoint(file, dbl.params, od),
+                       doctest::Contains("scalar type mismatch"), std::invalid_argument);
   encoder<float> same(small_config());
   sgd_state<float> os;
-  CHECK_THROWS_WITH_AS(load_checkpoint(file, same.params, os), doctest::Contains("file has 'adamw' state, expected 'sgd'"),
+  CHECK_THROWS_WITH_AS(load_checkpoint(file, same.params, os),
+                       doctest::Contains("file has 'adamw' state, expected 'sgd'"),
                        std::invalid_argument);
   CHECK(o.m.empty());
   CHECK(os.momentum_buffer.empty());
@@ -234,13 +245,15 @@ TEST_CASE("a failed save leaves the previous checkpoint untouched; SGD state rou
     rlimit small = old_limit;
     small.rlim_cur = 512;
     REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-    CHECK_THROWS_WITH_AS(save_checkpoint(file, a.net.params, a.opt, 3), doctest::Contains("m.ckpt"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(save_checkpoint(file, a.net.params, a.opt, 3), doctest::Contains("m.ckpt"),
+                         std::runtime_error);
     REQUIRE(::setrlimit(RLIMIT_FSIZE, &old_limit) == 0);
     std::signal(SIGXFSZ, old_handler);
   }
   CHECK(read_bytes(file) == before);
   std::size_t leftovers = 0;  // and no temporary file is left behind
-  for (const auto& e : fs::directory_iterator(dir.path)) leftovers += e.path().filename() != "m.ckpt";
+  for (const auto& e : fs::directory_iterator(dir.path))
+    leftovers += e.path().filename() != "m.ckpt";
   CHECK(leftovers == 0);
   save_checkpoint(file, a.net.params, a.opt, 3);  // now it works and replaces the file
   CHECK(read_bytes(file) != before);
@@ -248,8 +261,10 @@ TEST_CASE("a failed save leaves the previous checkpoint untouched; SGD state rou
   sgd_state<double> s;
   std::vector<double> g(a.net.params.size(), 0.5);
   sgd_options so;
-  sgd_step(std::span<double>(a.net.params.values(), a.net.params.size()), std::span<const double>(g), s, so);
-  sgd_step(std::span<double>(a.net.params.values(), a.net.params.size()), std::span<const double>(g), s, so);
+  sgd_step(std::span<double>(a.net.params.values(), a.net.params.size()),
+           std::span<const double>(g), s, so);
+  sgd_step(std::span<double>(a.net.params.values(), a.net.params.size()),
+           std::span<const double>(g), s, so);
   save_checkpoint(dir.path / "s.ckpt", a.net.params, s, 7);
   encoder<double> b(small_config());
   sgd_state<double> t;
@@ -264,7 +279,8 @@ TEST_CASE("named sections round-trip; a section longer than the file is refused"
   trainer<double> a;
   a.train(1);
   const auto file = dir.path / "s.ckpt";
-  const std::vector<checkpoint_section> sections = {{"trainer.config", {'a', ' ', '=', ' ', '1'}}, {"empty", {}}};
+  const std::vector<checkpoint_section> sections = {{"trainer.config", {'a', ' ', '=', ' ', '1'}},
+                                                    {"empty", {}}};
   save_checkpoint(file, a.net.params, a.opt, 1, sections);
   encoder<double> b(a.net.config);
   adamw_state<double> ob;
@@ -277,8 +293,8 @@ TEST_CASE("named sections round-trip; a section longer than the file is refused"
   CHECK(back[1].bytes.empty());
   // Duplicate names are refused when saving.
   const std::vector<checkpoint_section> twice = {{"x", {}}, {"x", {1}}};
-  CHECK_THROWS_WITH_AS(save_checkpoint(file, a.net.params, a.opt, 1, twice), doctest::Contains("duplicate section 'x'"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(save_checkpoint(file, a.net.params, a.opt, 1, twice),
+                       doctest::Contains("duplicate section 'x'"), std::invalid_argument);
   // A corrupted section length (checksum fixed up) is refused before anything is allocated.
   auto bytes = read_bytes(file);
   const std::string name = "trainer.config";
@@ -286,11 +302,12 @@ TEST_CASE("named sections round-trip; a section longer than the file is refused"
   REQUIRE(it != bytes.end());
   const std::uint64_t huge = std::uint64_t(1) << 60;
   std::memcpy(&*(it + std::ptrdiff_t(name.size())), &huge, sizeof huge);
-  const std::uint64_t sum = zss::detail::fnv1a64(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size() - 8);
+  const std::uint64_t sum =
+      zss::detail::fnv1a64(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size() - 8);
   std::memcpy(bytes.data() + bytes.size() - 8, &sum, 8);
   write_bytes(dir.path / "bad.ckpt", bytes);
-  CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob, &back), doctest::Contains("section 'trainer.config' claims"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob, &back),
+                       doctest::Contains("section 'trainer.config' claims"), std::invalid_argument);
 }
 
 }  // namespace test_io_checkpoint

@@ -42,7 +42,8 @@ struct decoded {
 
 decoded decode(const std::vector<unsigned char>& png) {
   decoded d;
-  unsigned char* p = stbi_load_from_memory(png.data(), static_cast<int>(png.size()), &d.w, &d.h, &d.c, 0);
+  unsigned char* p =
+      stbi_load_from_memory(png.data(), static_cast<int>(png.size()), &d.w, &d.h, &d.c, 0);
   REQUIRE(p != nullptr);
   d.pixels.assign(p, p + d.w * d.h * d.c);
   stbi_image_free(p);

@@ -21,7 +21,8 @@ namespace {
 
 /// A .npy file as NumPy writes it: magic, version, little-endian header length, the dict text
 /// padded with spaces and ended by '\n' so that the preamble + header is a multiple of `align`.
-std::string npy_bytes(const std::string& dict, const std::string& data, int major = 1, std::size_t align = 64) {
+std::string npy_bytes(const std::string& dict, const std::string& data, int major = 1,
+                      std::size_t align = 64) {
   const std::size_t len_bytes = major == 1 ? 2 : 4;
   std::string header = dict;
   const std::size_t pre = 8 + len_bytes;
@@ -53,7 +54,9 @@ std::string error_of(F&& f) {
   return "(no exception)";
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -120,7 +123,8 @@ TEST_CASE("npy reads files written byte by byte as NumPy writes them") {
     CHECK(a == tensor<std::int64_t, 1>{-1, 255, 1ll << 40, 0});
   }
   SUBCASE("a header longer than 127 bytes (xtensor 0.24's reader sign-extends its length)") {
-    write_bytes(file, npy_bytes("{'descr': '|u1', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2), }",
+    write_bytes(file, npy_bytes("{'descr': '|u1', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, "
+                                "1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2), }",
                                 std::string("\x07\xff", 2), 1, 192));
     const auto h = read_npy_header(file);
     CHECK(h.data_offset == 192);
@@ -128,7 +132,8 @@ TEST_CASE("npy reads files written byte by byte as NumPy writes them") {
     CHECK(h.size() == 2);
   }
   SUBCASE("a 1-d array marked Fortran order is the same bytes and is accepted") {
-    write_bytes(file, npy_bytes("{'descr': '<i4', 'fortran_order': True, 'shape': (2,), }", raw<std::int32_t>({7, 8})));
+    write_bytes(file, npy_bytes("{'descr': '<i4', 'fortran_order': True, 'shape': (2,), }",
+                                raw<std::int32_t>({7, 8})));
     CHECK(load_npy<std::int32_t, 1>(file) == tensor<std::int32_t, 1>{7, 8});
   }
   SUBCASE("an empty array") {
@@ -176,36 +181,45 @@ TEST_CASE("npy rejects malformed and unsupported files with the file, dtype and 
     CHECK(contains(runtime_message(), "truncated"));
   }
   SUBCASE("trailing bytes") {
-    write_bytes(file, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", f4x6 + "xyz"));
+    write_bytes(file, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+                                f4x6 + "xyz"));
     CHECK(contains(runtime_message(), "3 unexpected bytes"));
   }
   SUBCASE("big-endian") {
-    write_bytes(file, npy_bytes("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", f4x6));
+    write_bytes(file,
+                npy_bytes("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", f4x6));
     CHECK(contains(runtime_message(), "big-endian dtype '>f4'"));
   }
   SUBCASE("Fortran order") {
-    write_bytes(file, npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", f4x6));
+    write_bytes(file,
+                npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", f4x6));
     const auto msg = runtime_message();
     CHECK(contains(msg, "Fortran"));
     CHECK(contains(msg, "float32 (2, 3)"));
   }
   SUBCASE("unsupported dtypes") {
     for (std::string d : {"<f2", "<c8", "<U3", "|O", "<M8[ns]"}) {
-      write_bytes(file, npy_bytes("{'descr': '" + d + "', 'fortran_order': False, 'shape': (2, 3), }", f4x6));
+      write_bytes(
+          file,
+          npy_bytes("{'descr': '" + d + "', 'fortran_order': False, 'shape': (2, 3), }", f4x6));
       const auto msg = runtime_message();
       CHECK_MESSAGE(contains(msg, "unsupported dtype '" + d + "'"), msg);
     }
   }
   SUBCASE("structured dtype") {
-    write_bytes(file, npy_bytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,), }", f4x6));
+    write_bytes(
+        file,
+        npy_bytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,), }", f4x6));
     CHECK(contains(runtime_message(), "structured"));
   }
   SUBCASE("broken dictionaries") {
-    for (std::string d : {"{'descr': '<f4', 'shape': (6,), }", "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (6,), }",
-                          "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'extra': 1}",
-                          "{'descr': '<f4', 'fortran_order': False, 'shape': (-6,), }", "['descr', '<f4']",
-                          "{'descr': '<f4', 'fortran_order': False, 'shape': (6,) } junk",
-                          "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }"}) {
+    for (std::string d :
+         {"{'descr': '<f4', 'shape': (6,), }",
+          "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (6,), }",
+          "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'extra': 1}",
+          "{'descr': '<f4', 'fortran_order': False, 'shape': (-6,), }", "['descr', '<f4']",
+          "{'descr': '<f4', 'fortran_order': False, 'shape': (6,) } junk",
+          "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }"}) {
       write_bytes(file, npy_bytes(d, f4x6));
       const auto msg = runtime_message();
       CHECK_MESSAGE((contains(msg, "malformed") || contains(msg, "overflow")), msg);
@@ -218,7 +232,10 @@ TEST_CASE("npy rejects malformed and unsupported files with the file, dtype and 
     CHECK(contains(runtime_message(), "version 4.0"));
   }
   SUBCASE("a shape whose byte count overflows") {
-    write_bytes(file, npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", f4x6));
+    write_bytes(
+        file,
+        npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
+                  f4x6));
     CHECK(contains(runtime_message(), "overflow"));
   }
 }

@@ -21,7 +21,7 @@ TEST_CASE_TEMPLATE("bce forward matches −y log σ − (1−y) log(1−σ)", T,
   for (auto [n, k] : {std::array<index_t, 2>{1, 1}, {3, 5}, {7, 16}}) {
     auto Z = test::uniform_vector<T>(n * k, n + k, T(-8), T(8));
     auto Y = test::uniform_vector<T>(n * k, 2 * n + k, T(0), T(1));  // soft targets
-    for (index_t i = 0; i < n * k; i += 3) Y[i] = T(i % 2);         // and hard ones
+    for (index_t i = 0; i < n * k; i += 3) Y[i] = T(i % 2);          // and hard ones
     T loss = -1;
     bce_with_logits_forward<T>(loss, {Z.data(), n, k}, {Y.data(), n, k});
     const double ref = test::ref::bce_mean(test::to_double(Z), test::to_double(Y));
@@ -78,8 +78,9 @@ TEST_CASE("bce on an empty matrix is 0 and its gradient a no-op; shape errors na
   std::vector<float> Z(6), Y(8), dZ(6);
   CHECK_THROWS_WITH_AS(bce_with_logits_forward<float>(loss, {Z.data(), 2, 3}, {Y.data(), 2, 4}),
                        doctest::Contains("(2, 4)"), std::invalid_argument);
-  CHECK_THROWS_AS(bce_with_logits_backward<float>({dZ.data(), 3, 2}, 1.0f, {Z.data(), 2, 3}, {Y.data(), 2, 3}),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(
+      bce_with_logits_backward<float>({dZ.data(), 3, 2}, 1.0f, {Z.data(), 2, 3}, {Y.data(), 2, 3}),
+      std::invalid_argument);
 }
 
 }  // namespace test_loss_bce

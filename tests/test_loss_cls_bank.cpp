@@ -39,7 +39,8 @@ TEST_CASE_TEMPLATE("cls_bank is a FIFO of normalised tokens with a fixed width",
   CHECK(bank.row(2)[1] == doctest::Approx(1.0));
   // Wrong width.
   tensor<T, 2> w = {{1, 2, 3}};
-  CHECK_THROWS_WITH_AS(bank.push(as_matrix(std::as_const(w))), doctest::Contains("width 3"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bank.push(as_matrix(std::as_const(w))), doctest::Contains("width 3"),
+                       std::invalid_argument);
   // Capacity 0: stays empty.
   cls_bank<T> off(0, 2);
   off.push(as_matrix(std::as_const(a)));

@@ -18,8 +18,8 @@ namespace {
 
 template <class T>
 double reference_loss(const test::class_problem<T>& p, const cosine_ce_options& prm) {
-  const auto S = test::ref::cosine_logits(p.dX(), p.roff, p.dT(), p.dP(), p.poff, double(prm.alpha), double(prm.beta),
-                                          double(prm.eps));
+  const auto S = test::ref::cosine_logits(p.dX(), p.roff, p.dT(), p.dP(), p.poff, double(prm.alpha),
+                                          double(prm.beta), double(prm.eps));
   return test::ref::cross_entropy(S, p.labels, p.dw());
 }
 
@@ -46,7 +46,8 @@ grads analytic(const test::class_problem<double>& p, const cosine_ce_options& pr
   cosine_ce_cache<double> cache;
   class_set_grads<double> dW{as_matrix(g.dT), as_matrix(g.dP)};
   if (fused) {
-    cosine_ce_forward_backward(g.loss, as_matrix(g.dX), dW, cache, p.x(), p.y(), p.w(), p.sets(), prm, dloss);
+    cosine_ce_forward_backward(g.loss, as_matrix(g.dX), dW, cache, p.x(), p.y(), p.w(), p.sets(),
+                               prm, dloss);
   } else {
     cosine_ce_forward(g.loss, cache, p.x(), p.y(), p.w(), p.sets(), prm);
     cosine_ce_backward(as_matrix(g.dX), dW, dloss, cache, p.x(), p.y(), p.w(), p.sets(), prm);
@@ -54,14 +55,16 @@ grads analytic(const test::class_problem<double>& p, const cosine_ce_options& pr
   return g;
 }
 
-void check_gradients(test::class_problem<double> p, const cosine_ce_options& prm, double tol = 1e-6) {
+void check_gradients(test::class_problem<double> p, const cosine_ce_options& prm,
+                     double tol = 1e-6) {
   for (bool fused : {true, false}) {
     CAPTURE(fused);
     const grads g = analytic(p, prm, fused);
     auto L = [&] { return double(our_loss(p, prm)); };
     CHECK(test::relative_error(g.dX, test::numeric_gradient(L, p.X.data(), p.X.size())) < tol);
     CHECK(test::relative_error(g.dT, test::numeric_gradient(L, p.Ts.data(), p.Ts.size())) < tol);
-    if (p.Ps.size()) CHECK(test::relative_error(g.dP, test::numeric_gradient(L, p.Ps.data(), p.Ps.size())) < tol);
+    if (p.Ps.size())
+      CHECK(test::relative_error(g.dP, test::numeric_gradient(L, p.Ps.data(), p.Ps.size())) < tol);
   }
 }
 
@@ -73,7 +76,9 @@ TEST_CASE_TEMPLATE("cosine_ce forward matches the unfused reference", T, float, 
     for (bool weighted : {false, true}) {
       CAPTURE(D);
       CAPTURE(weighted);
-      auto p = test::make_class_problem(D * 7 + weighted, {5, 0, 9, 3}, {2, 1, 0, 3}, 3, D, 0.25, weighted).cast<T>();
+      auto p = test::make_class_problem(D * 7 + weighted, {5, 0, 9, 3}, {2, 1, 0, 3}, 3, D, 0.25,
+                                        weighted)
+                   .cast<T>();
       for (index_t block : {index_t(1), index_t(4), index_t(128)}) {
         cosine_ce_options prm;
         prm.alpha = T(12);
@@ -85,7 +90,8 @@ TEST_CASE_TEMPLATE("cosine_ce forward matches the unfused reference", T, float, 
         tensor<T, 2> dX = xt::zeros<T>(p.X.shape());
         cosine_ce_cache<T> cache;
         T loss = 0;
-        cosine_ce_forward_backward(loss, as_matrix(dX), class_set_grads<T>{}, cache, p.x(), p.y(), p.w(), p.sets(), prm);
+        cosine_ce_forward_backward(loss, as_matrix(dX), class_set_grads<T>{}, cache, p.x(), p.y(),
+                                   p.w(), p.sets(), prm);
         CHECK(double(loss) == doctest::Approx(ref).epsilon(tol));
       }
     }
@@ -116,7 +122,8 @@ TEST_CASE("cosine_ce gradients equal central finite differences (double, rel. er
   }
   SUBCASE("ties: duplicated classes and duplicated rows") {
     auto p = test::make_class_problem(15, {6, 3}, {2, 2}, 3, 5, 0.0);
-    for (index_t d = 0; d < 5; ++d) p.Ts(1, d) = p.Ts(0, d), p.Ps(1, d) = p.Ts(2, d), p.X(1, d) = p.X(0, d);
+    for (index_t d = 0; d < 5; ++d)
+      p.Ts(1, d) = p.Ts(0, d), p.Ps(1, d) = p.Ts(2, d), p.X(1, d) = p.X(0, d);
     check_gradients(p, prm);
   }
   SUBCASE("zero vectors inside the ε clamp (rows and classes)") {
@@ -135,19 +142,23 @@ TEST_CASE("cosine_ce gradients equal central finite differences (double, rel. er
     cosine_ce_cache<double> cache;
     double loss = 0;
     for (int rep = 0; rep < 2; ++rep)
-      cosine_ce_forward_backward(loss, as_matrix(dX), class_set_grads<double>{}, cache, p.x(), p.y(), p.w(), p.sets(), prm);
+      cosine_ce_forward_backward(loss, as_matrix(dX), class_set_grads<double>{}, cache, p.x(),
+                                 p.y(), p.w(), p.sets(), prm);
     CHECK(test::relative_error(dX, xt::eval(2.0 * g1.dX)) < 1e-14);
   }
 }
 
-TEST_CASE_TEMPLATE("cosine_ce edge cases: all rows ignored, huge scales, zero rows at the default ε", T, float, double) {
+TEST_CASE_TEMPLATE(
+    "cosine_ce edge cases: all rows ignored, huge scales, zero rows at the default ε", T, float,
+    double) {
   SUBCASE("all rows ignored: loss 0, no gradient, no NaN") {
     auto p = test::make_class_problem(21, {4, 3}, {1, 1}, 2, 5, 1.0).cast<T>();
-    tensor<T, 2> dX = xt::zeros<T>(p.X.shape()), dT = xt::zeros<T>(p.Ts.shape()), dP = xt::zeros<T>(p.Ps.shape());
+    tensor<T, 2> dX = xt::zeros<T>(p.X.shape()), dT = xt::zeros<T>(p.Ts.shape()),
+                 dP = xt::zeros<T>(p.Ps.shape());
     cosine_ce_cache<T> cache;
     T loss = -1;
-    cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, p.x(), p.y(), p.w(),
-                               p.sets(), cosine_ce_options{});
+    cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, p.x(),
+                               p.y(), p.w(), p.sets(), cosine_ce_options{});
     CHECK(loss == T(0));
     for (T v : dX) CHECK(v == T(0));
     for (T v : dT) CHECK(v == T(0));
@@ -163,13 +174,15 @@ TEST_CASE_TEMPLATE("cosine_ce edge cases: all rows ignored, huge scales, zero ro
     cosine_ce_options prm;
     prm.alpha = T(1e4);
     prm.beta = T(3e4);
-    tensor<T, 2> dX = xt::zeros<T>(p.X.shape()), dT = xt::zeros<T>(p.Ts.shape()), dP = xt::zeros<T>(p.Ps.shape());
+    tensor<T, 2> dX = xt::zeros<T>(p.X.shape()), dT = xt::zeros<T>(p.Ts.shape()),
+                 dP = xt::zeros<T>(p.Ps.shape());
     cosine_ce_cache<T> cache;
     T loss = 0;
-    cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, p.x(), p.y(), p.w(),
-                               p.sets(), prm);
+    cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, p.x(),
+                               p.y(), p.w(), p.sets(), prm);
     CHECK(std::isfinite(loss));
-    CHECK(double(loss) == doctest::Approx(reference_loss(p, prm)).epsilon(std::is_same_v<T, float> ? 1e-4 : 1e-10));
+    CHECK(double(loss) ==
+          doctest::Approx(reference_loss(p, prm)).epsilon(std::is_same_v<T, float> ? 1e-4 : 1e-10));
     CHECK(test::all_finite(dX));
     CHECK(test::all_finite(dT));
     CHECK(test::all_finite(dP));
@@ -177,11 +190,12 @@ TEST_CASE_TEMPLATE("cosine_ce edge cases: all rows ignored, huge scales, zero ro
   SUBCASE("a zero row and a zero class at the default ε give finite values") {
     auto p = test::make_class_problem(24, {4, 3}, {1, 1}, 2, 5, 0.0).cast<T>();
     for (index_t d = 0; d < 5; ++d) p.X(1, d) = 0, p.Ts(0, d) = 0;
-    tensor<T, 2> dX = xt::zeros<T>(p.X.shape()), dT = xt::zeros<T>(p.Ts.shape()), dP = xt::zeros<T>(p.Ps.shape());
+    tensor<T, 2> dX = xt::zeros<T>(p.X.shape()), dT = xt::zeros<T>(p.Ts.shape()),
+                 dP = xt::zeros<T>(p.Ps.shape());
     cosine_ce_cache<T> cache;
     T loss = 0;
-    cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, p.x(), p.y(), p.w(),
-                               p.sets(), cosine_ce_options{});
+    cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, p.x(),
+                               p.y(), p.w(), p.sets(), cosine_ce_options{});
     CHECK(std::isfinite(loss));
     CHECK(double(loss) == doctest::Approx(reference_loss(p, cosine_ce_options{})).epsilon(1e-4));
     CHECK(test::all_finite(dX));
@@ -189,20 +203,23 @@ TEST_CASE_TEMPLATE("cosine_ce edge cases: all rows ignored, huge scales, zero ro
   }
 }
 
-TEST_CASE_TEMPLATE("cosine_ce: 1 and 2 threads give bitwise identical loss and gradients", T, float, double) {
+TEST_CASE_TEMPLATE("cosine_ce: 1 and 2 threads give bitwise identical loss and gradients", T, float,
+                   double) {
   // Enough rows for several groups and blocks; images of uneven sizes.
-  auto p = test::make_class_problem(31, {700, 13, 0, 450, 901}, {3, 0, 2, 5, 1}, 6, 37, 0.1, true).cast<T>();
+  auto p = test::make_class_problem(31, {700, 13, 0, 450, 901}, {3, 0, 2, 5, 1}, 6, 37, 0.1, true)
+               .cast<T>();
   std::vector<tensor<T, 2>> out;
   std::vector<T> losses;
   for (int threads : {1, 2, 3}) {
     cosine_ce_options prm;
     prm.threads = threads;
     prm.block_rows = 64;
-    tensor<T, 2> dX = xt::zeros<T>(p.X.shape()), dT = xt::zeros<T>(p.Ts.shape()), dP = xt::zeros<T>(p.Ps.shape());
+    tensor<T, 2> dX = xt::zeros<T>(p.X.shape()), dT = xt::zeros<T>(p.Ts.shape()),
+                 dP = xt::zeros<T>(p.Ps.shape());
     cosine_ce_cache<T> cache;
     T loss = 0;
-    cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, p.x(), p.y(), p.w(),
-                               p.sets(), prm);
+    cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, p.x(),
+                               p.y(), p.w(), p.sets(), prm);
     losses.push_back(loss);
     out.push_back(dX), out.push_back(dT), out.push_back(dP);
   }
@@ -222,8 +239,8 @@ TEST_CASE("cosine_ce: float agrees with double within float tolerance") {
                    dP = xt::zeros<float>(pf.Ps.shape());
   cosine_ce_cache<float> cache;
   float loss = 0;
-  cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, pf.x(), pf.y(), pf.w(),
-                             pf.sets(), prmf);
+  cosine_ce_forward_backward(loss, as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, cache, pf.x(),
+                             pf.y(), pf.w(), pf.sets(), prmf);
   CHECK(double(loss) == doctest::Approx(gd.loss).epsilon(1e-5));
   CHECK(test::relative_error(dX, gd.dX) < 1e-4);
   CHECK(test::relative_error(dT, gd.dT) < 1e-4);
@@ -248,7 +265,8 @@ TEST_CASE("cosine_ce rejects bad input with clear errors") {
   SUBCASE("mismatched widths") {
     auto q = p;
     q.Ts = test::normal_matrix<double>(2, 6, 1);
-    CHECK_THROWS_WITH_AS(run(q), doctest::Contains("width of the seen classes (6)"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(run(q), doctest::Contains("width of the seen classes (6)"),
+                         std::invalid_argument);
   }
   SUBCASE("offsets that do not cover X") {
     auto q = p;
@@ -271,8 +289,8 @@ TEST_CASE("cosine_ce rejects bad input with clear errors") {
   }
   SUBCASE("gradient of the wrong shape") {
     tensor<double, 2> dX = xt::zeros<double>({7, 4});
-    CHECK_THROWS_AS(cosine_ce_forward_backward(loss, as_matrix(dX), class_set_grads<double>{}, cache, p.x(), p.y(),
-                                               p.w(), p.sets(), prm),
+    CHECK_THROWS_AS(cosine_ce_forward_backward(loss, as_matrix(dX), class_set_grads<double>{},
+                                               cache, p.x(), p.y(), p.w(), p.sets(), prm),
                     std::invalid_argument);
   }
   SUBCASE("non-finite input when checking is on") {

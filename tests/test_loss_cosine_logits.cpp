@@ -16,7 +16,8 @@ using namespace zss;
 
 namespace {
 template <class T>
-tensor<T, 2> logits(const test::class_problem<T>& p, const cosine_logits_options& prm, cosine_logits_cache<T>& cache) {
+tensor<T, 2> logits(const test::class_problem<T>& p, const cosine_logits_options& prm,
+                    cosine_logits_cache<T>& cache) {
   tensor<T, 2> S = tensor<T, 2>::from_shape({p.X.shape()[0], p.sets().max_classes()});
   S.fill(T(7));  // every entry is written
   cosine_logits_forward(as_matrix(S), cache, p.x(), p.sets(), prm);
@@ -24,7 +25,8 @@ tensor<T, 2> logits(const test::class_problem<T>& p, const cosine_logits_options
 }
 }  // namespace
 
-TEST_CASE_TEMPLATE("cosine_logits forward matches the reference; entries past K_b are 0", T, float, double) {
+TEST_CASE_TEMPLATE("cosine_logits forward matches the reference; entries past K_b are 0", T, float,
+                   double) {
   auto p = test::make_class_problem(1, {5, 0, 7, 3}, {2, 1, 0, 4}, 3, 19, 0.0).cast<T>();
   cosine_logits_options prm;
   prm.alpha = T(10);
@@ -33,7 +35,8 @@ TEST_CASE_TEMPLATE("cosine_logits forward matches the reference; entries past K_
     prm.threads = threads;
     cosine_logits_cache<T> cache;
     const auto S = logits(p, prm, cache);
-    const auto ref = test::ref::cosine_logits(p.dX(), p.roff, p.dT(), p.dP(), p.poff, 10, 3, double(prm.eps));
+    const auto ref =
+        test::ref::cosine_logits(p.dX(), p.roff, p.dT(), p.dP(), p.poff, 10, 3, double(prm.eps));
     const auto sets = p.sets();
     for (index_t b = 0; b < sets.images(); ++b)
       for (index_t i = p.roff[b]; i < p.roff[b + 1]; ++i)
@@ -69,8 +72,8 @@ TEST_CASE("cosine_logits backward equals central finite differences (X, T, P)") 
     logits(p, prm, cache);
     tensor<double, 2> dX = xt::zeros<double>(p.X.shape()), dT = xt::zeros<double>(p.Ts.shape()),
                       dP = xt::zeros<double>(p.Ps.shape());
-    cosine_logits_backward(as_matrix(dX), {as_matrix(dT), as_matrix(dP)}, as_matrix(std::as_const(G)), cache, p.x(),
-                           p.sets(), prm);
+    cosine_logits_backward(as_matrix(dX), {as_matrix(dT), as_matrix(dP)},
+                           as_matrix(std::as_const(G)), cache, p.x(), p.sets(), prm);
     CHECK(test::relative_error(dX, test::numeric_gradient(L, p.X.data(), p.X.size())) < 1e-6);
     CHECK(test::relative_error(dT, test::numeric_gradient(L, p.Ts.data(), p.Ts.size())) < 1e-6);
     CHECK(test::relative_error(dP, test::numeric_gradient(L, p.Ps.data(), p.Ps.size())) < 1e-6);
@@ -81,13 +84,15 @@ TEST_CASE("cosine_logits errors") {
   auto p = test::make_class_problem(4, {3, 2}, {1, 1}, 2, 4, 0.0);
   cosine_logits_cache<double> cache;
   tensor<double, 2> S = xt::zeros<double>({5, 2});
-  CHECK_THROWS_WITH_AS(cosine_logits_forward(as_matrix(S), cache, p.x(), p.sets(), cosine_logits_options{}),
-                       doctest::Contains("S has shape (5, 2), expected (5, 3)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      cosine_logits_forward(as_matrix(S), cache, p.x(), p.sets(), cosine_logits_options{}),
+      doctest::Contains("S has shape (5, 2), expected (5, 3)"), std::invalid_argument);
   auto q = p;
   q.Ps = test::normal_matrix<double>(2, 5, 1);
   S = xt::zeros<double>({5, 3});
-  CHECK_THROWS_WITH_AS(cosine_logits_forward(as_matrix(S), cache, q.x(), q.sets(), cosine_logits_options{}),
-                       doctest::Contains("width of the pseudo classes (5)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      cosine_logits_forward(as_matrix(S), cache, q.x(), q.sets(), cosine_logits_options{}),
+      doctest::Contains("width of the pseudo classes (5)"), std::invalid_argument);
 }
 
 }  // namespace test_loss_cosine_logits

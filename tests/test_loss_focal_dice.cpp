@@ -18,9 +18,11 @@ namespace {
 
 /// Random logits for a layout: N × Kmax, entries ≥ K_b hold garbage that must not be read.
 template <class T>
-tensor<T, 2> random_logits(const test::class_problem<double>& p, std::uint64_t seed, double scale = 3.0) {
+tensor<T, 2> random_logits(const test::class_problem<double>& p, std::uint64_t seed,
+                           double scale = 3.0) {
   const auto sets = p.sets();
-  tensor<T, 2> S = xt::cast<T>(scale * test::normal_matrix<double>(p.X.shape()[0], sets.max_classes(), seed));
+  tensor<T, 2> S =
+      xt::cast<T>(scale * test::normal_matrix<double>(p.X.shape()[0], sets.max_classes(), seed));
   for (index_t b = 0; b < sets.images(); ++b)
     for (index_t i = p.roff[b]; i < p.roff[b + 1]; ++i)
       for (index_t k = sets.classes(b); k < sets.max_classes(); ++k) S(i, k) = T(1e30);
@@ -46,9 +48,11 @@ class_sets<T> sets_as(const test::class_problem<double>& p) {
 }
 
 template <class T>
-double reference(const tensor<T, 2>& S, const test::class_problem<double>& p, const focal_dice_options& q) {
-  return test::ref::focal_dice(ragged(S, p.sets()), p.labels, p.roff, double(q.alpha), double(q.gamma),
-                               double(q.dice_smooth), double(q.focal_weight), double(q.dice_weight));
+double reference(const tensor<T, 2>& S, const test::class_problem<double>& p,
+                 const focal_dice_options& q) {
+  return test::ref::focal_dice(ragged(S, p.sets()), p.labels, p.roff, double(q.alpha),
+                               double(q.gamma), double(q.dice_smooth), double(q.focal_weight),
+                               double(q.dice_weight));
 }
 
 template <class T>
@@ -83,10 +87,11 @@ TEST_CASE("focal_dice gradients equal central finite differences (double, rel. e
   auto check = [&](const test::class_problem<double>& p, tensor<double, 2> S) {
     focal_dice_cache<double> cache;
     double loss = 0;
-    focal_dice_forward(loss, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels), sets_as<double>(p), q);
+    focal_dice_forward(loss, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels),
+                       sets_as<double>(p), q);
     tensor<double, 2> dS = xt::zeros<double>(S.shape());
-    focal_dice_backward(as_matrix(dS), 1.0, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels),
-                        sets_as<double>(p), q);
+    focal_dice_backward(as_matrix(dS), 1.0, cache, as_matrix(std::as_const(S)),
+                        std::span<const int>(p.labels), sets_as<double>(p), q);
     auto g = test::numeric_gradient([&] { return our(S, p, q); }, S.data(), S.size());
     // Entries ≥ K_b are not logits: their numeric gradient is 0 and ours is untouched (0).
     CHECK(test::relative_error(dS, g) < 1e-6);
@@ -118,12 +123,12 @@ TEST_CASE_TEMPLATE("focal_dice edge cases", T, float, double) {
     auto S = random_logits<T>(p, 12);
     focal_dice_cache<T> cache;
     T loss = -1;
-    focal_dice_forward(loss, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels), sets_as<T>(p),
-                       focal_dice_options{});
+    focal_dice_forward(loss, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels),
+                       sets_as<T>(p), focal_dice_options{});
     CHECK(loss == T(0));
     tensor<T, 2> dS = xt::zeros<T>(S.shape());
-    focal_dice_backward(as_matrix(dS), T(1), cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels),
-                        sets_as<T>(p), focal_dice_options{});
+    focal_dice_backward(as_matrix(dS), T(1), cache, as_matrix(std::as_const(S)),
+                        std::span<const int>(p.labels), sets_as<T>(p), focal_dice_options{});
     for (T v : dS) CHECK(v == T(0));
   }
   SUBCASE("huge logits: finite loss and gradient, matching the reference") {
@@ -132,12 +137,13 @@ TEST_CASE_TEMPLATE("focal_dice edge cases", T, float, double) {
     focal_dice_options q;
     focal_dice_cache<T> cache;
     T loss = 0;
-    focal_dice_forward(loss, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels), sets_as<T>(p), q);
+    focal_dice_forward(loss, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels),
+                       sets_as<T>(p), q);
     CHECK(std::isfinite(loss));
     CHECK(double(loss) == doctest::Approx(reference(S, p, q)).epsilon(1e-5));
     tensor<T, 2> dS = xt::zeros<T>(S.shape());
-    focal_dice_backward(as_matrix(dS), T(1), cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels),
-                        sets_as<T>(p), q);
+    focal_dice_backward(as_matrix(dS), T(1), cache, as_matrix(std::as_const(S)),
+                        std::span<const int>(p.labels), sets_as<T>(p), q);
     CHECK(test::all_finite(dS));
   }
 }
@@ -152,10 +158,11 @@ TEST_CASE_TEMPLATE("focal_dice: threads and precision", T, float, double) {
     q.threads = threads;
     focal_dice_cache<T> cache;
     T loss = 0;
-    focal_dice_forward(loss, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels), sets_as<T>(p), q);
+    focal_dice_forward(loss, cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels),
+                       sets_as<T>(p), q);
     tensor<T, 2> dS = xt::zeros<T>(S.shape());
-    focal_dice_backward(as_matrix(dS), T(1), cache, as_matrix(std::as_const(S)), std::span<const int>(p.labels),
-                        sets_as<T>(p), q);
+    focal_dice_backward(as_matrix(dS), T(1), cache, as_matrix(std::as_const(S)),
+                        std::span<const int>(p.labels), sets_as<T>(p), q);
     losses.push_back(loss);
     grads.push_back(dS);
   }
@@ -165,11 +172,11 @@ TEST_CASE_TEMPLATE("focal_dice: threads and precision", T, float, double) {
     tensor<double, 2> Sd = xt::cast<double>(S);
     focal_dice_cache<double> cache;
     double loss = 0;
-    focal_dice_forward(loss, cache, as_matrix(std::as_const(Sd)), std::span<const int>(p.labels), sets_as<double>(p),
-                       focal_dice_options{});
+    focal_dice_forward(loss, cache, as_matrix(std::as_const(Sd)), std::span<const int>(p.labels),
+                       sets_as<double>(p), focal_dice_options{});
     tensor<double, 2> dS = xt::zeros<double>(S.shape());
-    focal_dice_backward(as_matrix(dS), 1.0, cache, as_matrix(std::as_const(Sd)), std::span<const int>(p.labels),
-                        sets_as<double>(p), focal_dice_options{});
+    focal_dice_backward(as_matrix(dS), 1.0, cache, as_matrix(std::as_const(Sd)),
+                        std::span<const int>(p.labels), sets_as<double>(p), focal_dice_options{});
     CHECK(double(losses[0]) == doctest::Approx(loss).epsilon(1e-5));
     CHECK(test::relative_error(grads[0], dS) < 1e-5);
   }
@@ -180,14 +187,16 @@ TEST_CASE("focal_dice rejects bad input") {
   auto S = random_logits<double>(p, 32);
   focal_dice_cache<double> cache;
   double loss = 0;
-  auto run = [&](const std::vector<int>& y, const tensor<double, 2>& s, const focal_dice_options& q) {
+  auto run = [&](const std::vector<int>& y, const tensor<double, 2>& s,
+                 const focal_dice_options& q) {
     focal_dice_forward(loss, cache, as_matrix(s), std::span<const int>(y), sets_as<double>(p), q);
   };
   auto y = p.labels;
   y[4] = 2;  // image 1 has 2 classes
   CHECK_THROWS_WITH_AS(run(y, S, {}), doctest::Contains("label 2 of row 4"), std::invalid_argument);
   tensor<double, 2> narrow = xt::zeros<double>({5, 2});
-  CHECK_THROWS_WITH_AS(run(p.labels, narrow, {}), doctest::Contains("S has shape (5, 2)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(run(p.labels, narrow, {}), doctest::Contains("S has shape (5, 2)"),
+                       std::invalid_argument);
   focal_dice_options q;
   q.gamma = -1;
   CHECK_THROWS_AS(run(p.labels, S, q), std::invalid_argument);

@@ -16,23 +16,32 @@ using namespace zss;
 
 namespace {
 
-constexpr glm_pool all_pools[] = {glm_pool::attention, glm_pool::mean, glm_pool::dense, glm_pool::selective};
+constexpr glm_pool all_pools[] = {glm_pool::attention, glm_pool::mean, glm_pool::dense,
+                                  glm_pool::selective};
 
 test::ref::pool ref_pool(glm_pool p) {
   switch (p) {
-    case glm_pool::attention: return test::ref::pool::attention;
-    case glm_pool::mean: return test::ref::pool::mean;
-    case glm_pool::dense: return test::ref::pool::dense;
-    default: return test::ref::pool::selective;
+    case glm_pool::attention:
+      return test::ref::pool::attention;
+    case glm_pool::mean:
+      return test::ref::pool::mean;
+    case glm_pool::dense:
+      return test::ref::pool::dense;
+    default:
+      return test::ref::pool::selective;
   }
 }
 
 const char* name(glm_pool p) {
   switch (p) {
-    case glm_pool::attention: return "attention";
-    case glm_pool::mean: return "mean";
-    case glm_pool::dense: return "dense";
-    default: return "selective";
+    case glm_pool::attention:
+      return "attention";
+    case glm_pool::mean:
+      return "mean";
+    case glm_pool::dense:
+      return "dense";
+    default:
+      return "selective";
   }
 }
 
@@ -42,8 +51,12 @@ struct glm_problem {
   tensor<T, 2> R, C;
   cls_bank<T> bank;
   glm_problem(std::uint64_t seed, index_t b, index_t p, index_t d, index_t capacity, index_t pushes)
-      : B(b), P(p), D(d), R(xt::cast<T>(test::normal_matrix<double>(b * p, d, seed))),
-        C(xt::cast<T>(test::normal_matrix<double>(b, d, seed + 1))), bank(capacity, d) {
+      : B(b),
+        P(p),
+        D(d),
+        R(xt::cast<T>(test::normal_matrix<double>(b * p, d, seed))),
+        C(xt::cast<T>(test::normal_matrix<double>(b, d, seed + 1))),
+        bank(capacity, d) {
     if (pushes) {
       tensor<T, 2> V = xt::cast<T>(test::normal_matrix<double>(pushes, d, seed + 2));
       bank.push(as_matrix(std::as_const(V)));
@@ -53,12 +66,13 @@ struct glm_problem {
   matrix_ref<const T> c() const { return as_matrix(C); }
   test::ref::dmat bank_rows() const {
     test::ref::dmat v;
-    for (index_t i = 0; i < bank.size(); ++i) v.push_back(std::vector<double>(bank.row(i), bank.row(i) + D));
+    for (index_t i = 0; i < bank.size(); ++i)
+      v.push_back(std::vector<double>(bank.row(i), bank.row(i) + D));
     return v;
   }
   double reference(const glm_options& prm) const {
-    return test::ref::glm(test::ref::to_dmat(r()), P, test::ref::to_dmat(c()), bank_rows(), ref_pool(prm.pool),
-                          double(prm.tau), double(prm.rho), double(prm.eps));
+    return test::ref::glm(test::ref::to_dmat(r()), P, test::ref::to_dmat(c()), bank_rows(),
+                          ref_pool(prm.pool), double(prm.tau), double(prm.rho), double(prm.eps));
   }
   T loss(const glm_options& prm) const {
     glm_cache<T> cache;
@@ -103,7 +117,8 @@ TEST_CASE("glm gradients equal central finite differences (double, rel. err < 1e
       double loss = 0;
       glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm);
       glm_backward(as_matrix(dR), 1.0, cache, p.r(), p.P, p.c(), prm);
-      const auto g = test::numeric_gradient([&] { return double(p.loss(prm)); }, p.R.data(), p.R.size());
+      const auto g =
+          test::numeric_gradient([&] { return double(p.loss(prm)); }, p.R.data(), p.R.size());
       CHECK(test::relative_error(dR, g) < 1e-6);
       // The one-call path adds the same gradient.
       tensor<double, 2> dR2 = xt::zeros<double>(p.R.shape());
@@ -162,7 +177,8 @@ TEST_CASE("glm edge cases: ties, zero features, large logits") {
       glm_forward_backward(loss, as_matrix(dR), cache, p.r(), p.P, p.c(), p.bank, prm);
       CHECK(loss == doctest::Approx(p.reference(prm)).epsilon(1e-12));
       if (pool != glm_pool::selective)  // a tie at the selection boundary is not differentiable
-        CHECK(test::relative_error(dR, test::numeric_gradient([&] { return p.loss(prm); }, p.R.data(), p.R.size())) < 1e-6);
+        CHECK(test::relative_error(dR, test::numeric_gradient([&] { return p.loss(prm); },
+                                                              p.R.data(), p.R.size())) < 1e-6);
     }
   }
   SUBCASE("zero feature rows inside the ε clamp") {
@@ -176,7 +192,8 @@ TEST_CASE("glm edge cases: ties, zero features, large logits") {
     glm_cache<double> cache;
     double loss = 0;
     glm_forward_backward(loss, as_matrix(dR), cache, p.r(), p.P, p.c(), p.bank, prm);
-    CHECK(test::relative_error(dR, test::numeric_gradient([&] { return p.loss(prm); }, p.R.data(), p.R.size())) < 1e-6);
+    CHECK(test::relative_error(dR, test::numeric_gradient([&] { return p.loss(prm); }, p.R.data(),
+                                                          p.R.size())) < 1e-6);
     // All features zero at the default ε: finite, loss log(B).
     p.R.fill(0);
     for (auto pool : all_pools) {
@@ -255,18 +272,19 @@ TEST_CASE("glm rejects bad input with clear errors") {
   glm_cache<double> cache;
   glm_options prm;
   double loss = 0;
-  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), 3, p.c(), p.bank, prm), doctest::Contains("rows of R (8)"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), 3, p.c(), p.bank, prm),
+                       doctest::Contains("rows of R (8)"), std::invalid_argument);
   cls_bank<double> wrong(4, 5);
-  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), p.P, p.c(), wrong, prm), doctest::Contains("bank has width 5"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), p.P, p.c(), wrong, prm),
+                       doctest::Contains("bank has width 5"), std::invalid_argument);
   tensor<double, 2> C2 = test::normal_matrix<double>(2, 4, 1);
-  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), p.P, as_matrix(std::as_const(C2)), p.bank, prm),
-                       doctest::Contains("width of C (4)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      glm_forward(loss, cache, p.r(), p.P, as_matrix(std::as_const(C2)), p.bank, prm),
+      doctest::Contains("width of C (4)"), std::invalid_argument);
   prm.pool = glm_pool::selective;
   prm.rho = 0;
-  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm), doctest::Contains("rho"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm),
+                       doctest::Contains("rho"), std::invalid_argument);
   prm.rho = 0.5;
   prm.tau = 0;
   CHECK_THROWS_AS(glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm), std::invalid_argument);

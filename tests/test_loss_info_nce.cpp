@@ -19,8 +19,8 @@ TEST_CASE_TEMPLATE("info_nce forward matches the formula", T, float, double) {
   tensor<T, 2> Qt = xt::cast<T>(Q), Kt = xt::cast<T>(K);
   info_nce_cache<T> cache;
   T loss = 0;
-  info_nce_forward(loss, cache, as_matrix(std::as_const(Qt)), as_matrix(std::as_const(Kt)), std::span<const int>(y),
-                   info_nce_options{T(0.5)});
+  info_nce_forward(loss, cache, as_matrix(std::as_const(Qt)), as_matrix(std::as_const(Kt)),
+                   std::span<const int>(y), info_nce_options{T(0.5)});
   double ref = 0;
   for (index_t i = 0; i < 4; ++i) {
     std::vector<double> z;
@@ -41,15 +41,17 @@ TEST_CASE("info_nce gradients equal central finite differences (queries and keys
   auto L = [&] {
     info_nce_cache<double> c;
     double l = 0;
-    info_nce_forward(l, c, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)), std::span<const int>(y), prm);
+    info_nce_forward(l, c, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
+                     std::span<const int>(y), prm);
     return l;
   };
   info_nce_cache<double> cache;
   double loss = 0;
-  info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)), std::span<const int>(y), prm);
+  info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
+                   std::span<const int>(y), prm);
   tensor<double, 2> dQ = xt::zeros<double>(Q.shape()), dK = xt::zeros<double>(K.shape());
-  info_nce_backward(as_matrix(dQ), as_matrix(dK), 1.0, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
-                    std::span<const int>(y), prm);
+  info_nce_backward(as_matrix(dQ), as_matrix(dK), 1.0, cache, as_matrix(std::as_const(Q)),
+                    as_matrix(std::as_const(K)), std::span<const int>(y), prm);
   CHECK(test::relative_error(dQ, test::numeric_gradient(L, Q.data(), Q.size())) < 1e-6);
   CHECK(test::relative_error(dK, test::numeric_gradient(L, K.data(), K.size())) < 1e-6);
 }
@@ -59,13 +61,14 @@ TEST_CASE("info_nce: large logits stay finite; bad targets throw") {
   std::vector<int> y = {0, 2};
   info_nce_cache<double> cache;
   double loss = 0;
-  info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)), std::span<const int>(y),
-                   info_nce_options{1e-5});
+  info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
+                   std::span<const int>(y), info_nce_options{1e-5});
   CHECK(std::isfinite(loss));
   y[1] = 3;
-  CHECK_THROWS_WITH_AS(info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
-                                        std::span<const int>(y), info_nce_options{}),
-                       doctest::Contains("target 3 of query 1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      info_nce_forward(loss, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
+                       std::span<const int>(y), info_nce_options{}),
+      doctest::Contains("target 3 of query 1"), std::invalid_argument);
 }
 
 }  // namespace test_loss_info_nce

@@ -25,9 +25,16 @@ struct problem {
   index_t n, d, m, f, a, e;
   std::vector<index_t> qoff, moff;
   aligned_vector<T> X, Mem, Wq, bq, Wk, bk, Wv, bv, Wo, bo;
-  problem(std::vector<index_t> q, std::vector<index_t> mo, index_t d_, index_t f_, index_t a_, index_t e_,
-          std::uint64_t seed)
-      : n(q.back()), d(d_), m(mo.back()), f(f_), a(a_), e(e_), qoff(std::move(q)), moff(std::move(mo)) {
+  problem(std::vector<index_t> q, std::vector<index_t> mo, index_t d_, index_t f_, index_t a_,
+          index_t e_, std::uint64_t seed)
+      : n(q.back()),
+        d(d_),
+        m(mo.back()),
+        f(f_),
+        a(a_),
+        e(e_),
+        qoff(std::move(q)),
+        moff(std::move(mo)) {
     X = test::uniform_vector<T>(n * d, seed);
     Mem = test::uniform_vector<T>(m * f, seed + 1);
     Wq = test::uniform_vector<T>(a * d, seed + 2);
@@ -40,19 +47,22 @@ struct problem {
     bo = test::uniform_vector<T>(e, seed + 9);
   }
   attention_params<T> params() const {
-    return {{{Wq.data(), a, d}, bq.data()}, {{Wk.data(), a, f}, bk.data()},
-            {{Wv.data(), a, f}, bv.data()}, {{Wo.data(), e, a}, bo.data()}};
+    return {{{Wq.data(), a, d}, bq.data()},
+            {{Wk.data(), a, f}, bk.data()},
+            {{Wv.data(), a, f}, bv.data()},
+            {{Wo.data(), e, a}, bo.data()}};
   }
   std::vector<T> forward(attention_cache<T>& cache, int threads = 1) const {
     std::vector<T> Y(n * e);
-    attention_forward<T>({Y.data(), n, e}, cache, {X.data(), n, d}, {Mem.data(), m, f}, qoff, moff, params(), threads);
+    attention_forward<T>({Y.data(), n, e}, cache, {X.data(), n, d}, {Mem.data(), m, f}, qoff, moff,
+                         params(), threads);
     return Y;
   }
   test::ref::vec reference() const {
     using test::to_double;
-    return test::ref::attention(to_double(X), n, d, to_double(Mem), m, f, qoff, moff, to_double(Wq), to_double(bq),
-                                to_double(Wk), to_double(bk), to_double(Wv), to_double(bv), to_double(Wo),
-                                to_double(bo), a, e);
+    return test::ref::attention(to_double(X), n, d, to_double(Mem), m, f, qoff, moff, to_double(Wq),
+                                to_double(bq), to_double(Wk), to_double(bk), to_double(Wv),
+                                to_double(bv), to_double(Wo), to_double(bo), a, e);
   }
 };
 }  // namespace
@@ -88,12 +98,17 @@ TEST_CASE("attention backward equals central finite differences for every input 
   attention_cache<double> cache;
   p.forward(cache);
   std::vector<double> dX(p.n * p.d, 0.0), dMem(p.m * p.f, 0.0), dWq(p.a * p.d, 0.0), dbq(p.a, 0.0),
-      dWk(p.a * p.f, 0.0), dbk(p.a, 0.0), dWv(p.a * p.f, 0.0), dbv(p.a, 0.0), dWo(p.e * p.a, 0.0), dbo(p.e, 0.0);
-  const attention_grads<double> g{{{dWq.data(), p.a, p.d}, dbq.data()}, {{dWk.data(), p.a, p.f}, dbk.data()},
-                                  {{dWv.data(), p.a, p.f}, dbv.data()}, {{dWo.data(), p.e, p.a}, dbo.data()}};
-  attention_backward<double>({dX.data(), p.n, p.d}, {dMem.data(), p.m, p.f}, g, {R.data(), p.n, p.e}, cache,
-                             {p.X.data(), p.n, p.d}, {p.Mem.data(), p.m, p.f}, p.qoff, p.moff, p.params());
-  auto check = [&](const std::vector<double>& analytic, aligned_vector<double>& x, std::string name) {
+      dWk(p.a * p.f, 0.0), dbk(p.a, 0.0), dWv(p.a * p.f, 0.0), dbv(p.a, 0.0), dWo(p.e * p.a, 0.0),
+      dbo(p.e, 0.0);
+  const attention_grads<double> g{{{dWq.data(), p.a, p.d}, dbq.data()},
+                                  {{dWk.data(), p.a, p.f}, dbk.data()},
+                                  {{dWv.data(), p.a, p.f}, dbv.data()},
+                                  {{dWo.data(), p.e, p.a}, dbo.data()}};
+  attention_backward<double>({dX.data(), p.n, p.d}, {dMem.data(), p.m, p.f}, g,
+                             {R.data(), p.n, p.e}, cache, {p.X.data(), p.n, p.d},
+                             {p.Mem.data(), p.m, p.f}, p.qoff, p.moff, p.params());
+  auto check = [&](const std::vector<double>& analytic, aligned_vector<double>& x,
+                   std::string name) {
     CAPTURE(name);
     CHECK(test::relative_error(analytic, test::numeric_gradient(loss, x.data(), x.size())) < 1e-6);
   };
@@ -115,7 +130,8 @@ TEST_CASE("attention backward equals central finite differences for every input 
   check(dbo, p.bo, "bo");
 }
 
-TEST_CASE_TEMPLATE("one memory row per group: constant attention, no gradient to the queries", T, float, double) {
+TEST_CASE_TEMPLATE("one memory row per group: constant attention, no gradient to the queries", T,
+                   float, double) {
   eigen_single_thread_guard guard;
   problem<T> p({0, 3, 5}, {0, 1, 2}, 5, 4, 6, 5, 21);
   attention_cache<T> cache;
@@ -128,8 +144,9 @@ TEST_CASE_TEMPLATE("one memory row per group: constant attention, no gradient to
   std::vector<T> dX(p.n * p.d, T(0)), dWq(p.a * p.d, T(0)), dbq(p.a, T(0));
   attention_grads<T> g{};
   g.q = {{dWq.data(), p.a, p.d}, dbq.data()};
-  attention_backward<T>({dX.data(), p.n, p.d}, {}, g, {R.data(), p.n, p.e}, cache, {p.X.data(), p.n, p.d},
-                        {p.Mem.data(), p.m, p.f}, p.qoff, p.moff, p.params());
+  attention_backward<T>({dX.data(), p.n, p.d}, {}, g, {R.data(), p.n, p.e}, cache,
+                        {p.X.data(), p.n, p.d}, {p.Mem.data(), p.m, p.f}, p.qoff, p.moff,
+                        p.params());
   for (T v : dX) CHECK(v == T(0));
   for (T v : dWq) CHECK(v == T(0));
   for (T v : dbq) CHECK(v == T(0));
@@ -143,12 +160,15 @@ TEST_CASE_TEMPLATE("attention backward: 1 and 2 threads give the same bits", T, 
   for (int threads : {1, 2}) {
     attention_cache<T> cache;
     auto Y = p.forward(cache, threads);
-    std::vector<T> dX(p.n * p.d, T(0)), dMem(p.m * p.f, T(0)), dWq(p.a * p.d, T(0)), dWk(p.a * p.f, T(0)),
-        dWv(p.a * p.f, T(0)), dWo(p.e * p.a, T(0)), dbo(p.e, T(0));
-    const attention_grads<T> g{{{dWq.data(), p.a, p.d}, nullptr}, {{dWk.data(), p.a, p.f}, nullptr},
-                               {{dWv.data(), p.a, p.f}, nullptr}, {{dWo.data(), p.e, p.a}, dbo.data()}};
-    attention_backward<T>({dX.data(), p.n, p.d}, {dMem.data(), p.m, p.f}, g, {R.data(), p.n, p.e}, cache,
-                          {p.X.data(), p.n, p.d}, {p.Mem.data(), p.m, p.f}, p.qoff, p.moff, p.params(), threads);
+    std::vector<T> dX(p.n * p.d, T(0)), dMem(p.m * p.f, T(0)), dWq(p.a * p.d, T(0)),
+        dWk(p.a * p.f, T(0)), dWv(p.a * p.f, T(0)), dWo(p.e * p.a, T(0)), dbo(p.e, T(0));
+    const attention_grads<T> g{{{dWq.data(), p.a, p.d}, nullptr},
+                               {{dWk.data(), p.a, p.f}, nullptr},
+                               {{dWv.data(), p.a, p.f}, nullptr},
+                               {{dWo.data(), p.e, p.a}, dbo.data()}};
+    attention_backward<T>({dX.data(), p.n, p.d}, {dMem.data(), p.m, p.f}, g, {R.data(), p.n, p.e},
+                          cache, {p.X.data(), p.n, p.d}, {p.Mem.data(), p.m, p.f}, p.qoff, p.moff,
+                          p.params(), threads);
     out.insert(out.end(), {Y, dX, dMem, dWq, dWk, dWv, dWo, dbo});
   }
   for (index_t i = 0; i < 8; ++i) CHECK(out[i] == out[i + 8]);
@@ -159,15 +179,19 @@ TEST_CASE("attention rejects bad shapes and offsets with clear messages") {
   attention_cache<float> cache;
   std::vector<float> Y(p.n * p.e);
   auto run = [&](std::vector<index_t> qoff, std::vector<index_t> moff) {
-    attention_forward<float>({Y.data(), p.n, p.e}, cache, {p.X.data(), p.n, p.d}, {p.Mem.data(), p.m, p.f}, qoff,
-                             moff, p.params());
+    attention_forward<float>({Y.data(), p.n, p.e}, cache, {p.X.data(), p.n, p.d},
+                             {p.Mem.data(), p.m, p.f}, qoff, moff, p.params());
   };
-  CHECK_THROWS_WITH_AS(run({0, 2, 4}, {0, 2, 3}), doctest::Contains("query_offsets ends at 4, expected 3"),
+  CHECK_THROWS_WITH_AS(run({0, 2, 4}, {0, 2, 3}),
+                       doctest::Contains("query_offsets ends at 4, expected 3"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(run({0, 2, 3}, {0, 3, 3}), doctest::Contains("group 1 has 1 queries but no memory rows"),
+  CHECK_THROWS_WITH_AS(run({0, 2, 3}, {0, 3, 3}),
+                       doctest::Contains("group 1 has 1 queries but no memory rows"),
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(run({0, 3}, {0, 2, 3}), doctest::Contains("memory groups"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(run({0, 2, 1, 3}, {0, 1, 2, 3}), doctest::Contains("decreases"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(run({0, 3}, {0, 2, 3}), doctest::Contains("memory groups"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(run({0, 2, 1, 3}, {0, 1, 2, 3}), doctest::Contains("decreases"),
+                       std::invalid_argument);
   auto bad = p.params();
   bad.k.W.rows = 3;
   CHECK_THROWS_WITH_AS(attention_forward<float>({Y.data(), p.n, p.e}, cache, {p.X.data(), p.n, p.d},

@@ -19,10 +19,11 @@ struct conv_case {
 };
 // Odd sizes, every kernel/stride/padding mix the encoder and a user may need; the last two are
 // large enough in K for several im2col tiles (tile rows < P).
-const conv_case cases[] = {{7, 5, 3, 4, 3, 3, 1, 1}, {8, 8, 3, 5, 3, 3, 2, 1}, {9, 7, 2, 3, 5, 5, 1, 2},
-                           {6, 9, 4, 6, 1, 1, 1, 0}, {7, 7, 3, 2, 1, 1, 2, 0}, {5, 6, 2, 3, 2, 2, 2, 0},
-                           {11, 10, 3, 4, 3, 3, 3, 0}, {4, 4, 5, 2, 4, 4, 1, 1}, {10, 9, 64, 3, 3, 3, 1, 1},
-                           {9, 9, 40, 2, 3, 3, 1, 1}};
+const conv_case cases[] = {{7, 5, 3, 4, 3, 3, 1, 1},   {8, 8, 3, 5, 3, 3, 2, 1},
+                           {9, 7, 2, 3, 5, 5, 1, 2},   {6, 9, 4, 6, 1, 1, 1, 0},
+                           {7, 7, 3, 2, 1, 1, 2, 0},   {5, 6, 2, 3, 2, 2, 2, 0},
+                           {11, 10, 3, 4, 3, 3, 3, 0}, {4, 4, 5, 2, 4, 4, 1, 1},
+                           {10, 9, 64, 3, 3, 3, 1, 1}, {9, 9, 40, 2, 3, 3, 1, 1}};
 
 template <class T>
 tensor<T, 4> random4(index_t a, index_t b, index_t c, index_t d, std::uint64_t seed) {
@@ -33,9 +34,15 @@ tensor<T, 4> random4(index_t a, index_t b, index_t c, index_t d, std::uint64_t s
 }
 }  // namespace
 
-TEST_CASE_TEMPLATE("forward equals the direct convolution; thread count does not change it", T, float, double) {
+TEST_CASE_TEMPLATE("forward equals the direct convolution; thread count does not change it", T,
+                   float, double) {
   for (const auto& k : cases) {
-    CAPTURE(k.h); CAPTURE(k.w); CAPTURE(k.c); CAPTURE(k.kh); CAPTURE(k.s); CAPTURE(k.p);
+    CAPTURE(k.h);
+    CAPTURE(k.w);
+    CAPTURE(k.c);
+    CAPTURE(k.kh);
+    CAPTURE(k.s);
+    CAPTURE(k.p);
     const conv2d_geometry g{k.h, k.w, k.c, k.kh, k.kw, k.s, k.s, k.p, k.p};
     const index_t B = 3;
     auto x = random4<T>(B, k.h, k.w, k.c, 1);
@@ -47,14 +54,15 @@ TEST_CASE_TEMPLATE("forward equals the direct convolution; thread count does not
     conv2d_forward(out1, cache, x, W, bv.data(), g, 1);
     conv2d_forward(out2, cache, x, W, bv.data(), g, 2);
     CHECK(out1 == out2);
-    conv2d_cache<T> tiny_tiles;  // many tiles of 5 pixels (and a shorter one): same values up to rounding
+    conv2d_cache<T>
+        tiny_tiles;  // many tiles of 5 pixels (and a shorter one): same values up to rounding
     tiny_tiles.tile_bytes = sizeof(T) * g.patch() * 5;
     conv2d_forward(out2, tiny_tiles, x, W, bv.data(), g, 2);
     const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
     for (index_t b = 0; b < B; ++b) {
       index_t OH = 0, OW = 0;
-      auto ref = test::conv2d_direct(x.data() + b * k.h * k.w * k.c, k.h, k.w, k.c, wv.data(), bv.data(), k.co, k.kh,
-                                     k.kw, k.s, k.s, k.p, k.p, OH, OW);
+      auto ref = test::conv2d_direct(x.data() + b * k.h * k.w * k.c, k.h, k.w, k.c, wv.data(),
+                                     bv.data(), k.co, k.kh, k.kw, k.s, k.s, k.p, k.p, OH, OW);
       REQUIRE(OH == g.out_h());
       REQUIRE(OW == g.out_w());
       double scale = 0;
@@ -69,8 +77,14 @@ TEST_CASE_TEMPLATE("forward equals the direct convolution; thread count does not
 
 TEST_CASE("backward (input, weight, bias) equals central finite differences (double)") {
   for (const auto& k : cases) {
-    if (k.c == 64) continue;  // forward-only case (the 40-channel one covers several tiles in double)
-    CAPTURE(k.h); CAPTURE(k.w); CAPTURE(k.c); CAPTURE(k.kh); CAPTURE(k.s); CAPTURE(k.p);
+    if (k.c == 64)
+      continue;  // forward-only case (the 40-channel one covers several tiles in double)
+    CAPTURE(k.h);
+    CAPTURE(k.w);
+    CAPTURE(k.c);
+    CAPTURE(k.kh);
+    CAPTURE(k.s);
+    CAPTURE(k.p);
     const conv2d_geometry g{k.h, k.w, k.c, k.kh, k.kw, k.s, k.s, k.p, k.p};
     const index_t B = 2, K = g.patch();
     conv2d_cache<double> cache;
@@ -100,13 +114,17 @@ TEST_CASE("backward (input, weight, bias) equals central finite differences (dou
     auto dx1 = dx;
     auto dw1 = dw;
     conv2d_backward(&dx, matrix_ref<double>(dw.data(), K, k.co), db.data(), r, cache, x, W, g, 1);
-    for (index_t i = 0; i < dx.size(); ++i) CHECK(dx.data()[i] == doctest::Approx(2 * dx1.data()[i]));
-    conv2d_backward<double>(nullptr, matrix_ref<double>(dw.data(), K, k.co), nullptr, r, cache, x, W, g, 1);
+    for (index_t i = 0; i < dx.size(); ++i)
+      CHECK(dx.data()[i] == doctest::Approx(2 * dx1.data()[i]));
+    conv2d_backward<double>(nullptr, matrix_ref<double>(dw.data(), K, k.co), nullptr, r, cache, x,
+                            W, g, 1);
     for (index_t i = 0; i < dw.size(); ++i) CHECK(dw[i] == doctest::Approx(3 * dw1[i]));
   }
 }
 
-TEST_CASE_TEMPLATE("weight gradients: deterministic per thread count, equal up to rounding across counts", T, float, double) {
+TEST_CASE_TEMPLATE(
+    "weight gradients: deterministic per thread count, equal up to rounding across counts", T,
+    float, double) {
   const conv2d_geometry g = conv2d_geometry::square(12, 12, 8, 3, 1, 1);
   const index_t B = 5, K = g.patch(), Co = 16;
   auto x = random4<T>(B, 12, 12, 8, 20);
@@ -134,17 +152,21 @@ TEST_CASE("shape mismatches throw with the shapes in the message") {
   std::vector<float> w(27 * 4), b(4);
   conv2d_cache<float> cache;
   tensor<float, 4> out = xt::zeros<float>({2, 6, 5, 4});
-  CHECK_THROWS_WITH_AS(conv2d_forward(out, cache, x, matrix_ref<const float>(w.data(), 27, 4), b.data(), g),
-                       doctest::Contains("out has shape (2, 6, 5, 4), expected (2, 6, 6, 4)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      conv2d_forward(out, cache, x, matrix_ref<const float>(w.data(), 27, 4), b.data(), g),
+      doctest::Contains("out has shape (2, 6, 5, 4), expected (2, 6, 6, 4)"),
+      std::invalid_argument);
   tensor<float, 4> out_ok = xt::zeros<float>({2, 6, 6, 4});
-  CHECK_THROWS_WITH_AS(conv2d_forward(out_ok, cache, x, matrix_ref<const float>(w.data(), 26, 4), b.data(), g),
-                       doctest::Contains("weight rows (26) must equal kh*kw*C (27)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      conv2d_forward(out_ok, cache, x, matrix_ref<const float>(w.data(), 26, 4), b.data(), g),
+      doctest::Contains("weight rows (26) must equal kh*kw*C (27)"), std::invalid_argument);
   tensor<float, 4> x5 = xt::zeros<float>({2, 6, 6, 5});
-  CHECK_THROWS_WITH_AS(conv2d_forward(out_ok, cache, x5, matrix_ref<const float>(w.data(), 27, 4), b.data(), g),
-                       doctest::Contains("in.shape[3] (C) (5)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      conv2d_forward(out_ok, cache, x5, matrix_ref<const float>(w.data(), 27, 4), b.data(), g),
+      doctest::Contains("in.shape[3] (C) (5)"), std::invalid_argument);
   tensor<float, 4> dx = xt::zeros<float>({2, 6, 6, 2});
-  CHECK_THROWS_WITH_AS(conv2d_backward(&dx, matrix_ref<float>(w.data(), 27, 4), b.data(), out_ok, cache, x,
-                                       matrix_ref<const float>(w.data(), 27, 4), g),
+  CHECK_THROWS_WITH_AS(conv2d_backward(&dx, matrix_ref<float>(w.data(), 27, 4), b.data(), out_ok,
+                                       cache, x, matrix_ref<const float>(w.data(), 27, 4), g),
                        doctest::Contains("din has shape (2, 6, 6, 2)"), std::invalid_argument);
 }
 

@@ -37,7 +37,8 @@ tensor<T, 4> random_images(index_t B, index_t H, index_t W, index_t C, std::uint
 
 // The composed direct reference: conv (direct loops) + ReLU per layer, 1x1 projection last.
 template <class T>
-std::vector<double> reference_features(const encoder<T>& net, const T* image, index_t H, index_t W) {
+std::vector<double> reference_features(const encoder<T>& net, const T* image, index_t H,
+                                       index_t W) {
   std::vector<double> cur(image, image + H * W * net.config.in_channels);
   index_t h = H, w = W;
   for (index_t l = 0; l < net.layers(); ++l) {
@@ -45,21 +46,26 @@ std::vector<double> reference_features(const encoder<T>& net, const T* image, in
     const bool last = l + 1 == net.layers();
     std::vector<double> wd(net.params.value(net.weight_id[l]),
                            net.params.value(net.weight_id[l]) + g.patch() * net.out_channels(l));
-    std::vector<double> bd(net.params.value(net.bias_id[l]), net.params.value(net.bias_id[l]) + net.out_channels(l));
+    std::vector<double> bd(net.params.value(net.bias_id[l]),
+                           net.params.value(net.bias_id[l]) + net.out_channels(l));
     index_t oh = 0, ow = 0;
-    cur = test::conv2d_direct(cur.data(), h, w, g.in_c, wd.data(), bd.data(), net.out_channels(l), g.kernel_h,
-                              g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, oh, ow);
+    cur = test::conv2d_direct(cur.data(), h, w, g.in_c, wd.data(), bd.data(), net.out_channels(l),
+                              g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, oh,
+                              ow);
     if (!last && net.config.norm_groups > 0) {  // GroupNorm, two-pass, in double
       const index_t C = net.out_channels(l), G = net.config.norm_groups, cg = C / G, P = oh * ow;
-      std::vector<double> gm(net.params.value(net.norm_weight_id[l]), net.params.value(net.norm_weight_id[l]) + C);
-      std::vector<double> bt(net.params.value(net.norm_bias_id[l]), net.params.value(net.norm_bias_id[l]) + C);
+      std::vector<double> gm(net.params.value(net.norm_weight_id[l]),
+                             net.params.value(net.norm_weight_id[l]) + C);
+      std::vector<double> bt(net.params.value(net.norm_bias_id[l]),
+                             net.params.value(net.norm_bias_id[l]) + C);
       for (index_t gi = 0; gi < G; ++gi) {
         double mu = 0, var = 0;
         for (index_t p = 0; p < P; ++p)
           for (index_t c = gi * cg; c < (gi + 1) * cg; ++c) mu += cur[p * C + c];
         mu /= double(P * cg);
         for (index_t p = 0; p < P; ++p)
-          for (index_t c = gi * cg; c < (gi + 1) * cg; ++c) var += (cur[p * C + c] - mu) * (cur[p * C + c] - mu);
+          for (index_t c = gi * cg; c < (gi + 1) * cg; ++c)
+            var += (cur[p * C + c] - mu) * (cur[p * C + c] - mu);
         var /= double(P * cg);
         for (index_t p = 0; p < P; ++p)
           for (index_t c = gi * cg; c < (gi + 1) * cg; ++c)
@@ -76,7 +82,8 @@ std::vector<double> reference_features(const encoder<T>& net, const T* image, in
 
 TEST_CASE("the default net is DESIGN §3's: names, shapes, 286,016 parameters, output stride 4") {
   encoder<float> net;
-  CHECK(net.params.parameter_count() == 286016);  // PyTorch's count for the same net (peer_encoder.py)
+  CHECK(net.params.parameter_count() ==
+        286016);  // PyTorch's count for the same net (peer_encoder.py)
   CHECK(net.layers() == 6);
   CHECK(net.config.output_stride() == 4);
   const auto& e = net.params.entries();
@@ -87,7 +94,8 @@ TEST_CASE("the default net is DESIGN §3's: names, shapes, 286,016 parameters, o
   CHECK(e[10].shape == std::vector<index_t>{1, 1, 128, 64});
   CHECK(net.output_grid(64, 64) == std::array<index_t, 2>{16, 16});
   CHECK(net.output_grid(63, 33) == std::array<index_t, 2>{16, 9});  // ceil(63/4), ceil(33/4)
-  CHECK(net.forward_flops(64, 64) * 16 == doctest::Approx(3.80e9).epsilon(0.01));  // PERFORMANCE §3.2
+  CHECK(net.forward_flops(64, 64) * 16 ==
+        doctest::Approx(3.80e9).epsilon(0.01));  // PERFORMANCE §3.2
 }
 
 TEST_CASE("He init: zero biases, weight std sqrt(2/fan_in), reproducible from the seed") {
@@ -103,7 +111,8 @@ TEST_CASE("He init: zero biases, weight std sqrt(2/fan_in), reproducible from th
     const double fan_in = double(e.shape[0] * e.shape[1] * e.shape[2]);
     CAPTURE(l);
     // Sample variance of n ≥ 864 normals: relative sd sqrt(2/n) ≤ 5 %; allow 4 sd.
-    CHECK(s2 / double(e.size) == doctest::Approx(2.0 / fan_in).epsilon(4 * std::sqrt(2.0 / double(e.size))));
+    CHECK(s2 / double(e.size) ==
+          doctest::Approx(2.0 / fan_in).epsilon(4 * std::sqrt(2.0 / double(e.size))));
     const double* bias = a.params.value(a.bias_id[l]);
     for (index_t i = 0; i < a.out_channels(l); ++i) CHECK(bias[i] == 0.0);
   }
@@ -112,10 +121,14 @@ TEST_CASE("He init: zero biases, weight std sqrt(2/fan_in), reproducible from th
   CHECK(c.params.values()[0] != a.params.values()[0]);
 }
 
-TEST_CASE_TEMPLATE("forward equals the composed direct reference, bitwise the same for 1 and 2 threads", T, float, double) {
+TEST_CASE_TEMPLATE(
+    "forward equals the composed direct reference, bitwise the same for 1 and 2 threads", T, float,
+    double) {
   auto cfg = tiny_config();
   SUBCASE("DESIGN §3 net (no normalisation)") {}
-  SUBCASE("with GroupNorm (2 groups)") { cfg.norm_groups = 2; }
+  SUBCASE("with GroupNorm (2 groups)") {
+    cfg.norm_groups = 2;
+  }
   encoder<T> net(cfg);
   encoder_init(net, 7);
   for (index_t l = 0; l < net.norm_weight_id.size(); ++l)
@@ -125,7 +138,8 @@ TEST_CASE_TEMPLATE("forward equals the composed direct reference, bitwise the sa
     }
   // Non-zero biases so the bias path is tested too.
   for (index_t l = 0; l < net.layers(); ++l)
-    for (index_t i = 0; i < net.out_channels(l); ++i) net.params.value(net.bias_id[l])[i] = T(0.05) * T(i + 1) - T(0.1);
+    for (index_t i = 0; i < net.out_channels(l); ++i)
+      net.params.value(net.bias_id[l])[i] = T(0.05) * T(i + 1) - T(0.1);
   for (auto [H, W] : {std::pair<index_t, index_t>{7, 6}, {8, 8}, {5, 9}}) {
     auto img = random_images<T>(3, H, W, 3, H * 10 + W);
     const auto [h, w] = net.output_grid(H, W);
@@ -140,7 +154,8 @@ TEST_CASE_TEMPLATE("forward equals the composed direct reference, bitwise the sa
       double scale = 0;
       for (double r : ref) scale = std::max(scale, std::abs(r));
       const double tol = (std::is_same_v<T, float> ? 1e-5 : 1e-12) * (1 + scale);
-      for (index_t i = 0; i < ref.size(); ++i) CHECK(std::abs(double(f1.data()[b * ref.size() + i]) - ref[i]) <= tol);
+      for (index_t i = 0; i < ref.size(); ++i)
+        CHECK(std::abs(double(f1.data()[b * ref.size() + i]) - ref[i]) <= tol);
     }
   }
 }
@@ -148,7 +163,9 @@ TEST_CASE_TEMPLATE("forward equals the composed direct reference, bitwise the sa
 TEST_CASE("end-to-end gradient of every parameter equals finite differences (double)") {
   auto cfg = tiny_config();
   SUBCASE("DESIGN §3 net (no normalisation)") {}
-  SUBCASE("with GroupNorm (2 groups)") { cfg.norm_groups = 2; }
+  SUBCASE("with GroupNorm (2 groups)") {
+    cfg.norm_groups = 2;
+  }
   encoder<double> net(cfg);
   encoder_init(net, 3);
   for (index_t l = 0; l < net.norm_weight_id.size(); ++l)
@@ -157,7 +174,8 @@ TEST_CASE("end-to-end gradient of every parameter equals finite differences (dou
       net.params.value(net.norm_bias_id[l])[i] = 0.03 * double(i) - 0.05;
     }
   for (index_t l = 0; l < net.layers(); ++l)
-    for (index_t i = 0; i < net.out_channels(l); ++i) net.params.value(net.bias_id[l])[i] = 0.02 * double(i) - 0.03;
+    for (index_t i = 0; i < net.out_channels(l); ++i)
+      net.params.value(net.bias_id[l])[i] = 0.02 * double(i) - 0.03;
   const index_t B = 2, H = 7, W = 6;
   auto img = random_images<double>(B, H, W, 3, 99);
   const auto [h, w] = net.output_grid(H, W);
@@ -178,7 +196,10 @@ TEST_CASE("end-to-end gradient of every parameter equals finite differences (dou
   test::cosine_ce(F.data(), B * P, D, Wc, K, y, 5.0, dF.data());
   // The support loss's own gradient first (it is the upstream of the encoder's).
   auto gF = test::numeric_gradient(
-      [&] { return test::cosine_ce(F.data(), B * P, D, Wc, K, y, 5.0, static_cast<double*>(nullptr)); }, F.data(), F.size());
+      [&] {
+        return test::cosine_ce(F.data(), B * P, D, Wc, K, y, 5.0, static_cast<double*>(nullptr));
+      },
+      F.data(), F.size());
   CHECK(test::relative_error(dF, gF) < 1e-6);
   for (int threads : {1, 2}) {
     net.params.zero_grad();
@@ -196,10 +217,14 @@ TEST_CASE("end-to-end gradient of every parameter equals finite differences (dou
   // Adds into the gradients.
   std::vector<double> once(net.params.grads(), net.params.grads() + net.params.size());
   encoder_backward(net, dF, cache, img, 2);
-  for (index_t i = 0; i < once.size(); ++i) CHECK(net.params.grads()[i] == doctest::Approx(2 * once[i]));
+  for (index_t i = 0; i < once.size(); ++i)
+    CHECK(net.params.grads()[i] == doctest::Approx(2 * once[i]));
 }
 
-TEST_CASE_TEMPLATE("parameter gradients: bitwise reproducible for a fixed thread count, equal up to rounding across counts", T, float, double) {
+TEST_CASE_TEMPLATE(
+    "parameter gradients: bitwise reproducible for a fixed thread count, equal up to rounding "
+    "across counts",
+    T, float, double) {
   encoder<T> net(tiny_config());
   encoder_init(net, 21);
   const index_t B = 5, H = 9, W = 8;
@@ -226,21 +251,26 @@ TEST_CASE("shape errors name the shapes") {
   encoder_cache<float> cache;
   tensor<float, 4> img = xt::zeros<float>({2, 8, 8, 4});
   tensor<float, 3> F = xt::zeros<float>({2, 16, 5});
-  CHECK_THROWS_WITH_AS(encoder_forward(F, cache, img, net), doctest::Contains("images.shape[3] (channels) (4)"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(encoder_forward(F, cache, img, net),
+                       doctest::Contains("images.shape[3] (channels) (4)"), std::invalid_argument);
   tensor<float, 4> ok = xt::zeros<float>({2, 8, 8, 3});
   tensor<float, 3> bad = xt::zeros<float>({2, 15, 5});
-  CHECK_THROWS_WITH_AS(encoder_forward(bad, cache, ok, net), doctest::Contains("features has shape (2, 15, 5), expected (2, 16, 5)"),
+  CHECK_THROWS_WITH_AS(encoder_forward(bad, cache, ok, net),
+                       doctest::Contains("features has shape (2, 15, 5), expected (2, 16, 5)"),
                        std::invalid_argument);
   encoder_forward(F, cache, ok, net);
   tensor<float, 4> other = xt::zeros<float>({2, 6, 8, 3});
-  CHECK_THROWS_WITH_AS(encoder_backward(net, F, cache, other), doctest::Contains("(2, 6, 8, 3)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(encoder_backward(net, F, cache, other), doctest::Contains("(2, 6, 8, 3)"),
+                       std::invalid_argument);
   encoder_options c = tiny_config();
   c.strides = {1};
-  CHECK_THROWS_WITH_AS(encoder<float>{c}, doctest::Contains("2 widths but 1 strides"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(encoder<float>{c}, doctest::Contains("2 widths but 1 strides"),
+                       std::invalid_argument);
 }
 
-TEST_CASE_TEMPLATE("overfitting: encoder + cosine CE + AdamW drive the loss on 4 tiny images close to zero", T, float, double) {
+TEST_CASE_TEMPLATE(
+    "overfitting: encoder + cosine CE + AdamW drive the loss on 4 tiny images close to zero", T,
+    float, double) {
   encoder_options cfg;
   cfg.widths = {16, 32};
   cfg.strides = {1, 2};
@@ -275,8 +305,8 @@ TEST_CASE_TEMPLATE("overfitting: encoder + cosine CE + AdamW drive the loss on 4
     encoder_forward(F, cache, img, net, 2);
     T loss = 0;
     cosine_ce_forward_backward(loss, matrix_ref<T>(dF.data(), B * P, D), class_set_grads<T>{}, ce,
-                               matrix_ref<const T>(F.data(), B * P, D), std::span<const int>(y), std::span<const T>{},
-                               sets, cp);
+                               matrix_ref<const T>(F.data(), B * P, D), std::span<const int>(y),
+                               std::span<const T>{}, sets, cp);
     last = double(loss);
     if (step == 0) first = last;
     encoder_backward(net, dF, cache, img, 2);

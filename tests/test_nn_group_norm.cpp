@@ -15,7 +15,8 @@ using namespace zss;
 
 namespace {
 template <class T>
-tensor<T, 4> gn_random4(index_t a, index_t b, index_t c, index_t d, std::uint64_t seed, T offset = T(0)) {
+tensor<T, 4> gn_random4(index_t a, index_t b, index_t c, index_t d, std::uint64_t seed,
+                        T offset = T(0)) {
   tensor<T, 4> t = tensor<T, 4>::from_shape({a, b, c, d});
   auto v = test::uniform_vector<T>(t.size(), seed);
   for (index_t i = 0; i < t.size(); ++i) t.data()[i] = v[i] + offset;
@@ -25,7 +26,8 @@ tensor<T, 4> gn_random4(index_t a, index_t b, index_t c, index_t d, std::uint64_
 
 TEST_CASE_TEMPLATE("forward equals the two-pass definition for G = 1, 2, C", T, float, double) {
   const index_t B = 3, H = 5, W = 3, C = 6;
-  auto x = gn_random4<T>(B, H, W, C, 1, T(3));  // an offset: the one-pass sums must still be accurate
+  auto x =
+      gn_random4<T>(B, H, W, C, 1, T(3));  // an offset: the one-pass sums must still be accurate
   auto gam = test::uniform_vector<T>(C, 2), bet = test::uniform_vector<T>(C, 3);
   for (index_t G : {1, 2, 6}) {
     CAPTURE(G);
@@ -37,7 +39,8 @@ TEST_CASE_TEMPLATE("forward equals the two-pass definition for G = 1, 2, C", T, 
       for (index_t g = 0; g < G; ++g) {
         double mu = 0, var = 0;
         for (index_t p = 0; p < H * W; ++p)
-          for (index_t c = g * cg; c < (g + 1) * cg; ++c) mu += double(x.data()[(b * H * W + p) * C + c]);
+          for (index_t c = g * cg; c < (g + 1) * cg; ++c)
+            mu += double(x.data()[(b * H * W + p) * C + c]);
         mu /= double(H * W * cg);
         for (index_t p = 0; p < H * W; ++p)
           for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
@@ -48,8 +51,11 @@ TEST_CASE_TEMPLATE("forward equals the two-pass definition for G = 1, 2, C", T, 
         for (index_t p = 0; p < H * W; ++p)
           for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
             const index_t i = (b * H * W + p) * C + c;
-            const double expect = (double(x.data()[i]) - mu) / std::sqrt(var + 1e-5) * double(gam[c]) + double(bet[c]);
-            CHECK(std::abs(double(y.data()[i]) - expect) <= (std::is_same_v<T, float> ? 2e-5 : 1e-12));  // outputs are O(1)
+            const double expect =
+                (double(x.data()[i]) - mu) / std::sqrt(var + 1e-5) * double(gam[c]) +
+                double(bet[c]);
+            CHECK(std::abs(double(y.data()[i]) - expect) <=
+                  (std::is_same_v<T, float> ? 2e-5 : 1e-12));  // outputs are O(1)
           }
       }
   }
@@ -89,11 +95,11 @@ TEST_CASE("groups must divide the channels; shapes are checked") {
   tensor<float, 4> x = xt::zeros<float>({1, 2, 2, 6});
   std::vector<float> g(6, 1.f), b(6, 0.f);
   group_norm_cache<float> cache;
-  CHECK_THROWS_WITH_AS(group_norm_forward(x, cache, x, g.data(), b.data(), 4), doctest::Contains("channels (6)"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(group_norm_forward(x, cache, x, g.data(), b.data(), 4),
+                       doctest::Contains("channels (6)"), std::invalid_argument);
   tensor<float, 4> y = xt::zeros<float>({1, 2, 3, 6});
-  CHECK_THROWS_WITH_AS(group_norm_forward(y, cache, x, g.data(), b.data(), 2), doctest::Contains("(1, 2, 3, 6)"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(group_norm_forward(y, cache, x, g.data(), b.data(), 2),
+                       doctest::Contains("(1, 2, 3, 6)"), std::invalid_argument);
 }
 
 }  // namespace test_nn_group_norm

@@ -19,10 +19,17 @@ const geo_case geo_cases[] = {
     {1, 1, 2, 3, 3, 1, 1, 1, 1}, {8, 7, 3, 4, 2, 2, 3, 2, 1}, {5, 5, 2, 1, 1, 2, 2, 0, 0}};
 }  // namespace
 
-TEST_CASE_TEMPLATE("im2col equals a direct gather with zero padding, for any tile", T, float, double) {
+TEST_CASE_TEMPLATE("im2col equals a direct gather with zero padding, for any tile", T, float,
+                   double) {
   for (const auto& k : geo_cases) {
     const conv2d_geometry g{k.h, k.w, k.c, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw};
-    CAPTURE(k.h); CAPTURE(k.w); CAPTURE(k.kh); CAPTURE(k.kw); CAPTURE(k.sh); CAPTURE(k.ph); CAPTURE(k.pw);
+    CAPTURE(k.h);
+    CAPTURE(k.w);
+    CAPTURE(k.kh);
+    CAPTURE(k.kw);
+    CAPTURE(k.sh);
+    CAPTURE(k.ph);
+    CAPTURE(k.pw);
     g.validate("test");
     tensor<T, 3> img = tensor<T, 3>::from_shape({k.h, k.w, k.c});
     auto v = test::integer_vector<T>(img.size(), 7);
@@ -36,9 +43,11 @@ TEST_CASE_TEMPLATE("im2col equals a direct gather with zero padding, for any til
         for (index_t ky = 0; ky < k.kh; ++ky)
           for (index_t kx = 0; kx < k.kw; ++kx)
             for (index_t c = 0; c < k.c; ++c) {
-              const long iy = long(oy * k.sh + ky) - long(k.ph), ix = long(ox * k.sw + kx) - long(k.pw);
+              const long iy = long(oy * k.sh + ky) - long(k.ph),
+                         ix = long(ox * k.sw + kx) - long(k.pw);
               const T expect = (iy < 0 || ix < 0 || iy >= long(k.h) || ix >= long(k.w))
-                                   ? T(0) : img(index_t(iy), index_t(ix), c);
+                                   ? T(0)
+                                   : img(index_t(iy), index_t(ix), c);
               CHECK(col(oy * OW + ox, (ky * k.kw + kx) * k.c + c) == expect);
             }
     // A tile [p0, p1) gives the same rows.
@@ -50,7 +59,8 @@ TEST_CASE_TEMPLATE("im2col equals a direct gather with zero padding, for any til
   }
 }
 
-TEST_CASE_TEMPLATE("col2im_add is the adjoint of im2col and adds into its output", T, float, double) {
+TEST_CASE_TEMPLATE("col2im_add is the adjoint of im2col and adds into its output", T, float,
+                   double) {
   for (const auto& k : geo_cases) {
     const conv2d_geometry g{k.h, k.w, k.c, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw};
     const index_t P = g.out_pixels(), K = g.patch(), N = k.h * k.w * k.c;
@@ -61,8 +71,9 @@ TEST_CASE_TEMPLATE("col2im_add is the adjoint of im2col and adds into its output
     col2im_add(back.data(), y.data(), g, 0, P);
     double lhs = 0, rhs = 0;
     for (index_t i = 0; i < P * K; ++i) lhs += double(col[i]) * double(y[i]);
-    for (index_t i = 0; i < N; ++i) rhs += double(x[i]) * (double(back[i]) - 1.0);  // minus the initial 1s
-    CHECK(lhs == rhs);  // integer data: exact
+    for (index_t i = 0; i < N; ++i)
+      rhs += double(x[i]) * (double(back[i]) - 1.0);  // minus the initial 1s
+    CHECK(lhs == rhs);                                // integer data: exact
     // Direct scatter reference.
     std::vector<double> ref(N, 1.0);
     for (index_t p = 0; p < P; ++p)
@@ -72,7 +83,8 @@ TEST_CASE_TEMPLATE("col2im_add is the adjoint of im2col and adds into its output
           const long ix = long((p % g.out_w()) * k.sw + kx) - long(k.pw);
           if (iy < 0 || ix < 0 || iy >= long(k.h) || ix >= long(k.w)) continue;
           for (index_t c = 0; c < k.c; ++c)
-            ref[(index_t(iy) * k.w + index_t(ix)) * k.c + c] += double(y[p * K + (ky * k.kw + kx) * k.c + c]);
+            ref[(index_t(iy) * k.w + index_t(ix)) * k.c + c] +=
+                double(y[p * K + (ky * k.kw + kx) * k.c + c]);
         }
     for (index_t i = 0; i < N; ++i) CHECK(double(back[i]) == ref[i]);
   }
@@ -80,7 +92,8 @@ TEST_CASE_TEMPLATE("col2im_add is the adjoint of im2col and adds into its output
 
 TEST_CASE("invalid geometries and image shapes are rejected with the shapes in the message") {
   const conv2d_geometry bad{2, 2, 1, 5, 5, 1, 1, 1, 1};  // padded 4x4 < 5x5 kernel
-  CHECK_THROWS_WITH_AS(bad.validate("conv"), doctest::Contains("input 2x2x1, kernel 5x5"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bad.validate("conv"), doctest::Contains("input 2x2x1, kernel 5x5"),
+                       std::invalid_argument);
   const conv2d_geometry zero_stride{4, 4, 1, 3, 3, 0, 1, 1, 1};
   CHECK_THROWS_AS(zero_stride.validate("conv"), std::invalid_argument);
   const auto g = conv2d_geometry::square(4, 4, 3, 3, 1, 1);

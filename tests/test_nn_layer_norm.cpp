@@ -34,7 +34,8 @@ TEST_CASE_TEMPLATE("layer_norm forward matches the plain formula", T, float, dou
       CHECK(Y2 == Y);
       // In place gives the same values.
       std::vector<T> Z(X.begin(), X.end());
-      layer_norm_forward<T>({Z.data(), n, d}, cache, matrix_ref<const T>(Z.data(), n, d), {g.data(), b.data()});
+      layer_norm_forward<T>({Z.data(), n, d}, cache, matrix_ref<const T>(Z.data(), n, d),
+                            {g.data(), b.data()});
       CHECK(Z == Y);
     }
   }
@@ -44,8 +45,9 @@ TEST_CASE("layer_norm backward equals central finite differences (double, rel. e
   for (index_t d : {1, 2, 7, 17, 64}) {
     const index_t n = 4;
     CAPTURE(d);
-    auto X = test::uniform_vector<double>(n * d, 30 + d, -2.0, 3.0), g = test::uniform_vector<double>(d, 31),
-         b = test::uniform_vector<double>(d, 32), R = test::uniform_vector<double>(n * d, 33);
+    auto X = test::uniform_vector<double>(n * d, 30 + d, -2.0, 3.0),
+         g = test::uniform_vector<double>(d, 31), b = test::uniform_vector<double>(d, 32),
+         R = test::uniform_vector<double>(n * d, 33);
     // Row 3 constant: σ² = 0, x̂ = 0 (the ε keeps everything finite and differentiable).
     for (index_t j = 0; j < d; ++j) X[3 * d + j] = 0.75;
     const double eps = 1e-3;
@@ -59,7 +61,8 @@ TEST_CASE("layer_norm backward equals central finite differences (double, rel. e
     };
     std::vector<double> Y(n * d);
     layer_norm_cache<double> cache;
-    layer_norm_forward<double>({Y.data(), n, d}, cache, {X.data(), n, d}, {g.data(), b.data()}, eps);
+    layer_norm_forward<double>({Y.data(), n, d}, cache, {X.data(), n, d}, {g.data(), b.data()},
+                               eps);
     std::vector<double> dX(n * d, 1.0), dg(d, 1.0), db(d, 1.0);
     layer_norm_backward<double>({dX.data(), n, d}, {dg.data(), db.data()}, {R.data(), n, d}, cache,
                                 {X.data(), n, d}, {g.data(), b.data()});
@@ -102,10 +105,12 @@ TEST_CASE("layer_norm rejects bad input with the shapes in the message") {
     CHECK(m.find("(3, 5)") != std::string::npos);
     CHECK(m.find("(3, 4)") != std::string::npos);
   }
-  CHECK_THROWS_AS(layer_norm_forward<float>({Y.data(), 3, 4}, cache, {X.data(), 3, 4}, {g.data(), b.data()}, 0.0f),
+  CHECK_THROWS_AS(layer_norm_forward<float>({Y.data(), 3, 4}, cache, {X.data(), 3, 4},
+                                            {g.data(), b.data()}, 0.0f),
                   std::invalid_argument);
-  CHECK_THROWS_AS(layer_norm_forward<float>({Y.data(), 3, 4}, cache, {X.data(), 3, 4}, {nullptr, b.data()}),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(
+      layer_norm_forward<float>({Y.data(), 3, 4}, cache, {X.data(), 3, 4}, {nullptr, b.data()}),
+      std::invalid_argument);
 }
 
 }  // namespace test_nn_layer_norm

@@ -22,7 +22,8 @@ struct shape3 {
 const shape3 shapes[] = {{1, 1, 1}, {3, 5, 7}, {4, 17, 65}, {9, 64, 130}, {2, 33, 64}};
 }  // namespace
 
-TEST_CASE_TEMPLATE("linear forward matches the plain loop, with and without bias", T, float, double) {
+TEST_CASE_TEMPLATE("linear forward matches the plain loop, with and without bias", T, float,
+                   double) {
   eigen_single_thread_guard guard;
   for (auto [n, in, out] : shapes) {
     CAPTURE(n);
@@ -32,13 +33,15 @@ TEST_CASE_TEMPLATE("linear forward matches the plain loop, with and without bias
          b = test::uniform_vector<T>(out, 3);
     for (bool bias : {true, false}) {
       std::vector<T> Y(n * out, T(7));
-      linear_forward<T>({Y.data(), n, out}, {X.data(), n, in}, {{W.data(), out, in}, bias ? b.data() : nullptr});
+      linear_forward<T>({Y.data(), n, out}, {X.data(), n, in},
+                        {{W.data(), out, in}, bias ? b.data() : nullptr});
       const auto ref = test::ref::linear(test::to_double(X), n, in, test::to_double(W), out,
                                          bias ? test::to_double(b) : test::ref::vec{});
       CHECK(test::scaled_max_error(Y, ref) < test::forward_tol<T>);
       // Same bits for 2 threads (fixed column panels).
       std::vector<T> Y2(n * out);
-      linear_forward<T>({Y2.data(), n, out}, {X.data(), n, in}, {{W.data(), out, in}, bias ? b.data() : nullptr}, 2);
+      linear_forward<T>({Y2.data(), n, out}, {X.data(), n, in},
+                        {{W.data(), out, in}, bias ? b.data() : nullptr}, 2);
       CHECK(Y2 == Y);
     }
   }
@@ -52,12 +55,14 @@ TEST_CASE("linear backward equals central finite differences (double, rel. err <
     CAPTURE(n);
     CAPTURE(in);
     CAPTURE(out);
-    auto X = test::uniform_vector<double>(n * in, 10), W = test::uniform_vector<double>(out * in, 11),
-         b = test::uniform_vector<double>(out, 12), R = test::uniform_vector<double>(n * out, 13);
+    auto X = test::uniform_vector<double>(n * in, 10),
+         W = test::uniform_vector<double>(out * in, 11), b = test::uniform_vector<double>(out, 12),
+         R = test::uniform_vector<double>(n * out, 13);
     // L = Σ R ⊙ Y, so dY = R.
     auto loss = [&] {
       std::vector<double> Y(n * out);
-      linear_forward<double>({Y.data(), n, out}, {X.data(), n, in}, {{W.data(), out, in}, b.data()});
+      linear_forward<double>({Y.data(), n, out}, {X.data(), n, in},
+                             {{W.data(), out, in}, b.data()});
       double s = 0;
       for (index_t i = 0; i < Y.size(); ++i) s += R[i] * Y[i];
       return s;
@@ -69,8 +74,9 @@ TEST_CASE("linear backward equals central finite differences (double, rel. err <
     const auto gb = test::numeric_gradient(loss, b.data(), b.size());
     for (int threads : {1, 2}) {
       std::vector<double> dXt(dX), dWt(dW), dbt(db);
-      linear_backward<double>({dXt.data(), n, in}, {{dWt.data(), out, in}, dbt.data()}, {R.data(), n, out},
-                              {X.data(), n, in}, {{W.data(), out, in}, b.data()}, threads);
+      linear_backward<double>({dXt.data(), n, in}, {{dWt.data(), out, in}, dbt.data()},
+                              {R.data(), n, out}, {X.data(), n, in},
+                              {{W.data(), out, in}, b.data()}, threads);
       for (index_t i = 0; i < dXt.size(); ++i) dXt[i] -= 0.5;
       for (index_t i = 0; i < dWt.size(); ++i) dWt[i] += 0.25;
       for (index_t i = 0; i < dbt.size(); ++i) dbt[i] -= 1.0;
@@ -81,7 +87,8 @@ TEST_CASE("linear backward equals central finite differences (double, rel. err <
   }
 }
 
-TEST_CASE_TEMPLATE("linear backward: 1 and 2 threads give the same bits; null views are skipped", T, float, double) {
+TEST_CASE_TEMPLATE("linear backward: 1 and 2 threads give the same bits; null views are skipped", T,
+                   float, double) {
   eigen_single_thread_guard guard;
   const index_t n = 37, in = 70, out = 129;
   auto X = test::uniform_vector<T>(n * in, 21), W = test::uniform_vector<T>(out * in, 22),
@@ -89,8 +96,8 @@ TEST_CASE_TEMPLATE("linear backward: 1 and 2 threads give the same bits; null vi
   std::vector<std::vector<T>> results;
   for (int threads : {1, 2}) {
     std::vector<T> dX(n * in, T(0)), dW(out * in, T(0)), db(out, T(0));
-    linear_backward<T>({dX.data(), n, in}, {{dW.data(), out, in}, db.data()}, {R.data(), n, out}, {X.data(), n, in},
-                       {{W.data(), out, in}, nullptr}, threads);
+    linear_backward<T>({dX.data(), n, in}, {{dW.data(), out, in}, db.data()}, {R.data(), n, out},
+                       {X.data(), n, in}, {{W.data(), out, in}, nullptr}, threads);
     results.push_back(dX);
     results.push_back(dW);
     results.push_back(db);
@@ -115,8 +122,9 @@ TEST_CASE("linear shape errors name the shapes") {
     CHECK(m.find("(5, 3)") != std::string::npos);
     CHECK(m.find("4") != std::string::npos);
   }
-  CHECK_THROWS_AS(linear_forward<float>({Y.data(), 3, 4}, {X.data(), 3, 4}, {{W.data(), 5, 4}, nullptr}),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(
+      linear_forward<float>({Y.data(), 3, 4}, {X.data(), 3, 4}, {{W.data(), 5, 4}, nullptr}),
+      std::invalid_argument);
   CHECK_THROWS_AS(linear_backward<float>({X.data(), 3, 4}, {}, {Y.data(), 3, 4}, {X.data(), 3, 4},
                                          {{W.data(), 5, 4}, nullptr}),
                   std::invalid_argument);

@@ -18,7 +18,8 @@ namespace test_nn_mlp {
 using namespace zss;
 
 namespace {
-const mlp_activation acts[] = {mlp_activation::gelu_erf, mlp_activation::gelu_tanh, mlp_activation::relu};
+const mlp_activation acts[] = {mlp_activation::gelu_erf, mlp_activation::gelu_tanh,
+                               mlp_activation::relu};
 test::ref::act ref_act(mlp_activation a) {
   return a == mlp_activation::gelu_erf    ? test::ref::act::gelu_erf
          : a == mlp_activation::gelu_tanh ? test::ref::act::gelu_tanh
@@ -26,7 +27,8 @@ test::ref::act ref_act(mlp_activation a) {
 }
 }  // namespace
 
-TEST_CASE_TEMPLATE("activations match their formulas; the derivative matches finite differences", T, float, double) {
+TEST_CASE_TEMPLATE("activations match their formulas; the derivative matches finite differences", T,
+                   float, double) {
   for (auto act : acts) {
     CAPTURE(int(act));
     for (index_t n : {1, 15, 16, 17, 33}) {
@@ -41,7 +43,9 @@ TEST_CASE_TEMPLATE("activations match their formulas; the derivative matches fin
       activation_backward(da.data(), ones.data(), a.data(), n, act);
       for (index_t i = 0; i < n; ++i) {
         const double x = double(a[i]), h = 1e-6;
-        const double fd = (test::ref::activation(ref_act(act), x + h) - test::ref::activation(ref_act(act), x - h)) / (2 * h);
+        const double fd = (test::ref::activation(ref_act(act), x + h) -
+                           test::ref::activation(ref_act(act), x - h)) /
+                          (2 * h);
         // FD round-off is ~1e-10 absolute; float evaluates 1 ± tanh/erf with ~1e-7 absolute error.
         const double tol = (sizeof(T) == 4 ? 1e-6 : 1e-9) + 1e-6 * std::abs(fd);
         CHECK(std::abs(double(da[i]) - fd) < tol);
@@ -67,14 +71,16 @@ TEST_CASE_TEMPLATE("mlp forward matches the plain loop", T, float, double) {
     for (auto [n, d, h, e] : {std::array<index_t, 4>{1, 1, 1, 1}, {5, 8, 32, 8}, {7, 17, 70, 9}}) {
       CAPTURE(int(act));
       CAPTURE(d);
-      auto X = test::uniform_vector<T>(n * d, 1, T(-2), T(2)), W1 = test::uniform_vector<T>(h * d, 2),
-           b1 = test::uniform_vector<T>(h, 3), W2 = test::uniform_vector<T>(e * h, 4), b2 = test::uniform_vector<T>(e, 5);
+      auto X = test::uniform_vector<T>(n * d, 1, T(-2), T(2)),
+           W1 = test::uniform_vector<T>(h * d, 2), b1 = test::uniform_vector<T>(h, 3),
+           W2 = test::uniform_vector<T>(e * h, 4), b2 = test::uniform_vector<T>(e, 5);
       const mlp_params<T> p{{{W1.data(), h, d}, b1.data()}, {{W2.data(), e, h}, b2.data()}};
       std::vector<T> Y(n * e), Y2(n * e);
       mlp_cache<T> cache;
       mlp_forward<T>({Y.data(), n, e}, cache, {X.data(), n, d}, p, act);
-      const auto ref = test::ref::mlp(test::to_double(X), n, d, test::to_double(W1), test::to_double(b1), h,
-                                      test::to_double(W2), test::to_double(b2), e, ref_act(act));
+      const auto ref =
+          test::ref::mlp(test::to_double(X), n, d, test::to_double(W1), test::to_double(b1), h,
+                         test::to_double(W2), test::to_double(b2), e, ref_act(act));
       CHECK(test::scaled_max_error(Y, ref) < test::forward_tol<T> * 5);
       mlp_forward<T>({Y2.data(), n, e}, cache, {X.data(), n, d}, p, act, 2);
       CHECK(Y2 == Y);
@@ -82,14 +88,17 @@ TEST_CASE_TEMPLATE("mlp forward matches the plain loop", T, float, double) {
   }
 }
 
-TEST_CASE("mlp backward equals central finite differences for every activation (double, rel. err < 1e-6)") {
+TEST_CASE(
+    "mlp backward equals central finite differences for every activation (double, rel. err < "
+    "1e-6)") {
   eigen_single_thread_guard guard;
   const index_t n = 4, d = 6, h = 11, e = 5;
   for (auto act : acts) {
     CAPTURE(int(act));
-    auto X = test::uniform_vector<double>(n * d, 51, -2.0, 2.0), W1 = test::uniform_vector<double>(h * d, 52),
-         b1 = test::uniform_vector<double>(h, 53), W2 = test::uniform_vector<double>(e * h, 54),
-         b2 = test::uniform_vector<double>(e, 55), R = test::uniform_vector<double>(n * e, 56);
+    auto X = test::uniform_vector<double>(n * d, 51, -2.0, 2.0),
+         W1 = test::uniform_vector<double>(h * d, 52), b1 = test::uniform_vector<double>(h, 53),
+         W2 = test::uniform_vector<double>(e * h, 54), b2 = test::uniform_vector<double>(e, 55),
+         R = test::uniform_vector<double>(n * e, 56);
     const mlp_params<double> p{{{W1.data(), h, d}, b1.data()}, {{W2.data(), e, h}, b2.data()}};
     auto loss = [&] {
       std::vector<double> Y(n * e);
@@ -127,10 +136,12 @@ TEST_CASE_TEMPLATE("mlp backward: 1 and 2 threads give the same bits", T, float,
   const mlp_params<T> p{{{W1.data(), h, d}, b1.data()}, {{W2.data(), e, h}, b2.data()}};
   std::vector<std::vector<T>> out;
   for (int threads : {1, 2}) {
-    std::vector<T> Y(n * e), dX(n * d, T(0)), dW1(h * d, T(0)), db1(h, T(0)), dW2(e * h, T(0)), db2(e, T(0));
+    std::vector<T> Y(n * e), dX(n * d, T(0)), dW1(h * d, T(0)), db1(h, T(0)), dW2(e * h, T(0)),
+        db2(e, T(0));
     mlp_cache<T> cache;
     mlp_forward<T>({Y.data(), n, e}, cache, {X.data(), n, d}, p, mlp_activation::gelu_erf, threads);
-    mlp_backward<T>({dX.data(), n, d}, {{{dW1.data(), h, d}, db1.data()}, {{dW2.data(), e, h}, db2.data()}},
+    mlp_backward<T>({dX.data(), n, d},
+                    {{{dW1.data(), h, d}, db1.data()}, {{dW2.data(), e, h}, db2.data()}},
                     {R.data(), n, e}, cache, {X.data(), n, d}, p, threads);
     out.insert(out.end(), {Y, dX, dW1, db1, dW2, db2});
   }
@@ -141,7 +152,8 @@ TEST_CASE("mlp shape errors name the shapes") {
   std::vector<float> X(12), W1(20), W2(30), Y(12);
   mlp_cache<float> cache;
   try {
-    mlp_forward<float>({Y.data(), 3, 4}, cache, {X.data(), 3, 4}, {{{W1.data(), 5, 4}, nullptr}, {{W2.data(), 4, 6}, nullptr}});
+    mlp_forward<float>({Y.data(), 3, 4}, cache, {X.data(), 3, 4},
+                       {{{W1.data(), 5, 4}, nullptr}, {{W2.data(), 4, 6}, nullptr}});
     FAIL("no exception");
   } catch (const std::invalid_argument& e) {
     const std::string m = e.what();

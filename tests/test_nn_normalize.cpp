@@ -19,14 +19,16 @@ TEST_CASE_TEMPLATE("forward gives unit rows and matches the plain formula", T, f
     for (int threads : {1, 2}) {
       tensor<T, 2> Y = tensor<T, 2>::from_shape({5, d});
       normalize_cache<T> cache;
-      normalize_rows_forward(as_matrix(Y), cache, as_matrix(std::as_const(X)), normalize_eps<T>, threads);
+      normalize_rows_forward(as_matrix(Y), cache, as_matrix(std::as_const(X)), normalize_eps<T>,
+                             threads);
       for (index_t i = 0; i < 5; ++i) {
         double n2 = 0;
         for (index_t j = 0; j < d; ++j) n2 += double(X(i, j)) * double(X(i, j));
         const double norm = std::sqrt(n2);
         CHECK(double(cache.norm[i]) == doctest::Approx(norm).epsilon(1e-6));
         for (index_t j = 0; j < d; ++j)
-          CHECK(double(Y(i, j)) == doctest::Approx(double(X(i, j)) / norm).epsilon(1e-5).scale(1e-6));
+          CHECK(double(Y(i, j)) ==
+                doctest::Approx(double(X(i, j)) / norm).epsilon(1e-5).scale(1e-6));
       }
     }
   }
@@ -64,12 +66,16 @@ TEST_CASE("backward equals central finite differences (double, rel. err < 1e-6)"
     normalize_rows_forward(as_matrix(Y), cache, as_matrix(std::as_const(X)), eps);
     tensor<double, 2> dX = xt::zeros<double>({index_t(4), d});
     tensor<double, 2> dX0 = dX;
-    normalize_rows_backward(as_matrix(dX), as_matrix(std::as_const(W)), cache, as_matrix(std::as_const(Y)));
-    auto g = test::numeric_gradient([&] { return weighted_sum(X, W, eps); }, X.data(), X.size(), 1e-7);
+    normalize_rows_backward(as_matrix(dX), as_matrix(std::as_const(W)), cache,
+                            as_matrix(std::as_const(Y)));
+    auto g =
+        test::numeric_gradient([&] { return weighted_sum(X, W, eps); }, X.data(), X.size(), 1e-7);
     CHECK(test::relative_error(dX, g) < 1e-6);
     // Backward adds into dX.
-    normalize_rows_backward(as_matrix(dX), as_matrix(std::as_const(W)), cache, as_matrix(std::as_const(Y)));
-    for (std::size_t i = 0; i < dX.size(); ++i) CHECK(dX.data()[i] == doctest::Approx(2 * g[i]).epsilon(1e-5).scale(1e-6));
+    normalize_rows_backward(as_matrix(dX), as_matrix(std::as_const(W)), cache,
+                            as_matrix(std::as_const(Y)));
+    for (std::size_t i = 0; i < dX.size(); ++i)
+      CHECK(dX.data()[i] == doctest::Approx(2 * g[i]).epsilon(1e-5).scale(1e-6));
     (void)dX0;
   }
 }
@@ -79,7 +85,8 @@ TEST_CASE("zero rows give a finite gradient, never NaN") {
   tensor<double, 2> Y = X, dY = xt::ones<double>({2, 5}), dX = xt::zeros<double>({2, 5});
   normalize_cache<double> cache;
   normalize_rows_forward(as_matrix(Y), cache, as_matrix(std::as_const(X)));
-  normalize_rows_backward(as_matrix(dX), as_matrix(std::as_const(dY)), cache, as_matrix(std::as_const(Y)));
+  normalize_rows_backward(as_matrix(dX), as_matrix(std::as_const(dY)), cache,
+                          as_matrix(std::as_const(Y)));
   for (double v : dX) CHECK(std::isfinite(v));
 }
 

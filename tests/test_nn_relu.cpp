@@ -12,7 +12,8 @@ namespace test_nn_relu {
 
 using namespace zss;
 
-TEST_CASE_TEMPLATE("relu forward clamps negatives and backward adds the masked gradient", T, float, double) {
+TEST_CASE_TEMPLATE("relu forward clamps negatives and backward adds the masked gradient", T, float,
+                   double) {
   std::vector<T> x = {T(-2), T(0), T(3), T(-0.5), T(7)}, y(5);
   relu_forward<T>(y, x);
   const std::vector<T> expect = {0, 0, 3, 0, 7};
@@ -46,7 +47,8 @@ TEST_CASE("relu backward matches finite differences away from 0 (double)") {
 
 TEST_CASE("relu size mismatches throw") {
   std::vector<float> a(3), b(4);
-  CHECK_THROWS_WITH_AS(relu_forward<float>(a, b), doctest::Contains("out size (3) must equal in size (4)"),
+  CHECK_THROWS_WITH_AS(relu_forward<float>(a, b),
+                       doctest::Contains("out size (3) must equal in size (4)"),
                        std::invalid_argument);
   CHECK_THROWS_AS(relu_backward<float>(a, b, b), std::invalid_argument);
 }

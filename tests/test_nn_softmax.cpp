@@ -55,13 +55,15 @@ TEST_CASE_TEMPLATE("row versions are identical for 1 and 2 threads", T, float, d
   CHECK(l1 == l2);
   for (index_t i = 0; i < 37; ++i) {
     // softmax = exp(x - lse)
-    CHECK(double(Y1(i, 5)) == doctest::Approx(std::exp(double(X(i, 5)) - double(l1[i]))).epsilon(1e-5));
+    CHECK(double(Y1(i, 5)) ==
+          doctest::Approx(std::exp(double(X(i, 5)) - double(l1[i]))).epsilon(1e-5));
   }
   tensor<T, 2> bad = xt::zeros<T>({37, 41});
   CHECK_THROWS_WITH_AS(softmax_rows(as_matrix(bad), as_matrix(std::as_const(X))),
                        doctest::Contains("(37, 41)"), std::invalid_argument);
   tensor<T, 2> empty = xt::zeros<T>({3, 0});
-  CHECK_THROWS_AS(softmax_rows(as_matrix(empty), as_matrix(std::as_const(empty))), std::invalid_argument);
+  CHECK_THROWS_AS(softmax_rows(as_matrix(empty), as_matrix(std::as_const(empty))),
+                  std::invalid_argument);
 }
 
 }  // namespace test_nn_softmax

@@ -12,7 +12,8 @@ namespace test_optim_clip {
 
 using namespace zss;
 
-TEST_CASE_TEMPLATE("clip_grad_norm scales to max_norm and returns the norm before clipping", T, float, double) {
+TEST_CASE_TEMPLATE("clip_grad_norm scales to max_norm and returns the norm before clipping", T,
+                   float, double) {
   std::vector<T> g = {T(3), T(0), T(-4)};
   CHECK(clip_grad_norm(std::span<T>(g), 10.0) == doctest::Approx(5.0));
   CHECK(g == std::vector<T>{T(3), T(0), T(-4)});  // under the limit: untouched

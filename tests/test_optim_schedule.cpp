@@ -16,8 +16,8 @@ TEST_CASE("cosine schedule with warm-up: values at known steps") {
   CHECK(s(0) == doctest::Approx(0.25));
   CHECK(s(1) == doctest::Approx(0.5));
   CHECK(s(3) == doctest::Approx(1.0));
-  CHECK(s(4) == doctest::Approx(1.0));           // decay starts at cos(0)
-  CHECK(s(9) == doctest::Approx(0.55));          // half way: min + (base − min)/2
+  CHECK(s(4) == doctest::Approx(1.0));   // decay starts at cos(0)
+  CHECK(s(9) == doctest::Approx(0.55));  // half way: min + (base − min)/2
   CHECK(s(6) == doctest::Approx(0.1 + 0.45 * (1 + 0.80901699437494745)));  // cos(π/5)
   CHECK(s(13) == doctest::Approx(0.1 + 0.45 * (1 + std::cos(M_PI * 0.9))));
   CHECK(s(14) == doctest::Approx(0.1));
@@ -33,7 +33,8 @@ TEST_CASE("no warm-up starts at the base rate; invalid schedules throw") {
   CHECK(s(5) == doctest::Approx(1.0));
   CHECK(s(10) == 0.0);
   const cosine_schedule bad{1.0, 0.0, 10, 5};
-  CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("total_steps (5) must be >= warmup_steps (10)"),
+  CHECK_THROWS_WITH_AS(bad.validate(),
+                       doctest::Contains("total_steps (5) must be >= warmup_steps (10)"),
                        std::invalid_argument);
 }
 

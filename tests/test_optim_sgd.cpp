@@ -12,7 +12,8 @@ using namespace zss;
 
 namespace {
 const double sgd_p0[5] = {1.0, -2.0, 0.5, 0.0, 3.0};
-const double sgd_grads[3][5] = {{0.5, -1.0, 0.25, 0.0, 2.0}, {0.1, 0.3, -0.2, 0.5, -1.0}, {-0.4, 0.2, 0.0, 1.0, 0.5}};
+const double sgd_grads[3][5] = {
+    {0.5, -1.0, 0.25, 0.0, 2.0}, {0.1, 0.3, -0.2, 0.5, -1.0}, {-0.4, 0.2, 0.0, 1.0, 0.5}};
 
 template <class T>
 void run_sgd(const sgd_options& o, const double (&expect)[3][5]) {
@@ -23,13 +24,16 @@ void run_sgd(const sgd_options& o, const double (&expect)[3][5]) {
     sgd_step(std::span<T>(p), std::span<const T>(g), st, o);
     CAPTURE(s);
     for (int i = 0; i < 5; ++i)
-      CHECK(double(p[std::size_t(i)]) == doctest::Approx(expect[s][i]).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-13));
+      CHECK(double(p[std::size_t(i)]) ==
+            doctest::Approx(expect[s][i]).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-13));
   }
   CHECK(st.step == 3);
 }
 }  // namespace
 
-TEST_CASE_TEMPLATE("SGD matches torch.optim.SGD: momentum + weight decay, Nesterov, dampening, plain", T, float, double) {
+TEST_CASE_TEMPLATE(
+    "SGD matches torch.optim.SGD: momentum + weight decay, Nesterov, dampening, plain", T, float,
+    double) {
   sgd_options o;
   o.lr = T(0.1);
   SUBCASE("momentum 0.9, weight_decay 0.01") {
@@ -70,7 +74,8 @@ TEST_CASE("SGD rejects bad options and sizes") {
   std::vector<double> p(3), g(3), g2(2);
   sgd_state<double> st;
   sgd_options o;
-  CHECK_THROWS_AS(sgd_step(std::span<double>(p), std::span<const double>(g2), st, o), std::invalid_argument);
+  CHECK_THROWS_AS(sgd_step(std::span<double>(p), std::span<const double>(g2), st, o),
+                  std::invalid_argument);
   o.nesterov = true;
   o.dampening = 0.1;
   CHECK_THROWS_WITH_AS(sgd_step(std::span<double>(p), std::span<const double>(g), st, o),

@@ -16,8 +16,8 @@ using namespace zss;
 namespace {
 
 /// The three blobs each carry one pseudo label, the labels differ, seen regions keep their class.
-void check_three_segments(const tensor<std::int32_t, 2>& labels, const std::vector<int>& region, index_t h,
-                          index_t w, std::int32_t num_seen) {
+void check_three_segments(const tensor<std::int32_t, 2>& labels, const std::vector<int>& region,
+                          index_t h, index_t w, std::int32_t num_seen) {
   const index_t Ho = labels.shape()[0], Wo = labels.shape()[1];
   std::map<int, std::set<std::int32_t>> labels_of_blob;
   std::map<std::int32_t, std::set<int>> blobs_of_label;
@@ -60,7 +60,8 @@ TEST_CASE_TEMPLATE("pseudo_labels: a planted scene at 4x pixel resolution", T, f
   REQUIRE(r.labels.shape() == std::array<std::size_t, 2>{64, 64});
   check_three_segments(r.labels, scene.region, h, w, 2);
   check_three_segments(r.fused_tokens, scene.region, h, w, 2);
-  for (index_t q = 0; q < h * w; ++q) CHECK(r.token_labels.data()[q] == (scene.region[q] < 2 ? scene.region[q] : -1));
+  for (index_t q = 0; q < h * w; ++q)
+    CHECK(r.token_labels.data()[q] == (scene.region[q] < 2 ? scene.region[q] : -1));
   CHECK(r.scales.size() == 2);
   CHECK(r.fusion.labels.size() == h * w);
 
@@ -81,7 +82,8 @@ TEST_CASE_TEMPLATE("pseudo_labels: a planted scene at 4x pixel resolution", T, f
   }
   SUBCASE("windows {4, 8} find the same three segments") {
     p.kmeans.windows = {4, 8};
-    check_three_segments(pseudo_labels(scene.tokens, scene.pixels, 2, p).labels, scene.region, h, w, 2);
+    check_three_segments(pseudo_labels(scene.tokens, scene.pixels, 2, p).labels, scene.region, h, w,
+                         2);
   }
   SUBCASE("more seen classes shift the pseudo ids") {
     const auto s = pseudo_labels(scene.tokens, scene.pixels, 7, p);
@@ -89,7 +91,8 @@ TEST_CASE_TEMPLATE("pseudo_labels: a planted scene at 4x pixel resolution", T, f
   }
 }
 
-TEST_CASE_TEMPLATE("pseudo_labels_batch equals single images, bitwise, for 1 and 2 threads", T, float, double) {
+TEST_CASE_TEMPLATE("pseudo_labels_batch equals single images, bitwise, for 1 and 2 threads", T,
+                   float, double) {
   const index_t B = 5, h = 12, w = 12, D = 16, H = 24, W = 36;
   tensor<T, 4> tokens = tensor<T, 4>::from_shape({B, h, w, D});
   tensor<std::int32_t, 3> pixels = tensor<std::int32_t, 3>::from_shape({B, H, W});
@@ -132,13 +135,14 @@ TEST_CASE("pseudo_labels errors name the problem and the image") {
   const auto scene = test::make_planted_scene<float>(8, 8, 8, 1);
   pseudo_label_options p;
   SUBCASE("a seen label out of range") {
-    CHECK_THROWS_WITH_AS(pseudo_labels(scene.tokens, scene.pixels, 1, p), doctest::Contains("outside [0, 1)"),
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(pseudo_labels(scene.tokens, scene.pixels, 1, p),
+                         doctest::Contains("outside [0, 1)"), std::invalid_argument);
   }
   SUBCASE("non-finite tokens") {
     auto t = scene.tokens;
     t(3, 4, 5) = std::numeric_limits<float>::infinity();
-    CHECK_THROWS_WITH_AS(pseudo_labels(t, scene.pixels, 2, p), doctest::Contains("non-finite"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(pseudo_labels(t, scene.pixels, 2, p), doctest::Contains("non-finite"),
+                         std::invalid_argument);
     tensor<float, 4> batch = tensor<float, 4>::from_shape({3, 8, 8, 8});
     tensor<std::int32_t, 3> px = tensor<std::int32_t, 3>::from_shape({3, 8, 8});
     for (index_t b = 0; b < 3; ++b) {
@@ -146,10 +150,11 @@ TEST_CASE("pseudo_labels errors name the problem and the image") {
       std::copy(scene.pixels.begin(), scene.pixels.end(), px.data() + b * 64);
     }
     batch(2, 0, 0, 0) = std::numeric_limits<float>::quiet_NaN();
-    CHECK_THROWS_WITH_AS(pseudo_labels_batch(batch, px, 2, p), doctest::Contains("image 2"), std::invalid_argument);
-    tensor<std::int32_t, 3> px2 = tensor<std::int32_t, 3>::from_shape({2, 8, 8});
-    CHECK_THROWS_WITH_AS(pseudo_labels_batch(batch, px2, 2, p), doctest::Contains("pixel label maps (2)"),
+    CHECK_THROWS_WITH_AS(pseudo_labels_batch(batch, px, 2, p), doctest::Contains("image 2"),
                          std::invalid_argument);
+    tensor<std::int32_t, 3> px2 = tensor<std::int32_t, 3>::from_shape({2, 8, 8});
+    CHECK_THROWS_WITH_AS(pseudo_labels_batch(batch, px2, 2, p),
+                         doctest::Contains("pixel label maps (2)"), std::invalid_argument);
   }
   SUBCASE("bad params") {
     p.out_h = 4;

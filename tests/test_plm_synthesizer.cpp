@@ -29,7 +29,8 @@ struct synth_problem {
   synthesizer_param_ids ids;
   aligned_vector<T> P, C, U;
 
-  synth_problem(std::vector<index_t> counts, index_t d_, index_t h_, std::uint64_t seed, bool perturb = true)
+  synth_problem(std::vector<index_t> counts, index_t d_, index_t h_, std::uint64_t seed,
+                bool perturb = true)
       : d(d_), h(h_), images(counts.size()) {
     off = {0};
     for (auto c : counts) off.push_back(off.back() + c);
@@ -41,24 +42,26 @@ struct synth_problem {
       rng g(seed, 1000);
       for (auto id : ids.all())
         if (buf.entries()[id].shape.size() == 1)
-          for (index_t i = 0; i < buf.entries()[id].size; ++i) buf.value(id)[i] += g.uniform<T>(T(-0.3), T(0.3));
+          for (index_t i = 0; i < buf.entries()[id].size; ++i)
+            buf.value(id)[i] += g.uniform<T>(T(-0.3), T(0.3));
     }
     P = test::uniform_vector<T>(n * d, seed + 1, T(-1), T(1));
     C = test::uniform_vector<T>(images * d, seed + 2, T(-1), T(1));
     U = test::uniform_vector<T>(n * d, seed + 3, T(-1), T(1));
   }
 
-  std::vector<T> forward(synthesizer_cache<T>& cache, const synthesizer_options& opt = {}, int threads = 1) const {
+  std::vector<T> forward(synthesizer_cache<T>& cache, const synthesizer_options& opt = {},
+                         int threads = 1) const {
     std::vector<T> Pi(n * d);
-    synthesizer_forward<T>({Pi.data(), n, d}, cache, {P.data(), n, d}, {C.data(), images, d}, {U.data(), n, d}, off,
-                           ids.params(buf), opt, threads);
+    synthesizer_forward<T>({Pi.data(), n, d}, cache, {P.data(), n, d}, {C.data(), images, d},
+                           {U.data(), n, d}, off, ids.params(buf), opt, threads);
     return Pi;
   }
-  void backward(std::vector<T>& dP, const std::vector<T>& dPi, synthesizer_cache<T>& cache, const std::vector<T>& Pi,
-                const synthesizer_options& opt = {}, int threads = 1) {
-    synthesizer_backward<T>({dP.data(), n, d}, ids.grads(buf), {dPi.data(), n, d}, cache, {Pi.data(), n, d},
-                            {P.data(), n, d}, {C.data(), images, d}, {U.data(), n, d}, off, ids.params(buf), opt,
-                            threads);
+  void backward(std::vector<T>& dP, const std::vector<T>& dPi, synthesizer_cache<T>& cache,
+                const std::vector<T>& Pi, const synthesizer_options& opt = {}, int threads = 1) {
+    synthesizer_backward<T>({dP.data(), n, d}, ids.grads(buf), {dPi.data(), n, d}, cache,
+                            {Pi.data(), n, d}, {P.data(), n, d}, {C.data(), images, d},
+                            {U.data(), n, d}, off, ids.params(buf), opt, threads);
   }
 
   test::ref::synth_params ref_params() const {
@@ -77,14 +80,16 @@ struct synth_problem {
     return p;
   }
   test::ref::vec reference(const synthesizer_options& opt, test::ref::act a) const {
-    return test::ref::synthesizer(test::to_double(P), n, test::to_double(C), test::to_double(U), off, ref_params(),
-                                  opt.region_tokens, a, opt.layer_norm_eps, nullptr, opt.query_residual);
+    return test::ref::synthesizer(test::to_double(P), n, test::to_double(C), test::to_double(U),
+                                  off, ref_params(), opt.region_tokens, a, opt.layer_norm_eps,
+                                  nullptr, opt.query_residual);
   }
 };
 
 }  // namespace
 
-TEST_CASE("declare and init: names, shapes, He/Xavier scales, seeded and independent of the buffer") {
+TEST_CASE(
+    "declare and init: names, shapes, He/Xavier scales, seeded and independent of the buffer") {
   param_buffer<double> buf;
   buf.add("student.w", {3, 3});
   const auto ids = declare_synthesizer_params(buf, 64, 0, "syn.");
@@ -107,8 +112,8 @@ TEST_CASE("declare and init: names, shapes, He/Xavier scales, seeded and indepen
     for (index_t i = 0; i < e.size; ++i) s += buf.value(id)[i] * buf.value(id)[i];
     return std::sqrt(s / double(e.size));
   };
-  CHECK(sd(ids.q_w) == doctest::Approx(std::sqrt(2.0 / 128)).epsilon(0.03));          // Xavier
-  CHECK(sd(ids.fc1_w) == doctest::Approx(std::sqrt(2.0 / 64)).epsilon(0.03));         // He
+  CHECK(sd(ids.q_w) == doctest::Approx(std::sqrt(2.0 / 128)).epsilon(0.03));           // Xavier
+  CHECK(sd(ids.fc1_w) == doctest::Approx(std::sqrt(2.0 / 64)).epsilon(0.03));          // He
   CHECK(sd(ids.fc2_w) == doctest::Approx(std::sqrt(2.0 / (256 + 64))).epsilon(0.03));  // Xavier
   // The same seed gives the same values in a buffer without the extra tensor; another seed differs.
   param_buffer<double> other;
@@ -125,30 +130,31 @@ TEST_CASE("declare and init: names, shapes, He/Xavier scales, seeded and indepen
 
 TEST_CASE_TEMPLATE("synthesizer forward matches the unfused plain-loop block", T, float, double) {
   eigen_single_thread_guard guard;
-  const std::pair<mlp_activation, test::ref::act> acts[] = {{mlp_activation::gelu_erf, test::ref::act::gelu_erf},
-                                                             {mlp_activation::gelu_tanh, test::ref::act::gelu_tanh},
-                                                             {mlp_activation::relu, test::ref::act::relu}};
+  const std::pair<mlp_activation, test::ref::act> acts[] = {
+      {mlp_activation::gelu_erf, test::ref::act::gelu_erf},
+      {mlp_activation::gelu_tanh, test::ref::act::gelu_tanh},
+      {mlp_activation::relu, test::ref::act::relu}};
   // Images with 3, 1, 0 and 4 regions.
   synth_problem<T> p({3, 1, 0, 4}, 16, 24, 1);
   for (bool residual : {true, false})
-  for (bool tokens : {true, false})
-    for (auto [act, ref_act] : acts) {
-      CAPTURE(residual);
-      CAPTURE(tokens);
-      CAPTURE(int(act));
-      synthesizer_options opt;
-      opt.query_residual = residual;
-      opt.region_tokens = tokens;
-      opt.activation = act;
-      synthesizer_cache<T> cache;
-      const auto Pi = p.forward(cache, opt);
-      CHECK(test::scaled_max_error(Pi, p.reference(opt, ref_act)) < test::forward_tol<T> * 5);
-      for (index_t i = 0; i < p.n; ++i) {
-        double s = 0;
-        for (index_t j = 0; j < p.d; ++j) s += double(Pi[i * p.d + j]) * double(Pi[i * p.d + j]);
-        CHECK(s == doctest::Approx(1.0).epsilon(1e-5));
+    for (bool tokens : {true, false})
+      for (auto [act, ref_act] : acts) {
+        CAPTURE(residual);
+        CAPTURE(tokens);
+        CAPTURE(int(act));
+        synthesizer_options opt;
+        opt.query_residual = residual;
+        opt.region_tokens = tokens;
+        opt.activation = act;
+        synthesizer_cache<T> cache;
+        const auto Pi = p.forward(cache, opt);
+        CHECK(test::scaled_max_error(Pi, p.reference(opt, ref_act)) < test::forward_tol<T> * 5);
+        for (index_t i = 0; i < p.n; ++i) {
+          double s = 0;
+          for (index_t j = 0; j < p.d; ++j) s += double(Pi[i * p.d + j]) * double(Pi[i * p.d + j]);
+          CHECK(s == doctest::Approx(1.0).epsilon(1e-5));
+        }
       }
-    }
   // A single region in a single image.
   synth_problem<T> one({1}, 8, 8, 2);
   synthesizer_cache<T> cache;
@@ -215,7 +221,8 @@ TEST_CASE("synthesizer backward end to end equals finite differences (all parame
   }
 }
 
-TEST_CASE("synthesizer with one memory row (region tokens off, one image): no gradient to W_q, W_k") {
+TEST_CASE(
+    "synthesizer with one memory row (region tokens off, one image): no gradient to W_q, W_k") {
   eigen_single_thread_guard guard;
   synth_problem<double> p({3}, 5, 7, 4);
   synthesizer_options opt;
@@ -229,20 +236,23 @@ TEST_CASE("synthesizer with one memory row (region tokens off, one image): no gr
   for (auto id : {p.ids.q_w, p.ids.q_b, p.ids.k_w, p.ids.k_b, p.ids.ln1_gamma, p.ids.ln1_beta})
     for (index_t i = 0; i < p.buf.entries()[id].size; ++i) CHECK(p.buf.grad(id)[i] == 0.0);
   double sv = 0;
-  for (index_t i = 0; i < p.buf.entries()[p.ids.v_w].size; ++i) sv += std::abs(p.buf.grad(p.ids.v_w)[i]);
+  for (index_t i = 0; i < p.buf.entries()[p.ids.v_w].size; ++i)
+    sv += std::abs(p.buf.grad(p.ids.v_w)[i]);
   CHECK(sv > 0);
   // Without the query shortcut as well, every region of the image gets the same prototype, read
   // from the CLS alone: nothing depends on P, and no gradient reaches it.
   opt.query_residual = false;
   const auto Pi2 = p.forward(cache, opt);
   for (index_t i = 1; i < p.n; ++i)
-    for (index_t j = 0; j < p.d; ++j) CHECK(Pi2[i * p.d + j] == doctest::Approx(Pi2[j]).epsilon(1e-12));
+    for (index_t j = 0; j < p.d; ++j)
+      CHECK(Pi2[i * p.d + j] == doctest::Approx(Pi2[j]).epsilon(1e-12));
   std::fill(dP.begin(), dP.end(), 0.0);
   p.backward(dP, dPi, cache, Pi2, opt);
   for (double x : dP) CHECK(x == 0.0);
 }
 
-TEST_CASE("identity init: the untrained block without the shortcut returns the normalised memory read") {
+TEST_CASE(
+    "identity init: the untrained block without the shortcut returns the normalised memory read") {
   eigen_single_thread_guard guard;
   synth_problem<double> p({2, 3}, 6, 12, 5, false);
   init_synthesizer_params(p.buf, p.ids, 5, synthesizer_init::identity);
@@ -256,7 +266,8 @@ TEST_CASE("identity init: the untrained block without the shortcut returns the n
   const auto ids2 = declare_synthesizer_params(other, d, p.h, "syn.");
   other.allocate();
   init_synthesizer_params(other, ids2, 5);
-  CHECK(std::equal(p.buf.value(p.ids.fc1_w), p.buf.value(p.ids.fc1_w) + p.h * d, other.value(ids2.fc1_w)));
+  CHECK(std::equal(p.buf.value(p.ids.fc1_w), p.buf.value(p.ids.fc1_w) + p.h * d,
+                   other.value(ids2.fc1_w)));
   synthesizer_options opt;
   opt.query_residual = false;
   opt.region_tokens = false;  // one memory row per image: the read is exactly c_b
@@ -266,7 +277,8 @@ TEST_CASE("identity init: the untrained block without the shortcut returns the n
     double nc = 0;
     for (index_t j = 0; j < d; ++j) nc += p.C[b * d + j] * p.C[b * d + j];
     for (index_t l = p.off[b]; l < p.off[b + 1]; ++l)
-      for (index_t j = 0; j < d; ++j) CHECK(Pi[l * d + j] == doctest::Approx(p.C[b * d + j] / std::sqrt(nc)));
+      for (index_t j = 0; j < d; ++j)
+        CHECK(Pi[l * d + j] == doctest::Approx(p.C[b * d + j] / std::sqrt(nc)));
   }
 }
 
@@ -312,7 +324,8 @@ TEST_CASE("synthesizer: float agrees with double within float tolerance") {
   pf.backward(dPf, dPif, cf, Pif);
   CHECK(test::relative_error(dPf, dPd) < 1e-5);
   CHECK(test::relative_error(std::vector<float>(pf.buf.grads(), pf.buf.grads() + pf.buf.size()),
-                             std::vector<double>(pd.buf.grads(), pd.buf.grads() + pd.buf.size())) < 1e-5);
+                             std::vector<double>(pd.buf.grads(), pd.buf.grads() + pd.buf.size())) <
+        1e-5);
 }
 
 TEST_CASE("synthesizer rejects bad shapes and offsets with clear messages") {
@@ -320,25 +333,30 @@ TEST_CASE("synthesizer rejects bad shapes and offsets with clear messages") {
   synthesizer_cache<float> cache;
   std::vector<float> Pi(p.n * p.d);
   const auto params = p.ids.params(p.buf);
-  CHECK_THROWS_WITH_AS(synthesizer_forward<float>({Pi.data(), p.n, p.d}, cache, {p.P.data(), p.n, p.d},
-                                                  {p.C.data(), 1, p.d}, {p.U.data(), p.n, p.d}, p.off, params),
-                       doctest::Contains("C (teacher CLS) has shape (1, 8), expected (2, 8)"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(synthesizer_forward<float>({Pi.data(), p.n, p.d}, cache, {p.P.data(), p.n, p.d},
-                                                  {p.C.data(), 2, p.d}, {p.U.data(), 4, p.d}, p.off, params),
-                       doctest::Contains("U (teacher region tokens) has shape (4, 8), expected (5, 8)"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      synthesizer_forward<float>({Pi.data(), p.n, p.d}, cache, {p.P.data(), p.n, p.d},
+                                 {p.C.data(), 1, p.d}, {p.U.data(), p.n, p.d}, p.off, params),
+      doctest::Contains("C (teacher CLS) has shape (1, 8), expected (2, 8)"),
+      std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      synthesizer_forward<float>({Pi.data(), p.n, p.d}, cache, {p.P.data(), p.n, p.d},
+                                 {p.C.data(), 2, p.d}, {p.U.data(), 4, p.d}, p.off, params),
+      doctest::Contains("U (teacher region tokens) has shape (4, 8), expected (5, 8)"),
+      std::invalid_argument);
   std::vector<index_t> bad_off{0, 2, 4};
-  CHECK_THROWS_WITH_AS(synthesizer_forward<float>({Pi.data(), p.n, p.d}, cache, {p.P.data(), p.n, p.d},
-                                                  {p.C.data(), 2, p.d}, {p.U.data(), p.n, p.d}, bad_off, params),
-                       doctest::Contains("region_offsets ends at 4, expected 5"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(synthesizer_forward<float>({Pi.data(), p.n, 4}, cache, {p.P.data(), p.n, 4},
-                                                  {p.C.data(), 2, p.d}, {p.U.data(), p.n, p.d}, p.off, params),
-                       doctest::Contains("columns of P (5, 4)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      synthesizer_forward<float>({Pi.data(), p.n, p.d}, cache, {p.P.data(), p.n, p.d},
+                                 {p.C.data(), 2, p.d}, {p.U.data(), p.n, p.d}, bad_off, params),
+      doctest::Contains("region_offsets ends at 4, expected 5"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      synthesizer_forward<float>({Pi.data(), p.n, 4}, cache, {p.P.data(), p.n, 4},
+                                 {p.C.data(), 2, p.d}, {p.U.data(), p.n, p.d}, p.off, params),
+      doctest::Contains("columns of P (5, 4)"), std::invalid_argument);
   // Region tokens off: U is not needed.
   synthesizer_options opt;
   opt.region_tokens = false;
-  CHECK_NOTHROW(synthesizer_forward<float>({Pi.data(), p.n, p.d}, cache, {p.P.data(), p.n, p.d}, {p.C.data(), 2, p.d},
-                                           {}, p.off, params, opt));
+  CHECK_NOTHROW(synthesizer_forward<float>({Pi.data(), p.n, p.d}, cache, {p.P.data(), p.n, p.d},
+                                           {p.C.data(), 2, p.d}, {}, p.off, params, opt));
 }
 
 }  // namespace test_plm_synthesizer

@@ -28,7 +28,8 @@ aligned_vector<T> unit_rows(index_t n, index_t d, std::uint64_t seed) {
 const syn_loss_kind kinds[] = {syn_loss_kind::bce, syn_loss_kind::ce};
 }  // namespace
 
-TEST_CASE_TEMPLATE("L_syn forward matches the plain loop (BCE and CE, pseudo rows ignored)", T, float, double) {
+TEST_CASE_TEMPLATE("L_syn forward matches the plain loop (BCE and CE, pseudo rows ignored)", T,
+                   float, double) {
   const index_t n = 7, d = 12, k = 5;
   const auto Pi = unit_rows<T>(n, d, 1);
   const auto Text = test::uniform_vector<T>(k * d, 2, T(-2), T(2));  // not unit: normalised inside
@@ -41,8 +42,9 @@ TEST_CASE_TEMPLATE("L_syn forward matches the plain loop (BCE and CE, pseudo row
       syn_loss_cache<T> cache;
       T loss = -1;
       syn_loss_forward<T>(loss, cache, {Pi.data(), n, d}, labels, {Text.data(), k, d}, opt);
-      const double ref = test::ref::syn_loss(test::to_double(Pi), n, d, labels, test::to_double(Text), k, tau, delta,
-                                             kind == syn_loss_kind::ce);
+      const double ref =
+          test::ref::syn_loss(test::to_double(Pi), n, d, labels, test::to_double(Text), k, tau,
+                              delta, kind == syn_loss_kind::ce);
       CHECK(double(loss) == doctest::Approx(ref).epsilon(sizeof(T) == 4 ? 2e-5 : 1e-12));
       CHECK(cache.seen == 5);
     }
@@ -69,7 +71,8 @@ TEST_CASE("L_syn backward equals finite differences (double, rel. err < 1e-6)") 
       double l = 0;
       syn_loss_forward<double>(l, cache, {Pi.data(), n, d}, labels, {Text.data(), k, d}, opt);
       std::vector<double> dPi(n * d, 0.5);
-      syn_loss_backward<double>({dPi.data(), n, d}, dloss, cache, {Pi.data(), n, d}, labels, {Text.data(), k, d}, opt);
+      syn_loss_backward<double>({dPi.data(), n, d}, dloss, cache, {Pi.data(), n, d}, labels,
+                                {Text.data(), k, d}, opt);
       for (auto& x : dPi) x -= 0.5;
       CHECK(test::relative_error(dPi, test::numeric_gradient(loss, Pi.data(), Pi.size())) < 1e-6);
       // Pseudo rows get nothing.
@@ -83,7 +86,8 @@ TEST_CASE("L_syn backward equals finite differences (double, rel. err < 1e-6)") 
   }
 }
 
-TEST_CASE_TEMPLATE("L_syn: no seen region gives 0 and no gradient; huge logits stay finite", T, float, double) {
+TEST_CASE_TEMPLATE("L_syn: no seen region gives 0 and no gradient; huge logits stay finite", T,
+                   float, double) {
   const index_t n = 3, d = 4, k = 2;
   const auto Pi = unit_rows<T>(n, d, 5);
   const auto Text = test::uniform_vector<T>(k * d, 6);
@@ -94,21 +98,24 @@ TEST_CASE_TEMPLATE("L_syn: no seen region gives 0 and no gradient; huge logits s
     syn_loss_forward<T>(loss, cache, {Pi.data(), n, d}, pseudo, {Text.data(), k, d}, {kind});
     CHECK(loss == T(0));
     std::vector<T> dPi(n * d, T(0));
-    syn_loss_backward<T>({dPi.data(), n, d}, T(1), cache, {Pi.data(), n, d}, pseudo, {Text.data(), k, d}, {kind});
+    syn_loss_backward<T>({dPi.data(), n, d}, T(1), cache, {Pi.data(), n, d}, pseudo,
+                         {Text.data(), k, d}, {kind});
     for (T v : dPi) CHECK(v == T(0));
     // τ tiny: logits ~ ±1e6 / ... no overflow, no NaN.
     const std::vector<int> labels{0, 1, 0};
     const syn_loss_options opt{kind, 1e-6, 0.0};
     syn_loss_forward<T>(loss, cache, {Pi.data(), n, d}, labels, {Text.data(), k, d}, opt);
     CHECK(std::isfinite(loss));
-    syn_loss_backward<T>({dPi.data(), n, d}, T(1), cache, {Pi.data(), n, d}, labels, {Text.data(), k, d}, opt);
+    syn_loss_backward<T>({dPi.data(), n, d}, T(1), cache, {Pi.data(), n, d}, labels,
+                         {Text.data(), k, d}, opt);
     for (T v : dPi) CHECK(std::isfinite(v));
   }
   // A zero text embedding stays finite (ε in the normalisation).
   std::vector<T> zero_text(k * d, T(0));
   syn_loss_cache<T> cache;
   T loss = 0;
-  syn_loss_forward<T>(loss, cache, {Pi.data(), n, d}, std::vector<int>{0, 1, 1}, {zero_text.data(), k, d});
+  syn_loss_forward<T>(loss, cache, {Pi.data(), n, d}, std::vector<int>{0, 1, 1},
+                      {zero_text.data(), k, d});
   CHECK(loss == doctest::Approx(std::log(2.0)).epsilon(1e-6));  // all logits 0
 }
 
@@ -117,16 +124,22 @@ TEST_CASE("L_syn rejects bad labels, no classes, bad τ and mismatched widths") 
   std::vector<float> Pi(n * d, 1.0f), Text(k * d, 1.0f), Text4(k * 4, 1.0f);
   syn_loss_cache<float> cache;
   float loss = 0;
-  CHECK_THROWS_WITH_AS(syn_loss_forward<float>(loss, cache, {Pi.data(), n, d}, std::vector<int>{0, 2}, {Text.data(), k, d}),
-                       doctest::Contains("label 2 of region 1 is outside [-1, 2)"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(syn_loss_forward<float>(loss, cache, {Pi.data(), n, d}, std::vector<int>{0, 0}, {Text.data(), 0, d}),
+  CHECK_THROWS_WITH_AS(syn_loss_forward<float>(loss, cache, {Pi.data(), n, d},
+                                               std::vector<int>{0, 2}, {Text.data(), k, d}),
+                       doctest::Contains("label 2 of region 1 is outside [-1, 2)"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(syn_loss_forward<float>(loss, cache, {Pi.data(), n, d},
+                                               std::vector<int>{0, 0}, {Text.data(), 0, d}),
                        doctest::Contains("no seen classes"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(syn_loss_forward<float>(loss, cache, {Pi.data(), n, d}, std::vector<int>{0, 0}, {Text.data(), k, d},
-                                               {syn_loss_kind::bce, 0.0}),
-                       doctest::Contains("tau"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(syn_loss_forward<float>(loss, cache, {Pi.data(), n, d}, std::vector<int>{0, 0}, {Text4.data(), k, 4}),
+  CHECK_THROWS_WITH_AS(
+      syn_loss_forward<float>(loss, cache, {Pi.data(), n, d}, std::vector<int>{0, 0},
+                              {Text.data(), k, d}, {syn_loss_kind::bce, 0.0}),
+      doctest::Contains("tau"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(syn_loss_forward<float>(loss, cache, {Pi.data(), n, d},
+                                               std::vector<int>{0, 0}, {Text4.data(), k, 4}),
                        doctest::Contains("(2, 4)"), std::invalid_argument);
-  CHECK_THROWS_AS(syn_loss_forward<float>(loss, cache, {Pi.data(), n, d}, std::vector<int>{0}, {Text.data(), k, d}),
+  CHECK_THROWS_AS(syn_loss_forward<float>(loss, cache, {Pi.data(), n, d}, std::vector<int>{0},
+                                          {Text.data(), k, d}),
                   std::invalid_argument);
 }
 
@@ -139,7 +152,8 @@ TEST_CASE("L_syn end to end through the synthesizer equals finite differences (B
   const auto ids = declare_synthesizer_params(buf, d, h);
   buf.allocate();
   init_synthesizer_params(buf, ids, 21);
-  auto P = test::uniform_vector<double>(n * d, 22), C = test::uniform_vector<double>(images * d, 23),
+  auto P = test::uniform_vector<double>(n * d, 22),
+       C = test::uniform_vector<double>(images * d, 23),
        U = test::uniform_vector<double>(n * d, 24), Text = test::uniform_vector<double>(k * d, 25);
   const std::vector<int> labels{0, 2, -1, 1, -1, 2};
   for (auto kind : kinds) {
@@ -149,8 +163,8 @@ TEST_CASE("L_syn end to end through the synthesizer equals finite differences (B
       synthesizer_cache<double> sc;
       syn_loss_cache<double> lc;
       std::vector<double> Pi(n * d);
-      synthesizer_forward<double>({Pi.data(), n, d}, sc, {P.data(), n, d}, {C.data(), images, d}, {U.data(), n, d},
-                                  off, ids.params(buf));
+      synthesizer_forward<double>({Pi.data(), n, d}, sc, {P.data(), n, d}, {C.data(), images, d},
+                                  {U.data(), n, d}, off, ids.params(buf));
       double l = 0;
       syn_loss_forward<double>(l, lc, {Pi.data(), n, d}, labels, {Text.data(), k, d}, lopt);
       return l;
@@ -158,18 +172,21 @@ TEST_CASE("L_syn end to end through the synthesizer equals finite differences (B
     synthesizer_cache<double> sc;
     syn_loss_cache<double> lc;
     std::vector<double> Pi(n * d), dPi(n * d, 0.0), dP(n * d, 0.0);
-    synthesizer_forward<double>({Pi.data(), n, d}, sc, {P.data(), n, d}, {C.data(), images, d}, {U.data(), n, d}, off,
-                                ids.params(buf));
+    synthesizer_forward<double>({Pi.data(), n, d}, sc, {P.data(), n, d}, {C.data(), images, d},
+                                {U.data(), n, d}, off, ids.params(buf));
     double l = 0;
     syn_loss_forward<double>(l, lc, {Pi.data(), n, d}, labels, {Text.data(), k, d}, lopt);
     CHECK(l == doctest::Approx(loss()).epsilon(1e-14));
-    syn_loss_backward<double>({dPi.data(), n, d}, 1.0, lc, {Pi.data(), n, d}, labels, {Text.data(), k, d}, lopt);
+    syn_loss_backward<double>({dPi.data(), n, d}, 1.0, lc, {Pi.data(), n, d}, labels,
+                              {Text.data(), k, d}, lopt);
     buf.zero_grad();
-    synthesizer_backward<double>({dP.data(), n, d}, ids.grads(buf), {dPi.data(), n, d}, sc, {Pi.data(), n, d},
-                                 {P.data(), n, d}, {C.data(), images, d}, {U.data(), n, d}, off, ids.params(buf));
+    synthesizer_backward<double>({dP.data(), n, d}, ids.grads(buf), {dPi.data(), n, d}, sc,
+                                 {Pi.data(), n, d}, {P.data(), n, d}, {C.data(), images, d},
+                                 {U.data(), n, d}, off, ids.params(buf));
     CHECK(test::relative_error(dP, test::numeric_gradient(loss, P.data(), P.size())) < 1e-6);
     std::vector<double> grads(buf.grads(), buf.grads() + buf.size());
-    CHECK(test::relative_error(grads, test::numeric_gradient(loss, buf.values(), buf.size())) < 1e-6);
+    CHECK(test::relative_error(grads, test::numeric_gradient(loss, buf.values(), buf.size())) <
+          1e-6);
   }
 }
 

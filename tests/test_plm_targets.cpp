@@ -29,11 +29,11 @@ TEST_CASE("targets_from_fused: regions are present seen classes then renumbered 
   const index_t Ks = 4;
   // 4 × 4 teacher grid, student 2 × 2 (nearest neighbour takes cells (1,1), (1,3), (3,1), (3,3)).
   std::vector<std::int32_t> fused(16, -1);
-  fused[5] = 2;       // (1,1) seen 2
-  fused[7] = Ks + 3;  // (1,3) pseudo 3
-  fused[13] = Ks + 1; // (3,1) pseudo 1
-  fused[0] = Ks + 0;  // pseudo 0: not on the student grid → dropped
-  fused[15] = 1;      // (3,3) seen 1
+  fused[5] = 2;        // (1,1) seen 2
+  fused[7] = Ks + 3;   // (1,3) pseudo 3
+  fused[13] = Ks + 1;  // (3,1) pseudo 1
+  fused[0] = Ks + 0;   // pseudo 0: not on the student grid → dropped
+  fused[15] = 1;       // (3,3) seen 1
   const auto tokens = random_matrix<double>(16, 3, 5);
   const auto t = targets_from_fused<double>(fused, as_matrix(tokens), 4, 4, 2, 2, Ks);
   CHECK(t.pseudo_count == 2);

@@ -16,7 +16,8 @@ namespace {
 
 /// Oracle: replicate every pixel into an h × w block of sub-pixels; token (i, j) is then exactly
 /// the H × W block of sub-pixels at (i·H, j·W), and areas are plain counts.
-tensor<std::int32_t, 2> token_labels_by_supersampling(const tensor<std::int32_t, 2>& px, index_t h, index_t w) {
+tensor<std::int32_t, 2> token_labels_by_supersampling(const tensor<std::int32_t, 2>& px, index_t h,
+                                                      index_t w) {
   const index_t H = px.shape()[0], W = px.shape()[1];
   tensor<std::int32_t, 2> out = tensor<std::int32_t, 2>::from_shape({h, w});
   for (index_t i = 0; i < h; ++i)
@@ -26,13 +27,16 @@ tensor<std::int32_t, 2> token_labels_by_supersampling(const tensor<std::int32_t,
       for (index_t sy = i * H; sy < (i + 1) * H; ++sy)
         for (index_t sx = j * W; sx < (j + 1) * W; ++sx) {
           const std::int32_t v = px(sy / h, sx / w);
-          if (v == -1 || v == 255) ++ignored;
-          else ++count[v];
+          if (v == -1 || v == 255)
+            ++ignored;
+          else
+            ++count[v];
         }
       std::int32_t best = -1;
       long best_n = 0;
       if (2 * ignored < long(H * W))
-        for (auto [label, n] : count)  // std::map: ascending labels, so ">" keeps the lowest on ties
+        for (auto [label, n] :
+             count)  // std::map: ascending labels, so ">" keeps the lowest on ties
           if (n > best_n) best = label, best_n = n;
       out(i, j) = best;
     }
@@ -79,7 +83,8 @@ TEST_CASE("token_labels: 3 x 3 pixels to 2 x 2 tokens weigh shared pixels by are
 
 TEST_CASE("token_labels: fewer pixels than tokens, and one token for the whole image") {
   tensor<std::int32_t, 2> px = {{1, 255}, {2, 3}};
-  CHECK(token_labels(px, 4, 4) == tensor<std::int32_t, 2>{{1, 1, -1, -1}, {1, 1, -1, -1}, {2, 2, 3, 3}, {2, 2, 3, 3}});
+  CHECK(token_labels(px, 4, 4) ==
+        tensor<std::int32_t, 2>{{1, 1, -1, -1}, {1, 1, -1, -1}, {2, 2, 3, 3}, {2, 2, 3, 3}});
   CHECK(token_labels(px, 1, 1)(0, 0) == 1);  // 1, 2, 3 each a quarter, one quarter ignored: tie → 1
   tensor<std::uint8_t, 2> u8 = {{4, 4}, {255, 255}};
   CHECK(token_labels(u8, 1, 1)(0, 0) == -1);
@@ -104,11 +109,13 @@ TEST_CASE("token_labels agrees with the super-sampling oracle on random maps") {
 
 TEST_CASE("token_labels validates its input") {
   tensor<std::int32_t, 2> px = {{0, 1}, {2, -3}};
-  CHECK_THROWS_WITH_AS(token_labels(px, 1, 1), doctest::Contains("pixel (1, 1) has label -3"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(token_labels(px, 1, 1), doctest::Contains("pixel (1, 1) has label -3"),
+                       std::invalid_argument);
   tensor<std::int32_t, 2> ok = {{0, 1}, {2, 255}};
   token_label_options p;
   p.num_seen = 2;
-  CHECK_THROWS_WITH_AS(token_labels(ok, 1, 1, p), doctest::Contains("label 2, outside [0, 2)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(token_labels(ok, 1, 1, p), doctest::Contains("label 2, outside [0, 2)"),
+                       std::invalid_argument);
   p.num_seen = 0;
   p.ignore_value = -1;  // 255 becomes an ordinary class
   CHECK(token_labels(ok, 2, 2)(1, 1) == -1);
@@ -117,13 +124,15 @@ TEST_CASE("token_labels validates its input") {
   CHECK_THROWS_AS(token_labels(ok, 1, 1, p), std::invalid_argument);
   CHECK_THROWS_AS(token_labels(ok, 0, 1), std::invalid_argument);
   std::vector<std::int32_t> wrong(3);
-  CHECK_THROWS_AS(token_labels(std::span<std::int32_t>(wrong), ok.data(), 2, 2, 2, 2), std::invalid_argument);
+  CHECK_THROWS_AS(token_labels(std::span<std::int32_t>(wrong), ok.data(), 2, 2, 2, 2),
+                  std::invalid_argument);
 }
 
 TEST_CASE("resize_nearest takes the source cell under each target centre") {
   tensor<std::int32_t, 2> a = {{1, 2}, {3, -1}};
   SUBCASE("integer factor: block replication") {
-    CHECK(resize_nearest(a, 4, 4) == tensor<std::int32_t, 2>{{1, 1, 2, 2}, {1, 1, 2, 2}, {3, 3, -1, -1}, {3, 3, -1, -1}});
+    CHECK(resize_nearest(a, 4, 4) ==
+          tensor<std::int32_t, 2>{{1, 1, 2, 2}, {1, 1, 2, 2}, {3, 3, -1, -1}, {3, 3, -1, -1}});
     CHECK(resize_nearest(a, 2, 2) == a);
   }
   SUBCASE("non-integer factors, by hand") {

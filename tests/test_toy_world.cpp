@@ -43,7 +43,8 @@ TEST_CASE("the standard split: 5 unseen, one per colour; every colour and textur
 
 TEST_CASE("scenes: deterministic per (seed, index), labels match what was drawn") {
   toy::scene_options p;
-  const auto a = toy::make_scene(p, 7, 3), b = toy::make_scene(p, 7, 3), c = toy::make_scene(p, 7, 4);
+  const auto a = toy::make_scene(p, 7, 3), b = toy::make_scene(p, 7, 3),
+             c = toy::make_scene(p, 7, 4);
   CHECK(a.image == b.image);
   CHECK(a.labels == b.labels);
   CHECK(!(a.image == c.image));
@@ -167,7 +168,8 @@ TEST_CASE("teacher: G is orthogonal; pure patches are nearest their class at low
                        std::invalid_argument);
 }
 
-TEST_CASE("world: identical for 1 and 2 threads; teacher zero-shot is good on seen, weaker on unseen") {
+TEST_CASE(
+    "world: identical for 1 and 2 threads; teacher zero-shot is good on seen, weaker on unseen") {
   toy::world_options p;
   p.train_images = 6;
   p.test_images = 40;
@@ -195,9 +197,10 @@ TEST_CASE("world: identical for 1 and 2 threads; teacher zero-shot is good on se
     }
   }
   REQUIRE(unseen_n > 0);
-  const double seen_acc = double(seen_ok) / double(seen_n), unseen_acc = double(unseen_ok) / double(unseen_n);
+  const double seen_acc = double(seen_ok) / double(seen_n),
+               unseen_acc = double(unseen_ok) / double(unseen_n);
   CHECK(seen_acc > 0.6);
-  CHECK(unseen_acc > 0.1);           // it knows unseen classes a little ...
+  CHECK(unseen_acc > 0.1);             // it knows unseen classes a little ...
   CHECK(unseen_acc < seen_acc - 0.2);  // ... much less well than seen ones (the modality gap)
 }
 

@@ -14,7 +14,8 @@ using namespace zss::train;
 
 namespace {
 struct purity_stats {
-  index_t segments = 0, pure_segments = 0, large_impure = 0, unseen_objects = 0, covered_objects = 0;
+  index_t segments = 0, pure_segments = 0, large_impure = 0, unseen_objects = 0,
+          covered_objects = 0;
   double pixels = 0, pure_pixels = 0;
 };
 
@@ -32,7 +33,9 @@ purity_stats measure_purity(const pseudo_label_options& pc) {
     const auto& s = w.train[i];
     const auto& t = w.train_teacher[i];
     const auto fused = toy_fused_labels(s, t, cls, pc, i);
-    auto label_at = [&](index_t y, index_t x) { return fused[(y * t.grid_h / H) * t.grid_w + x * t.grid_w / W]; };
+    auto label_at = [&](index_t y, index_t x) {
+      return fused[(y * t.grid_h / H) * t.grid_w + x * t.grid_w / W];
+    };
     std::map<std::int32_t, std::map<std::int32_t, index_t>> seg;  // pseudo id → true class → pixels
     for (index_t y = 0; y < H; ++y)
       for (index_t x = 0; x < W; ++x)
@@ -53,7 +56,8 @@ purity_stats measure_purity(const pseudo_label_options& pc) {
     // Unseen objects (≥ 64 visible pixels) that pseudo segments cover for the most part.
     for (index_t o = 0; o < s.objects.size(); ++o) {
       const auto& obj = s.objects[o];
-      if (obj.class_id <= 0 || cls.seen_flag[index_t(obj.class_id)] || obj.visible_pixels < 64) continue;
+      if (obj.class_id <= 0 || cls.seen_flag[index_t(obj.class_id)] || obj.visible_pixels < 64)
+        continue;
       ++st.unseen_objects;
       index_t in_pseudo = 0;
       for (index_t y = 0; y < H; ++y)
@@ -62,11 +66,12 @@ purity_stats measure_purity(const pseudo_label_options& pc) {
       if (2 * in_pseudo >= obj.visible_pixels) ++st.covered_objects;
     }
   }
-  MESSAGE("min_tokens " << pc.fusion.min_tokens << ": " << st.segments << " pseudo segments, "
-                        << st.pure_segments << " pure (>= 80 % of pixels one hidden class), "
-                        << st.large_impure << " impure with > 6 tokens; " << 100 * st.pure_pixels / st.pixels
-                        << " % of pseudo-labelled pixels in their segment's hidden class; unseen objects covered "
-                        << st.covered_objects << "/" << st.unseen_objects);
+  MESSAGE("min_tokens "
+          << pc.fusion.min_tokens << ": " << st.segments << " pseudo segments, " << st.pure_segments
+          << " pure (>= 80 % of pixels one hidden class), " << st.large_impure
+          << " impure with > 6 tokens; " << 100 * st.pure_pixels / st.pixels
+          << " % of pseudo-labelled pixels in their segment's hidden class; unseen objects covered "
+          << st.covered_objects << "/" << st.unseen_objects);
   return st;
 }
 }  // namespace
@@ -79,7 +84,9 @@ TEST_CASE("PLM pseudo segments of unseen objects are pure at the default teacher
     CHECK(st.pure_pixels >= 0.9 * st.pixels);
     CHECK(double(st.covered_objects) >= 0.8 * double(st.unseen_objects));
   }
-  SUBCASE("DESIGN's min_tokens 2: small boundary fragments are impure, segments beyond 6 tokens are pure") {
+  SUBCASE(
+      "DESIGN's min_tokens 2: small boundary fragments are impure, segments beyond 6 tokens are "
+      "pure") {
     auto pc = trainer_options{}.pseudo;
     pc.fusion.min_tokens = 2;
     const auto st = measure_purity(pc);
@@ -119,7 +126,8 @@ TEST_CASE("toy targets: seen labels as class-set indices, pseudo classes only wi
   zss::train::trainer<float> tr(tc, cls.seen_text);
   const index_t idx[2] = {0, 1};
   const char flips[2] = {1, 0};
-  const auto batch = toy_batch<float>(w, plm, std::span<const index_t>(idx, 2), std::span<const char>(flips, 2));
+  const auto batch =
+      toy_batch<float>(w, plm, std::span<const index_t>(idx, 2), std::span<const char>(flips, 2));
   CHECK(batch.images.shape()[0] == 2);
   const auto l = tr.forward_backward(batch);
   CHECK(std::isfinite(l.total));

@@ -90,7 +90,8 @@ double check_buffer(F&& loss, double* values, const double* grads, index_t n) {
 double encoder_gradient_error(trainer<double>& tr, const train_batch<double>& batch) {
   auto& pb = tr.parameters();
   const auto& enc = tr.student();
-  const std::vector<double> g_enc(pb.grads() + enc.first_scalar, pb.grads() + enc.first_scalar + enc.scalars);
+  const std::vector<double> g_enc(pb.grads() + enc.first_scalar,
+                                  pb.grads() + enc.first_scalar + enc.scalars);
   auto loss = [&] { return tr.forward_backward(batch).total; };
   return check_buffer(loss, pb.values() + enc.first_scalar, g_enc.data(), enc.scalars);
 }
@@ -106,7 +107,9 @@ TEST_CASE("trainer: the whole step's gradient (all losses) matches central diffe
   tiny_problem<double> pb;
   auto cfg = tiny_config();
   SUBCASE("all modules, attention pooling, gradient into the pseudo prototypes") {}
-  SUBCASE("the recipe's synthesizer (no shortcut, identity init, delta 10) with the prototype gradient") {
+  SUBCASE(
+      "the recipe's synthesizer (no shortcut, identity init, delta 10) with the prototype "
+      "gradient") {
     cfg.use_synthesizer_recipe();
     REQUIRE_FALSE(cfg.plm.pseudo_grad);
     cfg.plm.pseudo_grad = true;  // the full gradient (stop-gradient is tested below)
@@ -136,17 +139,20 @@ TEST_CASE("trainer: the whole step's gradient (all losses) matches central diffe
                                         m.lambda_glm * losses.glm + m.lambda_syn * losses.syn));
   // One buffer holds both: the encoder's scalars first, then the synthesizer's.
   auto& all = tr.parameters();
-  const index_t ne = tr.student().scalars, first_syn = all.size() - tr.synthesizer_gradients().size();
+  const index_t ne = tr.student().scalars,
+                first_syn = all.size() - tr.synthesizer_gradients().size();
   REQUIRE(tr.student().first_scalar == 0);
   REQUIRE(first_syn >= ne);
   const std::vector<double> g_enc(all.grads(), all.grads() + ne);
   const std::vector<double> g_syn(all.grads() + first_syn, all.grads() + all.size());
   auto loss = [&] { return tr.forward_backward(pb.batch).total; };
   const double e_enc = check_buffer(loss, all.values(), g_enc.data(), ne);
-  const double e_syn = check_buffer(loss, all.values() + first_syn, g_syn.data(), all.size() - first_syn);
+  const double e_syn =
+      check_buffer(loss, all.values() + first_syn, g_syn.data(), all.size() - first_syn);
   CHECK(e_enc < 1e-6);
   CHECK(e_syn < 1e-6);
-  CHECK(test::relative_error(g_syn, std::vector<double>(g_syn.size(), 0.0)) > 0);  // not trivially zero
+  CHECK(test::relative_error(g_syn, std::vector<double>(g_syn.size(), 0.0)) >
+        0);  // not trivially zero
 }
 
 TEST_CASE("trainer: stop-gradient into the pseudo prototypes and teacher-token prototypes") {
@@ -160,7 +166,9 @@ TEST_CASE("trainer: stop-gradient into the pseudo prototypes and teacher-token p
     cfg.synthesizer.query_residual = false;
     cfg.synthesizer.region_tokens = false;
   }
-  SUBCASE("teacher-token prototypes (constants)") { cfg.plm.prototypes = prototype_source::teacher_tokens; }
+  SUBCASE("teacher-token prototypes (constants)") {
+    cfg.plm.prototypes = prototype_source::teacher_tokens;
+  }
   trainer<double> tr(cfg, pb.text);
   const auto l = tr.forward_backward(pb.batch);
   CHECK(l.pseudo_classes == 4);
@@ -176,7 +184,8 @@ TEST_CASE("trainer: stop-gradient into the pseudo prototypes and teacher-token p
     REQUIRE(Pi.rows == ro.back());
     for (index_t b = 0; b + 1 < ro.size(); ++b)
       for (index_t r = ro[b] + 1; r < ro[b + 1]; ++r)
-        for (index_t d = 0; d < Pi.cols; ++d) CHECK(Pi(r, d) == doctest::Approx(Pi(ro[b], d)).epsilon(1e-12));
+        for (index_t d = 0; d < Pi.cols; ++d)
+          CHECK(Pi(r, d) == doctest::Approx(Pi(ro[b], d)).epsilon(1e-12));
   }
 }
 
@@ -220,8 +229,10 @@ TEST_CASE("trainer: steps lower the loss, a checkpoint round-trips, bad input is
   CHECK(extra[0].bytes == std::vector<unsigned char>{1, 2, 3});
   const auto& pa = tr.parameters();
   CHECK(std::equal(pa.values(), pa.values() + pa.size(), other.parameters().values()));
-  CHECK(std::equal(tr.optimizer_state().m.begin(), tr.optimizer_state().m.end(), other.optimizer_state().m.begin()));
-  CHECK(std::equal(tr.optimizer_state().v.begin(), tr.optimizer_state().v.end(), other.optimizer_state().v.begin()));
+  CHECK(std::equal(tr.optimizer_state().m.begin(), tr.optimizer_state().m.end(),
+                   other.optimizer_state().m.begin()));
+  CHECK(std::equal(tr.optimizer_state().v.begin(), tr.optimizer_state().v.end(),
+                   other.optimizer_state().v.begin()));
   CHECK(other.optimizer_state().step == tr.optimizer_state().step);
   // The bank is part of the checkpoint: every loss, GLM's included, is the same bitwise.
   REQUIRE(other.bank().size() == tr.bank().size());
@@ -253,7 +264,8 @@ TEST_CASE("trainer: steps lower the loss, a checkpoint round-trips, bad input is
   CHECK_THROWS_AS(trainer<float>(cfg_bad, pb.text), std::invalid_argument);
   cfg_bad = cfg;
   cfg_bad.syn_loss.delta = std::numeric_limits<double>::quiet_NaN();
-  CHECK_THROWS_WITH_AS(cfg_bad.validate(), doctest::Contains("syn_loss.delta"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cfg_bad.validate(), doctest::Contains("syn_loss.delta"),
+                       std::invalid_argument);
 }
 
 }  // namespace test_train_trainer

@@ -14,7 +14,8 @@ namespace zss::examples {
 
 /// Adds `--flag` for every field of `fields` that has one (booleans: `--flag` / `--no-flag`).
 /// Values are parsed and checked by the field itself: "--steps: must be >= 1, got 0".
-inline void add_options(CLI::App& app, option_fields& fields, const std::string& group = "Options") {
+inline void add_options(CLI::App& app, option_fields& fields,
+                        const std::string& group = "Options") {
   for (auto& f : fields.all()) {
     if (f.flag.empty()) continue;
     const std::string name = "--" + f.flag;
@@ -23,7 +24,8 @@ inline void add_options(CLI::App& app, option_fields& fields, const std::string&
         f.set(text);
       } catch (const std::invalid_argument& e) {
         const std::string msg = e.what();
-        throw CLI::ValidationError(name, msg.substr(msg.find(": ") == std::string::npos ? 0 : msg.find(": ") + 2));
+        throw CLI::ValidationError(
+            name, msg.substr(msg.find(": ") == std::string::npos ? 0 : msg.find(": ") + 2));
       }
       const auto p = f.problem();
       if (!p.empty()) throw CLI::ValidationError(name, p);
@@ -31,8 +33,9 @@ inline void add_options(CLI::App& app, option_fields& fields, const std::string&
     CLI::Option* opt = nullptr;
     switch (f.kind) {
       case field_kind::boolean:
-        opt = app.add_flag_function(name + ",!--no-" + f.flag,
-                                    [apply](std::int64_t count) { apply(count > 0 ? "true" : "false"); }, f.help);
+        opt = app.add_flag_function(
+            name + ",!--no-" + f.flag,
+            [apply](std::int64_t count) { apply(count > 0 ? "true" : "false"); }, f.help);
         break;
       case field_kind::list:
         opt = app.add_option_function<std::vector<std::string>>(
@@ -58,17 +61,22 @@ inline void add_options(CLI::App& app, option_fields& fields, const std::string&
 /// True when any field's flag (or its `--no-` form) was given on the command line.
 inline bool given(const CLI::App& app, const option_field& f) {
   if (f.flag.empty()) return false;
-  return app.count("--" + f.flag) > 0 || (f.kind == field_kind::boolean && app.count("--no-" + f.flag) > 0);
+  return app.count("--" + f.flag) > 0 ||
+         (f.kind == field_kind::boolean && app.count("--no-" + f.flag) > 0);
 }
 
 /// The field's value as JSON (numbers as numbers, lists as arrays).
 inline nlohmann::json json_value(const option_field& f) {
   const std::string t = f.get();
   switch (f.kind) {
-    case field_kind::boolean: return t == "true";
-    case field_kind::integer: return std::stoll(t);
-    case field_kind::count: return std::stoull(t);
-    case field_kind::real: return std::stod(t);
+    case field_kind::boolean:
+      return t == "true";
+    case field_kind::integer:
+      return std::stoll(t);
+    case field_kind::count:
+      return std::stoull(t);
+    case field_kind::real:
+      return std::stod(t);
     case field_kind::list: {
       nlohmann::json a = nlohmann::json::array();
       std::size_t pos = 0;
@@ -80,7 +88,8 @@ inline nlohmann::json json_value(const option_field& f) {
       }
       return a;
     }
-    case field_kind::choice: return t;
+    case field_kind::choice:
+      return t;
   }
   return t;
 }

@@ -19,7 +19,8 @@ inline void check_output_path(const std::string& option, const std::filesystem::
   if (file.filename().empty() || fs::is_directory(file, ec))
     throw std::invalid_argument(option + " '" + file.string() + "' is not a file name");
   if (!fs::is_directory(dir, ec))
-    throw std::invalid_argument(option + " '" + file.string() + "': directory '" + dir.string() + "' does not exist");
+    throw std::invalid_argument(option + " '" + file.string() + "': directory '" + dir.string() +
+                                "' does not exist");
 }
 
 /// Runs `body`, turning any exception into "tool: error: message" on stderr and exit code 1.

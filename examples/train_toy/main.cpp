@@ -46,14 +46,15 @@ template <class V>
 void describe(V& v, run_options& o) {
   describe(v, o.train);
   v.nested("world.", o.world);
-  v.field("calibration", o.calibration, "gamma subtracted from seen classes' scores at inference", checks::finite(),
-          "calibration");
+  v.field("calibration", o.calibration, "gamma subtracted from seen classes' scores at inference",
+          checks::finite(), "calibration");
 }
 
 /// How the program runs (not part of the result).
 struct control_options {
   std::string out;
-  bool resume = false, ablation = false, quick = false, baseline = true, quiet = false, recipe = false;
+  bool resume = false, ablation = false, quick = false, baseline = true, quiet = false,
+       recipe = false;
   index_t seeds = 3, panels = 6;
   std::uint64_t checkpoint_every = 0;
   double require_gain = -1;
@@ -74,10 +75,12 @@ std::string arm_name(const train::module_options& m) {
 
 nlohmann::json metrics_json(const eval::segmentation_metrics& m) {
   nlohmann::json j;
-  j["miou_seen"] = m.miou_seen, j["miou_unseen"] = m.miou_unseen, j["hiou"] = m.hiou, j["pixel_acc"] = m.pixel_acc;
+  j["miou_seen"] = m.miou_seen, j["miou_unseen"] = m.miou_unseen, j["hiou"] = m.hiou,
+  j["pixel_acc"] = m.pixel_acc;
   j["miou"] = m.miou;
   nlohmann::json pc = nlohmann::json::array();
-  for (double v : m.per_class_iou) pc.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
+  for (double v : m.per_class_iou)
+    pc.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
   j["per_class_iou"] = pc;
   return j;
 }
@@ -101,9 +104,11 @@ struct progress {
     const double ips = sec > 0 ? done * double(batch) / sec : 0.0;
     const double eta = done > 0 ? sec / done * double(total - step) : 0.0;
     char buf[256];
-    std::snprintf(buf, sizeof buf, "%s step %5llu/%llu  loss %.3f (ce %.3f nel %.3f glm %.3f syn %.3f)  %6.0f img/s  ETA %3.0fs",
-                  label.c_str(), (unsigned long long)step, (unsigned long long)total, l.total, l.ce, l.nel, l.glm, l.syn,
-                  ips, eta);
+    std::snprintf(buf, sizeof buf,
+                  "%s step %5llu/%llu  loss %.3f (ce %.3f nel %.3f glm %.3f syn %.3f)  %6.0f img/s "
+                  " ETA %3.0fs",
+                  label.c_str(), (unsigned long long)step, (unsigned long long)total, l.total, l.ce,
+                  l.nel, l.glm, l.syn, ips, eta);
     if (tty) {
       std::fprintf(stderr, "\r%s\033[K", buf);
       if (step == total) std::fputc('\n', stderr);
@@ -116,9 +121,11 @@ struct progress {
 };
 
 /// Trains one arm and evaluates it on the test scenes.
-run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w, const train::toy_classes<T>& cls,
-                              const std::vector<image_targets<T>>& targets, const control_options& o,
-                              const std::string& label, const fs::path* ckpt, bool resume, bool keep_predictions) {
+run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w,
+                              const train::toy_classes<T>& cls,
+                              const std::vector<image_targets<T>>& targets,
+                              const control_options& o, const std::string& label,
+                              const fs::path* ckpt, bool resume, bool keep_predictions) {
   const auto& cfg = ro.train;
   const auto t0 = clock_type::now();
   train::trainer<T> tr(cfg, cls.seen_text);
@@ -129,13 +136,19 @@ run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w, con
     const checkpoint_section* mine = nullptr;
     for (const auto& sec : sections)
       if (sec.name == "zss-train-toy.config") mine = &sec;
-    if (!mine) throw std::invalid_argument("--resume: " + ckpt->string() + " was not written by zss-train-toy");
-    const auto diff = first_difference(std::string(mine->bytes.begin(), mine->bytes.end()), option_fields(app_config));
-    if (!diff.empty()) throw std::invalid_argument("--resume: " + ckpt->string() + " holds another run: " + diff);
-    std::fprintf(stderr, "resumed from %s at step %llu\n", ckpt->c_str(), (unsigned long long)tr.steps_done());
+    if (!mine)
+      throw std::invalid_argument("--resume: " + ckpt->string() +
+                                  " was not written by zss-train-toy");
+    const auto diff = first_difference(std::string(mine->bytes.begin(), mine->bytes.end()),
+                                       option_fields(app_config));
+    if (!diff.empty())
+      throw std::invalid_argument("--resume: " + ckpt->string() + " holds another run: " + diff);
+    std::fprintf(stderr, "resumed from %s at step %llu\n", ckpt->c_str(),
+                 (unsigned long long)tr.steps_done());
   }
   auto save = [&] {
-    tr.save(*ckpt, {checkpoint_section{"zss-train-toy.config", {app_text.begin(), app_text.end()}}});
+    tr.save(*ckpt,
+            {checkpoint_section{"zss-train-toy.config", {app_text.begin(), app_text.end()}}});
   };
   progress prog;
   prog.quiet = o.quiet;
@@ -147,47 +160,59 @@ run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w, con
   for (std::uint64_t s = tr.steps_done(); s < cfg.steps(); ++s) {
     const auto idx = sampler.indices(s);
     const auto flips = sampler.flips(s, cfg.flip);
-    const auto batch = train::toy_batch<T>(w, targets, std::span<const index_t>(idx), std::span<const char>(flips));
+    const auto batch = train::toy_batch<T>(w, targets, std::span<const index_t>(idx),
+                                           std::span<const char>(flips));
     const auto l = tr.step(batch);
     prog.update(s + 1, l, B);
-    if (ckpt && o.checkpoint_every > 0 && (s + 1) % o.checkpoint_every == 0 && s + 1 < cfg.steps()) save();
+    if (ckpt && o.checkpoint_every > 0 && (s + 1) % o.checkpoint_every == 0 && s + 1 < cfg.steps())
+      save();
   }
   if (ckpt) save();
   run_result r;
   eval::predict_options ip;
   ip.calibration = ro.calibration;
   ip.threads = cfg.threads;
-  r.metrics = train::evaluate_student(w, cls, tr.student(), ip, 32, keep_predictions ? &r.predictions : nullptr);
+  r.metrics = train::evaluate_student(w, cls, tr.student(), ip, 32,
+                                      keep_predictions ? &r.predictions : nullptr);
   r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
   return r;
 }
 
-/// Panel: image | ground truth | pseudo labels | prediction, 3× upscaled; unseen classes hatched white.
-void write_panel(const fs::path& file, const toy::scene& s, const tensor<std::int32_t, 2>& pseudo_teacher,
-                 index_t th, index_t tw, const tensor<std::int32_t, 2>& pred, const train::toy_classes<T>& cls) {
+/// Panel: image | ground truth | pseudo labels | prediction, 3× upscaled; unseen classes hatched
+/// white.
+void write_panel(const fs::path& file, const toy::scene& s,
+                 const tensor<std::int32_t, 2>& pseudo_teacher, index_t th, index_t tw,
+                 const tensor<std::int32_t, 2>& pred, const train::toy_classes<T>& cls) {
   const index_t H = s.labels.shape()[0], W = s.labels.shape()[1], z = 3, gap = 4, n = 4;
-  tensor<std::uint8_t, 3> img = tensor<std::uint8_t, 3>::from_shape({H * z, n * W * z + (n - 1) * gap, 3});
+  tensor<std::uint8_t, 3> img =
+      tensor<std::uint8_t, 3>::from_shape({H * z, n * W * z + (n - 1) * gap, 3});
   img.fill(255);
   const index_t Ks = cls.seen_ids.size();
   auto put = [&](index_t panel, index_t y, index_t x, rgb c) {
     for (index_t dy = 0; dy < z; ++dy)
       for (index_t dx = 0; dx < z; ++dx)
-        for (index_t ch = 0; ch < 3; ++ch) img(y * z + dy, panel * (W * z + gap) + x * z + dx, ch) = c[ch];
+        for (index_t ch = 0; ch < 3; ++ch)
+          img(y * z + dy, panel * (W * z + gap) + x * z + dx, ch) = c[ch];
   };
   auto label_px = [&](std::int32_t id, index_t y, index_t x) {
     rgb c = label_colour(id);
-    if (id > 0 && !cls.seen_flag[index_t(id)] && (y + x) % 4 == 0) c = {255, 255, 255};  // unseen: hatched
+    if (id > 0 && !cls.seen_flag[index_t(id)] && (y + x) % 4 == 0)
+      c = {255, 255, 255};  // unseen: hatched
     return c;
   };
   for (index_t y = 0; y < H; ++y)
     for (index_t x = 0; x < W; ++x) {
       rgb c;
-      for (index_t ch = 0; ch < 3; ++ch) c[ch] = std::uint8_t(std::lround(255.0f * s.image(y, x, ch)));
+      for (index_t ch = 0; ch < 3; ++ch)
+        c[ch] = std::uint8_t(std::lround(255.0f * s.image(y, x, ch)));
       put(0, y, x, c);
       put(1, y, x, label_px(s.labels(y, x), y, x));
-      // Pseudo labels: seen → the class's colour, pseudo m → a colour beyond the 21 classes, ignored black.
+      // Pseudo labels: seen → the class's colour, pseudo m → a colour beyond the 21 classes,
+      // ignored black.
       const auto q = pseudo_teacher(y * th / H, x * tw / W);
-      rgb pc = q < 0 ? rgb{0, 0, 0} : index_t(q) < Ks ? label_colour(cls.seen_ids[index_t(q)]) : label_colour(40 + (q - std::int32_t(Ks)) * 7);
+      rgb pc = q < 0             ? rgb{0, 0, 0}
+               : index_t(q) < Ks ? label_colour(cls.seen_ids[index_t(q)])
+                                 : label_colour(40 + (q - std::int32_t(Ks)) * 7);
       put(2, y, x, pc);
       put(3, y, x, label_px(pred(y, x), y, x));
     }
@@ -195,12 +220,14 @@ void write_panel(const fs::path& file, const toy::scene& s, const tensor<std::in
 }
 
 void print_table(const std::vector<std::pair<std::string, eval::segmentation_metrics>>& rows) {
-  std::printf("\n| %-28s | %8s | %8s | %8s | %9s |\n", "", "mIoU(S)", "mIoU(U)", "hIoU", "pixel acc");
+  std::printf("\n| %-28s | %8s | %8s | %8s | %9s |\n", "", "mIoU(S)", "mIoU(U)", "hIoU",
+              "pixel acc");
   std::printf("|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(), std::string(10, '-').c_str(),
-              std::string(10, '-').c_str(), std::string(10, '-').c_str(), std::string(11, '-').c_str());
+              std::string(10, '-').c_str(), std::string(10, '-').c_str(),
+              std::string(11, '-').c_str());
   for (const auto& [name, m] : rows)
-    std::printf("| %-28s | %8.1f | %8.1f | %8.1f | %9.1f |\n", name.c_str(), 100 * m.miou_seen, 100 * m.miou_unseen,
-                100 * m.hiou, 100 * m.pixel_acc);
+    std::printf("| %-28s | %8.1f | %8.1f | %8.1f | %9.1f |\n", name.c_str(), 100 * m.miou_seen,
+                100 * m.miou_unseen, 100 * m.hiou, 100 * m.pixel_acc);
   std::fflush(stdout);
 }
 
@@ -212,19 +239,22 @@ int run(run_options ro, const control_options& o) {
     std::error_code ec;
     fs::create_directories(*out_dir, ec);
     if (ec || !fs::is_directory(*out_dir))
-      throw std::runtime_error("cannot create the output directory '" + o.out + "'" + (ec ? ": " + ec.message() : ""));
+      throw std::runtime_error("cannot create the output directory '" + o.out + "'" +
+                               (ec ? ": " + ec.message() : ""));
     // Fail now rather than after training when the directory is not writable.
     write_file_atomically(*out_dir / ".write-test", [](std::ostream& s) { s << "ok\n"; });
     fs::remove(*out_dir / ".write-test", ec);
   }
-  if (o.resume && !out_dir) throw std::invalid_argument("--resume needs --out DIR (the checkpoint is DIR/checkpoint.zss)");
-  if (o.resume && o.ablation) throw std::invalid_argument("--resume does not apply to --ablation (it keeps no checkpoints)");
+  if (o.resume && !out_dir)
+    throw std::invalid_argument("--resume needs --out DIR (the checkpoint is DIR/checkpoint.zss)");
+  if (o.resume && o.ablation)
+    throw std::invalid_argument("--resume does not apply to --ablation (it keeps no checkpoints)");
 
   auto& cfg = ro.train;
   auto wp = ro.world;
   wp.seed = cfg.seed;
-  std::fprintf(stderr, "toy world: %zu train / %zu test images, seed %llu ...\n", wp.train_images, wp.test_images,
-               (unsigned long long)wp.seed);
+  std::fprintf(stderr, "toy world: %zu train / %zu test images, seed %llu ...\n", wp.train_images,
+               wp.test_images, (unsigned long long)wp.seed);
   const auto world = toy::make_world<T>(wp, cfg.threads);
   const train::toy_classes<T> cls(world);
 
@@ -232,13 +262,15 @@ int run(run_options ro, const control_options& o) {
   const auto targets = train::make_toy_targets<T>(world, cls, cfg, true, cfg.threads);
   index_t pseudo = 0;
   for (const auto& t : targets) pseudo += t.pseudo_count;
-  std::fprintf(stderr, "PLM pseudo labels: %zu pseudo classes over %zu images (%.2f s)\n", pseudo, targets.size(),
+  std::fprintf(stderr, "PLM pseudo labels: %zu pseudo classes over %zu images (%.2f s)\n", pseudo,
+               targets.size(),
                std::chrono::duration<double>(clock_type::now() - t_targets).count());
   const auto teacher = train::evaluate_teacher(world, cls);
   const auto config_json = examples::to_json(option_fields(ro));
 
   if (o.ablation) {
-    const std::vector<std::pair<bool, bool>> arms = {{false, false}, {true, false}, {false, true}, {true, true}};
+    const std::vector<std::pair<bool, bool>> arms = {
+        {false, false}, {true, false}, {false, true}, {true, true}};
     nlohmann::json aj;
     aj["seeds"] = nlohmann::json::array();
     std::vector<std::vector<eval::segmentation_metrics>> res(arms.size());
@@ -251,26 +283,30 @@ int run(run_options ro, const control_options& o) {
       const auto ws = s == 0 ? toy::world<T>() : toy::make_world<T>(wps, cfg.threads);
       const auto& wref = s == 0 ? world : ws;
       const train::toy_classes<T> cs(wref);
-      const auto tg = s == 0 ? std::vector<image_targets<T>>() : train::make_toy_targets<T>(wref, cs, rs.train, true, cfg.threads);
+      const auto tg = s == 0 ? std::vector<image_targets<T>>()
+                             : train::make_toy_targets<T>(wref, cs, rs.train, true, cfg.threads);
       const auto& tref = s == 0 ? targets : tg;
       for (index_t a = 0; a < arms.size(); ++a) {
         auto ra = rs;
         ra.train.modules.glm = arms[a].first;
         ra.train.modules.plm = arms[a].second;
-        const auto r = train_and_evaluate(ra, wref, cs, tref, o,
-                                          arm_name(ra.train.modules) + " seed " + std::to_string(ra.train.seed), nullptr,
-                                          false, false);
+        const auto r = train_and_evaluate(
+            ra, wref, cs, tref, o,
+            arm_name(ra.train.modules) + " seed " + std::to_string(ra.train.seed), nullptr, false,
+            false);
         res[a].push_back(r.metrics);
         std::fprintf(stderr, "  %s seed %llu: mIoU(S) %.1f  mIoU(U) %.1f  hIoU %.1f  (%.0f s)\n",
-                     arm_name(ra.train.modules).c_str(), (unsigned long long)ra.train.seed, 100 * r.metrics.miou_seen,
-                     100 * r.metrics.miou_unseen, 100 * r.metrics.hiou, r.seconds);
+                     arm_name(ra.train.modules).c_str(), (unsigned long long)ra.train.seed,
+                     100 * r.metrics.miou_seen, 100 * r.metrics.miou_unseen, 100 * r.metrics.hiou,
+                     r.seconds);
       }
     }
     auto stat = [](const std::vector<double>& v) {
       const double mean = std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
       double var = 0;
       for (double x : v) var += (x - mean) * (x - mean);
-      return std::pair<double, double>{mean, v.size() > 1 ? std::sqrt(var / double(v.size() - 1)) : 0.0};
+      return std::pair<double, double>{mean,
+                                       v.size() > 1 ? std::sqrt(var / double(v.size() - 1)) : 0.0};
     };
     std::printf("\n| modules | mIoU(S) | mIoU(U) | hIoU |\n|---|---|---|---|\n");
     aj["arms"] = nlohmann::json::array();
@@ -279,17 +315,28 @@ int run(run_options ro, const control_options& o) {
       m.glm = arms[a].first, m.plm = arms[a].second;
       std::vector<double> S, U, Hh;
       nlohmann::json runs = nlohmann::json::array();
-      for (const auto& r : res[a]) S.push_back(100 * r.miou_seen), U.push_back(100 * r.miou_unseen), Hh.push_back(100 * r.hiou),
-          runs.push_back(metrics_json(r));
+      for (const auto& r : res[a])
+        S.push_back(100 * r.miou_seen), U.push_back(100 * r.miou_unseen),
+            Hh.push_back(100 * r.hiou), runs.push_back(metrics_json(r));
       const auto [sm, ss] = stat(S);
       const auto [um, us] = stat(U);
       const auto [hm, hs] = stat(Hh);
-      std::printf("| %s | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f |\n", arm_name(m).c_str(), sm, ss, um, us, hm, hs);
-      aj["arms"].push_back({{"name", arm_name(m)}, {"glm", m.glm}, {"plm", m.plm}, {"miou_seen_mean", sm}, {"miou_seen_std", ss},
-                            {"miou_unseen_mean", um}, {"miou_unseen_std", us}, {"hiou_mean", hm}, {"hiou_std", hs}, {"runs", runs}});
+      std::printf("| %s | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f |\n", arm_name(m).c_str(), sm, ss,
+                  um, us, hm, hs);
+      aj["arms"].push_back({{"name", arm_name(m)},
+                            {"glm", m.glm},
+                            {"plm", m.plm},
+                            {"miou_seen_mean", sm},
+                            {"miou_seen_std", ss},
+                            {"miou_unseen_mean", um},
+                            {"miou_unseen_std", us},
+                            {"hiou_mean", hm},
+                            {"hiou_std", hs},
+                            {"runs", runs}});
     }
-    std::printf("| teacher zero-shot (seed %llu) | %.1f | %.1f | %.1f |\n", (unsigned long long)cfg.seed,
-                100 * teacher.miou_seen, 100 * teacher.miou_unseen, 100 * teacher.hiou);
+    std::printf("| teacher zero-shot (seed %llu) | %.1f | %.1f | %.1f |\n",
+                (unsigned long long)cfg.seed, 100 * teacher.miou_seen, 100 * teacher.miou_unseen,
+                100 * teacher.hiou);
     aj["teacher"] = metrics_json(teacher);
     aj["config"] = config_json;
     aj["seconds"] = std::chrono::duration<double>(clock_type::now() - t_start).count();
@@ -301,9 +348,10 @@ int run(run_options ro, const control_options& o) {
 
   std::optional<fs::path> ckpt;
   if (out_dir) ckpt = *out_dir / "checkpoint.zss";
-  const auto main_run =
-      train_and_evaluate(ro, world, cls, targets, o, arm_name(cfg.modules), ckpt ? &*ckpt : nullptr, o.resume, out_dir.has_value());
-  std::vector<std::pair<std::string, eval::segmentation_metrics>> rows = {{"this run: " + arm_name(cfg.modules), main_run.metrics}};
+  const auto main_run = train_and_evaluate(ro, world, cls, targets, o, arm_name(cfg.modules),
+                                           ckpt ? &*ckpt : nullptr, o.resume, out_dir.has_value());
+  std::vector<std::pair<std::string, eval::segmentation_metrics>> rows = {
+      {"this run: " + arm_name(cfg.modules), main_run.metrics}};
   std::optional<eval::segmentation_metrics> base;
   const bool is_baseline = !cfg.modules.glm && !cfg.modules.plm;
   if (is_baseline) {
@@ -311,7 +359,8 @@ int run(run_options ro, const control_options& o) {
   } else if (o.baseline) {
     auto rb = ro;
     rb.train.modules.glm = false, rb.train.modules.plm = false;
-    base = train_and_evaluate(rb, world, cls, targets, o, "baseline", nullptr, false, false).metrics;
+    base =
+        train_and_evaluate(rb, world, cls, targets, o, "baseline", nullptr, false, false).metrics;
     rows.push_back({"seen-only baseline", *base});
   }
   rows.push_back({"teacher zero-shot (tokens)", teacher});
@@ -326,7 +375,8 @@ int run(run_options ro, const control_options& o) {
     if (base) j["baseline"] = metrics_json(*base);
     j["teacher"] = metrics_json(teacher);
     j["class_names"] = nlohmann::json::array();
-    for (index_t k = 0; k < toy::class_count; ++k) j["class_names"].push_back(toy::class_name(std::int32_t(k)));
+    for (index_t k = 0; k < toy::class_count; ++k)
+      j["class_names"].push_back(toy::class_name(std::int32_t(k)));
     write_json(*out_dir / "metrics.json", j);
     for (index_t i = 0; i < std::min<index_t>(o.panels, world.test.size()); ++i) {
       const auto& s = world.test[i];
@@ -334,15 +384,18 @@ int run(run_options ro, const control_options& o) {
       const auto fused = train::toy_fused_labels(s, t, cls, cfg.pseudo, toy::test_index_base + i);
       tensor<std::int32_t, 2> fm = tensor<std::int32_t, 2>::from_shape({t.grid_h, t.grid_w});
       std::copy(fused.begin(), fused.end(), fm.begin());
-      write_panel(*out_dir / ("panel_" + std::to_string(i) + ".png"), s, fm, t.grid_h, t.grid_w, main_run.predictions[i], cls);
+      write_panel(*out_dir / ("panel_" + std::to_string(i) + ".png"), s, fm, t.grid_h, t.grid_w,
+                  main_run.predictions[i], cls);
     }
     std::printf("wrote %s/metrics.json, %zu panels, checkpoint.zss\n", out_dir->c_str(),
                 std::min<index_t>(o.panels, world.test.size()));
   }
   if (o.require_gain >= 0) {
-    if (!base) throw std::invalid_argument("--require-unseen-gain needs the baseline (drop --no-baseline)");
+    if (!base)
+      throw std::invalid_argument("--require-unseen-gain needs the baseline (drop --no-baseline)");
     const double gain = main_run.metrics.miou_unseen - base->miou_unseen;
-    std::printf("mIoU(U) gain over the baseline: %+.1f points (required %+.1f)\n", 100 * gain, 100 * o.require_gain);
+    std::printf("mIoU(U) gain over the baseline: %+.1f points (required %+.1f)\n", 100 * gain,
+                100 * o.require_gain);
     if (gain < o.require_gain) return 3;
   }
   return 0;
@@ -351,24 +404,36 @@ int run(run_options ro, const control_options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"zss-train-toy: CLIP-ZSS (GLM + PLM) on the toy world; prints mIoU(S), mIoU(U), hIoU next to the "
-               "seen-only baseline and the teacher's own zero-shot segmentation."};
+  CLI::App app{
+      "zss-train-toy: CLIP-ZSS (GLM + PLM) on the toy world; prints mIoU(S), mIoU(U), hIoU next to "
+      "the "
+      "seen-only baseline and the teacher's own zero-shot segmentation."};
   run_options ro;
   control_options o;
   option_fields fields(ro);
   examples::add_options(app, fields, "Configuration (stored in metrics.json and the checkpoint)");
   app.add_flag("--synth-recipe", o.recipe,
-               "preset: the synthesizer recipe of docs/EXPERIMENTS.md (no query shortcut, identity init, delta 10, "
+               "preset: the synthesizer recipe of docs/EXPERIMENTS.md (no query shortcut, identity "
+               "init, delta 10, "
                "no L_ce gradient into the pseudo prototypes); options given explicitly win");
   app.add_flag("--quick", o.quick,
-               "preset for tests: 192 / 48 scenes, 150 steps, warm-up 15, 2 panels; options given explicitly win");
-  app.add_option("--out", o.out, "write metrics.json, panel PNGs and checkpoint.zss into this directory");
-  app.add_flag("--resume", o.resume, "continue from DIR/checkpoint.zss (needs --out DIR and the same configuration)");
-  app.add_option("--checkpoint-every", o.checkpoint_every, "also save the checkpoint every N steps (0 = only at the end)")
+               "preset for tests: 192 / 48 scenes, 150 steps, warm-up 15, 2 panels; options given "
+               "explicitly win");
+  app.add_option("--out", o.out,
+                 "write metrics.json, panel PNGs and checkpoint.zss into this directory");
+  app.add_flag("--resume", o.resume,
+               "continue from DIR/checkpoint.zss (needs --out DIR and the same configuration)");
+  app.add_option("--checkpoint-every", o.checkpoint_every,
+                 "also save the checkpoint every N steps (0 = only at the end)")
       ->capture_default_str();
-  app.add_option("--panels", o.panels, "test images drawn as panels with --out")->capture_default_str();
-  app.add_flag("--ablation", o.ablation, "train baseline, +GLM, +PLM, +GLM+PLM for each seed; Markdown table + ablation.json");
-  app.add_option("--seeds", o.seeds, "seeds of --ablation (S, S+1, ...)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--panels", o.panels, "test images drawn as panels with --out")
+      ->capture_default_str();
+  app.add_flag(
+      "--ablation", o.ablation,
+      "train baseline, +GLM, +PLM, +GLM+PLM for each seed; Markdown table + ablation.json");
+  app.add_option("--seeds", o.seeds, "seeds of --ablation (S, S+1, ...)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_flag("!--no-baseline", o.baseline, "do not train the seen-only baseline reference");
   app.add_flag("--quiet", o.quiet, "no progress display");
   app.add_option("--require-unseen-gain", o.require_gain,
@@ -395,7 +460,8 @@ int main(int argc, char** argv) {
     // The warm-up default never exceeds the run (an explicit --warmup above --steps is an error).
     const auto* warm = fields.find("schedule.warmup_steps");
     if (!examples::given(app, *warm))
-      ro.train.schedule.warmup_steps = std::min(ro.train.schedule.warmup_steps, ro.train.schedule.total_steps);
+      ro.train.schedule.warmup_steps =
+          std::min(ro.train.schedule.warmup_steps, ro.train.schedule.total_steps);
     ro.train.encoder.embed_dim = ro.world.text.dim;  // the student's width is the text's
     ro.train.validate();
     return run(ro, o);

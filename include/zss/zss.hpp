@@ -7,17 +7,17 @@
 #include "zss/version.hpp"
 
 #include "zss/core/aligned.hpp"
-#include "zss/io/atomic_file.hpp"
 #include "zss/core/check.hpp"
 #include "zss/core/config.hpp"
 #include "zss/core/eigen_map.hpp"
-#include "zss/io/image_io.hpp"
-#include "zss/io/npy.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/param_buffer.hpp"
 #include "zss/core/random.hpp"
 #include "zss/core/simd.hpp"
 #include "zss/core/tensor.hpp"
+#include "zss/io/atomic_file.hpp"
+#include "zss/io/image_io.hpp"
+#include "zss/io/npy.hpp"
 
 #include "zss/nn/attention.hpp"
 #include "zss/nn/conv2d.hpp"
@@ -57,8 +57,8 @@
 #include "zss/plm/synthesizer_loss.hpp"
 #include "zss/plm/token_labels.hpp"
 
-#include "zss/optim/adamw.hpp"
 #include "zss/io/checkpoint.hpp"
+#include "zss/optim/adamw.hpp"
 #include "zss/optim/clip.hpp"
 #include "zss/optim/schedule.hpp"
 #include "zss/optim/sgd.hpp"
@@ -71,10 +71,9 @@
 #include "zss/toy/teacher.hpp"
 #include "zss/toy/text_embeddings.hpp"
 
-#include "zss/loss/cls_bank.hpp"
-#include "zss/train/config.hpp"
 #include "zss/eval/predict.hpp"
+#include "zss/loss/cls_bank.hpp"
 #include "zss/plm/targets.hpp"
+#include "zss/train/config.hpp"
 #include "zss/train/toy.hpp"
 #include "zss/train/trainer.hpp"
-

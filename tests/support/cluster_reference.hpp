@@ -47,9 +47,11 @@ tensor<T, 2> gather_rows(const tensor<T, 2>& X, const std::vector<index_t>& idx)
 
 /// Σ_i ‖x_i − c_{label_i}‖² in double.
 template <class T>
-double exact_inertia(const tensor<T, 2>& X, const tensor<T, 2>& C, const std::vector<std::int32_t>& labels) {
+double exact_inertia(const tensor<T, 2>& X, const tensor<T, 2>& C,
+                     const std::vector<std::int32_t>& labels) {
   double s = 0;
-  for (index_t i = 0; i < X.shape()[0]; ++i) s += exact_sqdist(&X(i, 0), &C(index_t(labels[i]), 0), X.shape()[1]);
+  for (index_t i = 0; i < X.shape()[0]; ++i)
+    s += exact_sqdist(&X(i, 0), &C(index_t(labels[i]), 0), X.shape()[1]);
   return s;
 }
 
@@ -57,7 +59,8 @@ double exact_inertia(const tensor<T, 2>& X, const tensor<T, 2>& C, const std::ve
 template <class T>
 double nearest_sqdist(const tensor<T, 2>& X, index_t i, const tensor<T, 2>& C) {
   double best = exact_sqdist(&X(i, 0), &C(0, 0), X.shape()[1]);
-  for (index_t c = 1; c < C.shape()[0]; ++c) best = std::min(best, exact_sqdist(&X(i, 0), &C(c, 0), X.shape()[1]));
+  for (index_t c = 1; c < C.shape()[0]; ++c)
+    best = std::min(best, exact_sqdist(&X(i, 0), &C(c, 0), X.shape()[1]));
   return best;
 }
 

@@ -10,11 +10,13 @@
 
 namespace zss::test {
 
-/// Direct convolution of one NHWC image. w is (kh, kw, C, Co), b is Co (or empty). Returns OH×OW×Co.
+/// Direct convolution of one NHWC image. w is (kh, kw, C, Co), b is Co (or empty). Returns
+/// OH×OW×Co.
 template <class T>
-std::vector<double> conv2d_direct(const T* x, std::size_t H, std::size_t W, std::size_t C, const T* w,
-                                  const T* b, std::size_t Co, std::size_t kh, std::size_t kw, std::size_t sh,
-                                  std::size_t sw, std::size_t ph, std::size_t pw, std::size_t& OH, std::size_t& OW) {
+std::vector<double> conv2d_direct(const T* x, std::size_t H, std::size_t W, std::size_t C,
+                                  const T* w, const T* b, std::size_t Co, std::size_t kh,
+                                  std::size_t kw, std::size_t sh, std::size_t sw, std::size_t ph,
+                                  std::size_t pw, std::size_t& OH, std::size_t& OW) {
   OH = (H + 2 * ph - kh) / sh + 1;
   OW = (W + 2 * pw - kw) / sw + 1;
   std::vector<double> out(OH * OW * Co, 0.0);

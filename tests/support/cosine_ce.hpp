@@ -16,10 +16,11 @@
 
 namespace zss::test {
 
-/// Returns the loss; writes ∂L/∂X into dX (overwrites) when dX is not null. X, dX: N × D; Wc: K × D.
+/// Returns the loss; writes ∂L/∂X into dX (overwrites) when dX is not null. X, dX: N × D; Wc: K ×
+/// D.
 template <class T>
-double cosine_ce(const T* X, std::size_t N, std::size_t D, const std::vector<double>& Wc, std::size_t K,
-                 const std::vector<std::int32_t>& y, double s, T* dX) {
+double cosine_ce(const T* X, std::size_t N, std::size_t D, const std::vector<double>& Wc,
+                 std::size_t K, const std::vector<std::int32_t>& y, double s, T* dX) {
   std::vector<double> wn(Wc.size());
   for (std::size_t k = 0; k < K; ++k) {
     double n2 = 0;
@@ -54,7 +55,8 @@ double cosine_ce(const T* X, std::size_t N, std::size_t D, const std::vector<dou
     if (!dX) continue;
     std::fill(dxh.begin(), dxh.end(), 0.0);
     for (std::size_t k = 0; k < K; ++k) {
-      const double dz = (std::exp(z[k] - lse) - (k == std::size_t(y[i]) ? 1.0 : 0.0)) / double(valid);
+      const double dz =
+          (std::exp(z[k] - lse) - (k == std::size_t(y[i]) ? 1.0 : 0.0)) / double(valid);
       for (std::size_t d = 0; d < D; ++d) dxh[d] += s * dz * wn[k * D + d];
     }
     double proj = 0;

@@ -50,7 +50,8 @@ inline double lse(const std::vector<double>& z) {
 }
 
 /// The class list (rows) of image b: seen then its pseudo classes.
-inline dmat classes_of(const dmat& seen, const dmat& pseudo, const std::vector<index_t>& poff, index_t b) {
+inline dmat classes_of(const dmat& seen, const dmat& pseudo, const std::vector<index_t>& poff,
+                       index_t b) {
   dmat W = seen;
   if (!poff.empty())
     for (index_t m = poff[b]; m < poff[b + 1]; ++m) W.push_back(pseudo[m]);
@@ -58,8 +59,9 @@ inline dmat classes_of(const dmat& seen, const dmat& pseudo, const std::vector<i
 }
 
 /// Cosine logits row by row (N rows, K_b entries each).
-inline dmat cosine_logits(const dmat& X, const std::vector<index_t>& roff, const dmat& seen, const dmat& pseudo,
-                          const std::vector<index_t>& poff, double alpha, double beta, double eps) {
+inline dmat cosine_logits(const dmat& X, const std::vector<index_t>& roff, const dmat& seen,
+                          const dmat& pseudo, const std::vector<index_t>& poff, double alpha,
+                          double beta, double eps) {
   dmat S(X.size());
   for (index_t b = 0; b + 1 < roff.size(); ++b) {
     const dmat W = classes_of(seen, pseudo, poff, b);
@@ -73,7 +75,8 @@ inline dmat cosine_logits(const dmat& X, const std::vector<index_t>& roff, const
 }
 
 /// Weighted softmax cross-entropy with ignore (−1) over given logit rows.
-inline double cross_entropy(const dmat& S, const std::vector<int>& y, const std::vector<double>& w) {
+inline double cross_entropy(const dmat& S, const std::vector<int>& y,
+                            const std::vector<double>& w) {
   double num = 0, den = 0;
   for (std::size_t i = 0; i < S.size(); ++i) {
     if (y[i] < 0) continue;
@@ -85,8 +88,8 @@ inline double cross_entropy(const dmat& S, const std::vector<int>& y, const std:
 }
 
 /// Sigmoid focal + dice (focal_dice.hpp's definition, written independently).
-inline double focal_dice(const dmat& S, const std::vector<int>& y, const std::vector<index_t>& roff, double alpha,
-                         double gamma, double smooth, double wf, double wd) {
+inline double focal_dice(const dmat& S, const std::vector<int>& y, const std::vector<index_t>& roff,
+                         double alpha, double gamma, double smooth, double wf, double wd) {
   double focal = 0, dice = 0;
   int nvalid = 0, nterms = 0;
   for (index_t b = 0; b + 1 < roff.size(); ++b) {
@@ -106,7 +109,8 @@ inline double focal_dice(const dmat& S, const std::vector<int>& y, const std::ve
         const double logp = s >= 0 ? -std::log1p(std::exp(-s)) : s - std::log1p(std::exp(s));
         const double logq = s >= 0 ? -s - std::log1p(std::exp(-s)) : -std::log1p(std::exp(s));
         const double q = 1.0 / (1.0 + std::exp(s));
-        fr += t * (-alpha * std::pow(q, gamma) * logp) + (1 - t) * (-(1 - alpha) * std::pow(p, gamma) * logq);
+        fr += t * (-alpha * std::pow(q, gamma) * logp) +
+              (1 - t) * (-(1 - alpha) * std::pow(p, gamma) * logq);
         inter[k] += p * t;
         ps[k] += p;
         ts[k] += t;
@@ -115,7 +119,8 @@ inline double focal_dice(const dmat& S, const std::vector<int>& y, const std::ve
     }
     nvalid += nv;
     if (nv == 0) continue;
-    for (std::size_t k = 0; k < K; ++k, ++nterms) dice += 1 - (2 * inter[k] + smooth) / (ps[k] + ts[k] + smooth);
+    for (std::size_t k = 0; k < K; ++k, ++nterms)
+      dice += 1 - (2 * inter[k] + smooth) / (ps[k] + ts[k] + smooth);
   }
   if (nvalid == 0) return 0.0;
   return wf * focal / nvalid + wd * dice / nterms;
@@ -124,8 +129,8 @@ inline double focal_dice(const dmat& S, const std::vector<int>& y, const std::ve
 enum class pool { attention, mean, dense, selective };
 
 /// GLM (DESIGN §2.2) from the formulas: R is (B·P) × D, C is B × D, bank rows already normalised.
-inline double glm(const dmat& R, index_t P, const dmat& C, const dmat& bank, pool kind, double tau, double rho,
-                  double eps) {
+inline double glm(const dmat& R, index_t P, const dmat& C, const dmat& bank, pool kind, double tau,
+                  double rho, double eps) {
   const index_t B = C.size(), D = C[0].size();
   dmat keys;
   for (const auto& c : C) keys.push_back(unit(c, eps));
@@ -205,7 +210,8 @@ struct class_problem {
   std::vector<T> weights;
 
   class_sets<T> sets() const {
-    return {std::span<const index_t>(roff), as_matrix(Ts), as_matrix(Ps), std::span<const index_t>(poff)};
+    return {std::span<const index_t>(roff), as_matrix(Ts), as_matrix(Ps),
+            std::span<const index_t>(poff)};
   }
   matrix_ref<const T> x() const { return as_matrix(X); }
   std::span<const T> w() const { return std::span<const T>(weights); }
@@ -226,9 +232,11 @@ struct class_problem {
   std::vector<double> dw() const { return std::vector<double>(weights.begin(), weights.end()); }
 };
 
-inline class_problem<double> make_class_problem(std::uint64_t seed, const std::vector<index_t>& rows,
-                                                const std::vector<index_t>& pseudo, index_t Ks, index_t D,
-                                                double ignore = 0.2, bool weighted = false) {
+inline class_problem<double> make_class_problem(std::uint64_t seed,
+                                                const std::vector<index_t>& rows,
+                                                const std::vector<index_t>& pseudo, index_t Ks,
+                                                index_t D, double ignore = 0.2,
+                                                bool weighted = false) {
   class_problem<double> p;
   rng g(seed);
   p.D = D;

@@ -31,7 +31,8 @@ inline vec linear(const vec& X, size_t n, size_t in, const vec& W, size_t out, c
   return Y;
 }
 
-inline vec layer_norm(const vec& X, size_t n, size_t d, const vec& gamma, const vec& beta, double eps) {
+inline vec layer_norm(const vec& X, size_t n, size_t d, const vec& gamma, const vec& beta,
+                      double eps) {
   vec Y(n * d);
   for (size_t i = 0; i < n; ++i) {
     double mu = 0, var = 0;
@@ -54,7 +55,8 @@ inline double activation(act a, double x) {
       return x * cdf;
     }
     case act::gelu_tanh:
-      return 0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
+      return 0.5 * x *
+             (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
     case act::relu:
     default:
       return x > 0 ? x : 0;

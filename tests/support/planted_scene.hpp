@@ -20,9 +20,9 @@ namespace zss::test {
 
 template <class T>
 struct planted_scene {
-  tensor<T, 3> tokens;              ///< h × w × D, unit rows
-  std::vector<int> region;          ///< h·w: 0, 1 (seen classes), 2, 3, 4 (blobs in the ignored half)
-  tensor<std::int32_t, 2> pixels;   ///< (h·scale) × (w·scale) pixel labels
+  tensor<T, 3> tokens;      ///< h × w × D, unit rows
+  std::vector<int> region;  ///< h·w: 0, 1 (seen classes), 2, 3, 4 (blobs in the ignored half)
+  tensor<std::int32_t, 2> pixels;  ///< (h·scale) × (w·scale) pixel labels
 };
 
 inline int planted_region(index_t y, index_t x, index_t h, index_t w) {
@@ -36,8 +36,8 @@ inline int planted_region(index_t y, index_t x, index_t h, index_t w) {
 }
 
 template <class T>
-planted_scene<T> make_planted_scene(index_t h, index_t w, index_t d, std::uint64_t seed, index_t scale = 1,
-                                    double noise = 0.1) {
+planted_scene<T> make_planted_scene(index_t h, index_t w, index_t d, std::uint64_t seed,
+                                    index_t scale = 1, double noise = 0.1) {
   rng g(seed);
   std::vector<std::vector<double>> dir(5, std::vector<double>(d));
   for (auto& v : dir) {

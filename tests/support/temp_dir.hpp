@@ -26,7 +26,8 @@ struct temp_dir {
   /// Names of the files in the directory (to check that no temporary was left behind).
   std::vector<std::string> files() const {
     std::vector<std::string> out;
-    for (const auto& e : std::filesystem::directory_iterator(path)) out.push_back(e.path().filename().string());
+    for (const auto& e : std::filesystem::directory_iterator(path))
+      out.push_back(e.path().filename().string());
     return out;
   }
 };

@@ -65,8 +65,8 @@ int main(int argc, char** argv) {
     while ((10 + header.size() + 1) % 64) header += ' ';
     header += '\n';
     std::ofstream out(dir / "half.npy", std::ios::binary);
-    out << "\x93NUMPY" << char(1) << char(0) << char(header.size() & 0xff) << char(header.size() >> 8) << header
-        << std::string(8, '\0');
+    out << "\x93NUMPY" << char(1) << char(0) << char(header.size() & 0xff)
+        << char(header.size() >> 8) << header << std::string(8, '\0');
   }
   std::ofstream(dir / "not_npy.npy") << "just some text\n";
   return 0;

@@ -69,12 +69,16 @@ class centroid_panel {
   index_t k() const noexcept { return k_; }
   index_t d() const noexcept { return d_; }
   index_t kp() const noexcept { return kp_; }
-  const T* panel() const noexcept { return panel_.data(); }  ///< D × Kp, row j = −2·(c_0[j], …, c_{K−1}[j], 0…)
+  const T* panel() const noexcept {
+    return panel_.data();
+  }  ///< D × Kp, row j = −2·(c_0[j], …, c_{K−1}[j], 0…)
   const T* norms() const noexcept { return norms_.data(); }  ///< Kp: ‖c_k‖², +∞ in the padding
-  bool small() const noexcept { return small_; }            ///< the small-K layout (rows) is in use
-  index_t kc() const noexcept { return kc_; }               ///< K rounded up to a power of two
-  index_t dp() const noexcept { return dp_; }               ///< row stride of `rows()` (D rounded up to W)
-  const T* rows() const noexcept { return rows_.data(); }   ///< small K: Kc × Dp centroids, zero-padded
+  bool small() const noexcept { return small_; }  ///< the small-K layout (rows) is in use
+  index_t kc() const noexcept { return kc_; }     ///< K rounded up to a power of two
+  index_t dp() const noexcept { return dp_; }     ///< row stride of `rows()` (D rounded up to W)
+  const T* rows() const noexcept {
+    return rows_.data();
+  }  ///< small K: Kc × Dp centroids, zero-padded
 
  private:
   index_t k_ = 0, d_ = 0, kp_ = 0, kc_ = 1, dp_ = 0;
@@ -94,7 +98,8 @@ struct tile_shape {
   static constexpr int rows_for(int cb) noexcept { return std::min(12, budget / cb); }
 };
 
-/// acc[r][c] = ‖c‖² − 2⟨x_r, c⟩ for the CB batches of centroids at `panel`/`norms` (offset applied).
+/// acc[r][c] = ‖c‖² − 2⟨x_r, c⟩ for the CB batches of centroids at `panel`/`norms` (offset
+/// applied).
 template <class T, int R, int CB>
 inline void tile_distances(simd::batch<T> (&acc)[R][CB], const T* const (&x)[R], const T* panel,
                            index_t kp, index_t d, const T* norms) noexcept {
@@ -156,7 +161,8 @@ void panel_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, in
   const auto iota = lane_iota<T>();
   for (index_t r0 = b; r0 < e; r0 += R) {
     const T* x[R];
-    for (int r = 0; r < R; ++r) x[r] = X.row(std::min<index_t>(r0 + static_cast<index_t>(r), e - 1));
+    for (int r = 0; r < R; ++r)
+      x[r] = X.row(std::min<index_t>(r0 + static_cast<index_t>(r), e - 1));
     T best_v[R];
     index_t best_k[R];
     for (index_t c0 = 0; c0 < nb; c0 += max_cb) {
@@ -179,14 +185,24 @@ void panel_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, in
       };
       if constexpr (max_cb == 4) {
         switch (cb) {
-          case 4: run(std::integral_constant<int, 4>{}); break;
-          case 3: run(std::integral_constant<int, 3>{}); break;
-          case 2: run(std::integral_constant<int, 2>{}); break;
-          default: run(std::integral_constant<int, 1>{}); break;
+          case 4:
+            run(std::integral_constant<int, 4>{});
+            break;
+          case 3:
+            run(std::integral_constant<int, 3>{});
+            break;
+          case 2:
+            run(std::integral_constant<int, 2>{});
+            break;
+          default:
+            run(std::integral_constant<int, 1>{});
+            break;
         }
       } else {
-        if (cb == 2) run(std::integral_constant<int, 2>{});
-        else run(std::integral_constant<int, 1>{});
+        if (cb == 2)
+          run(std::integral_constant<int, 2>{});
+        else
+          run(std::integral_constant<int, 1>{});
       }
     }
     const index_t rows = std::min<index_t>(R, e - r0);
@@ -201,8 +217,8 @@ void panel_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, in
 
 /// Small K: tiles of R = W/KC points × KC centroids, W vertical dot products, each reduced once.
 template <class T, int KC, bool StoreAll, class Sink>
-void small_k_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e, T* scratch,
-                  Sink& sink) {
+void small_k_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e,
+                  T* scratch, Sink& sink) {
   using B = simd::batch<T>;
   constexpr int W = static_cast<int>(simd::width<T>);
   constexpr int R = W / KC;
@@ -213,7 +229,8 @@ void small_k_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, 
   T dots[W];
   for (index_t r0 = b; r0 < e; r0 += R) {
     const T* x[R];
-    for (int r = 0; r < R; ++r) x[r] = X.row(std::min<index_t>(r0 + static_cast<index_t>(r), e - 1));
+    for (int r = 0; r < R; ++r)
+      x[r] = X.row(std::min<index_t>(r0 + static_cast<index_t>(r), e - 1));
     B acc[W];
 #pragma GCC unroll 16
     for (int a = 0; a < W; ++a) acc[a] = B(T(0));
@@ -262,17 +279,26 @@ void small_k_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, 
   }
 }
 
-/// Picks the row tile R from the number of centroid batches and runs `panel_rows` (or the small-K kernel).
+/// Picks the row tile R from the number of centroid batches and runs `panel_rows` (or the small-K
+/// kernel).
 template <class T, bool StoreAll, class Sink>
-void panel_dispatch(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e, T* scratch,
-                    Sink& sink) {
+void panel_dispatch(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e,
+                    T* scratch, Sink& sink) {
   if (P.small()) {
     constexpr index_t W = simd::width<T>;
     switch (P.kc()) {
-      case 1: small_k_rows<T, 1, StoreAll>(P, X, b, e, scratch, sink); return;
-      case 2: if constexpr (W >= 4) small_k_rows<T, 2, StoreAll>(P, X, b, e, scratch, sink); return;
-      case 4: if constexpr (W >= 8) small_k_rows<T, 4, StoreAll>(P, X, b, e, scratch, sink); return;
-      default: if constexpr (W >= 16) small_k_rows<T, 8, StoreAll>(P, X, b, e, scratch, sink); return;
+      case 1:
+        small_k_rows<T, 1, StoreAll>(P, X, b, e, scratch, sink);
+        return;
+      case 2:
+        if constexpr (W >= 4) small_k_rows<T, 2, StoreAll>(P, X, b, e, scratch, sink);
+        return;
+      case 4:
+        if constexpr (W >= 8) small_k_rows<T, 4, StoreAll>(P, X, b, e, scratch, sink);
+        return;
+      default:
+        if constexpr (W >= 16) small_k_rows<T, 8, StoreAll>(P, X, b, e, scratch, sink);
+        return;
     }
   }
   using S = tile_shape<T>;
@@ -280,10 +306,18 @@ void panel_dispatch(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b
   constexpr int r1 = S::rows_for(1), r2 = S::rows_for(2), r3 = S::rows_for(S::max_cb > 2 ? 3 : 2),
                 r4 = S::rows_for(S::max_cb);
   switch (cb) {
-    case 1: panel_rows<T, r1, StoreAll>(P, X, b, e, scratch, sink); break;
-    case 2: panel_rows<T, r2, StoreAll>(P, X, b, e, scratch, sink); break;
-    case 3: panel_rows<T, r3, StoreAll>(P, X, b, e, scratch, sink); break;
-    default: panel_rows<T, r4, StoreAll>(P, X, b, e, scratch, sink); break;
+    case 1:
+      panel_rows<T, r1, StoreAll>(P, X, b, e, scratch, sink);
+      break;
+    case 2:
+      panel_rows<T, r2, StoreAll>(P, X, b, e, scratch, sink);
+      break;
+    case 3:
+      panel_rows<T, r3, StoreAll>(P, X, b, e, scratch, sink);
+      break;
+    default:
+      panel_rows<T, r4, StoreAll>(P, X, b, e, scratch, sink);
+      break;
   }
 }
 
@@ -299,7 +333,8 @@ inline constexpr index_t max_tile_rows = 12;
  * Ties go to the lowest index. Single-threaded; no allocation.
  */
 template <real_scalar T, class Sink>
-void panel_argmin(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e, Sink&& sink) {
+void panel_argmin(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e,
+                  Sink&& sink) {
   if (b >= e) return;
   detail::panel_dispatch<T, false>(P, X, b, e, nullptr, sink);
 }
@@ -310,8 +345,8 @@ void panel_argmin(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, 
  * (`detail::max_tile_rows<T>` rows).
  */
 template <real_scalar T, class Sink>
-void panel_distances(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e, T* scratch,
-                     Sink&& sink) {
+void panel_distances(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, index_t e,
+                     T* scratch, Sink&& sink) {
   if (b >= e) return;
   detail::panel_dispatch<T, true>(P, X, b, e, scratch, sink);
 }

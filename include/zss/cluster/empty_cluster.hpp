@@ -34,8 +34,9 @@ namespace zss {
  * @returns the number of clusters re-seeded.
  */
 template <real_scalar T>
-index_t reseed_empty_clusters(const_matrix_ref<T> X, matrix_ref<T> C, std::span<std::int32_t> labels,
-                              std::span<index_t> counts, std::span<const T> min_dist) {
+index_t reseed_empty_clusters(const_matrix_ref<T> X, matrix_ref<T> C,
+                              std::span<std::int32_t> labels, std::span<index_t> counts,
+                              std::span<const T> min_dist) {
   const index_t k = C.rows, d = C.cols, n = X.rows;
   std::vector<index_t> empty;
   for (index_t c = 0; c < k; ++c)
@@ -43,7 +44,8 @@ index_t reseed_empty_clusters(const_matrix_ref<T> X, matrix_ref<T> C, std::span<
   if (empty.empty()) return 0;
   std::vector<index_t> order(n);
   std::iota(order.begin(), order.end(), index_t(0));
-  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) { return min_dist[a] > min_dist[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](index_t a, index_t b) { return min_dist[a] > min_dist[b]; });
   index_t next = 0, reseeded = 0;
   for (index_t j : empty) {
     while (next < n && counts[static_cast<index_t>(labels[order[next]])] < 2) ++next;
@@ -73,8 +75,8 @@ index_t reseed_empty_clusters(const_matrix_ref<T> X, matrix_ref<T> C, std::span<
  * @returns K', the number of non-empty clusters.
  */
 template <real_scalar T>
-index_t drop_empty_clusters(matrix_ref<T> C, std::span<std::int32_t> labels, std::span<index_t> counts,
-                            matrix_ref<T> C_other = {}) {
+index_t drop_empty_clusters(matrix_ref<T> C, std::span<std::int32_t> labels,
+                            std::span<index_t> counts, matrix_ref<T> C_other = {}) {
   const index_t k = C.rows, d = C.cols;
   std::vector<std::int32_t> remap(k, -1);
   index_t kept = 0;

@@ -55,8 +55,10 @@ namespace detail {
 template <real_scalar T>
 double mean_variance(matrix_ref<const T> X, int threads) {
   const index_t n = X.rows, d = X.cols;
-  threads = static_cast<int>(std::min<index_t>(static_cast<index_t>(threads), std::max<index_t>(1, n / 1024)));
-  std::vector<std::vector<double>> acc(static_cast<std::size_t>(threads), std::vector<double>(2 * d, 0.0));
+  threads = static_cast<int>(
+      std::min<index_t>(static_cast<index_t>(threads), std::max<index_t>(1, n / 1024)));
+  std::vector<std::vector<double>> acc(static_cast<std::size_t>(threads),
+                                       std::vector<double>(2 * d, 0.0));
   parallel_for(static_cast<index_t>(threads), threads, [&](index_t t, int) {
     const auto [b, e] = static_chunk(n, threads, static_cast<int>(t));
     double* s = acc[t].data();
@@ -82,12 +84,13 @@ double mean_variance(matrix_ref<const T> X, int threads) {
 
 /// Σ_i ‖x_i − c_{label_i}‖², exact, in chunks of 256 rows summed in order (thread-independent).
 template <real_scalar T>
-double exact_inertia(matrix_ref<const T> X, matrix_ref<const T> C, std::span<const std::int32_t> labels,
-                     int threads) {
+double exact_inertia(matrix_ref<const T> X, matrix_ref<const T> C,
+                     std::span<const std::int32_t> labels, int threads) {
   return parallel_reduce(X.rows, 256, threads, 0.0, [&](index_t b, index_t e) {
     double s = 0;
     for (index_t i = b; i < e; ++i)
-      s += static_cast<double>(simd::squared_distance(X.row(i), C.row(static_cast<index_t>(labels[i])), X.cols));
+      s += static_cast<double>(
+          simd::squared_distance(X.row(i), C.row(static_cast<index_t>(labels[i])), X.cols));
     return s;
   });
 }
@@ -125,7 +128,8 @@ void check_finite_rows(std::string_view where, matrix_ref<const T> X, int thread
     for (index_t j = 0; j < d; ++j)
       if (!std::isfinite(X(i, j))) {
         std::ostringstream os;
-        os << where << ": X contains a non-finite value (" << X(i, j) << ") at (" << i << ", " << j << ")";
+        os << where << ": X contains a non-finite value (" << X(i, j) << ") at (" << i << ", " << j
+           << ")";
         throw std::invalid_argument(os.str());
       }
 }
@@ -138,8 +142,8 @@ inline void check_data(std::string_view where, index_t rows, index_t cols) {
 
 /// Lloyd iterations from `C` (K × D, consumed). Arguments already validated.
 template <real_scalar T>
-kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_options& p, int threads,
-                           lloyd_workspace<T>& ws) {
+kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_options& p,
+                           int threads, lloyd_workspace<T>& ws) {
   const index_t n = X.rows, d = X.cols;
   index_t k = C.shape()[0];
   const bool reseed = p.empty == empty_cluster_policy::reseed_farthest;
@@ -157,16 +161,19 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
   bool strict = false;
   for (index_t it = 0; it < p.max_iter; ++it) {
     matrix_ref<T> Cm(C.data(), k, d), Cnm(Cn.data(), k, d);
-    const auto st = lloyd_step<T>(X, Cm, labels, Cnm, std::span<index_t>(counts.data(), k), dist, ws);
+    const auto st =
+        lloyd_step<T>(X, Cm, labels, Cnm, std::span<index_t>(counts.data(), k), dist, ws);
     r.objective.push_back(st.objective);
     r.changed.push_back(st.changed);
     r.iterations = it + 1;
-    const auto empties = static_cast<index_t>(std::count(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(k), index_t(0)));
+    const auto empties = static_cast<index_t>(
+        std::count(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(k), index_t(0)));
     index_t moved = 0;
     if (empties > 0) {
       r.empty_clusters += empties;
       if (reseed) {
-        moved = reseed_empty_clusters<T>(X, Cnm, labels, std::span<index_t>(counts.data(), k), dist);
+        moved =
+            reseed_empty_clusters<T>(X, Cnm, labels, std::span<index_t>(counts.data(), k), dist);
       } else {
         k = drop_empty_clusters<T>(Cnm, labels, std::span<index_t>(counts.data(), k), Cm);
         Cm.rows = Cnm.rows = k;
@@ -174,7 +181,8 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
     }
     if (p.spherical) normalize_centroids(Cnm);
     double shift = 0;
-    for (index_t c = 0; c < k; ++c) shift += static_cast<double>(simd::squared_distance(Cnm.row(c), Cm.row(c), d));
+    for (index_t c = 0; c < k; ++c)
+      shift += static_cast<double>(simd::squared_distance(Cnm.row(c), Cm.row(c), d));
     // Centroids that did not move reproduce this step's labels exactly: as strict as no change.
     strict = (st.changed == 0 && moved == 0) || shift == 0;
     std::swap(C, Cn);
@@ -205,8 +213,8 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
 
 /// Validates and seeds (kmeans++ or window), then fits. `C0` non-null for `given`.
 template <real_scalar T>
-kmeans_result<T> fit(const_matrix_ref<T> X, const const_matrix_ref<T>* C0, const kmeans_options& p, int threads,
-                     lloyd_workspace<T>& ws) {
+kmeans_result<T> fit(const_matrix_ref<T> X, const const_matrix_ref<T>* C0, const kmeans_options& p,
+                     int threads, lloyd_workspace<T>& ws) {
   constexpr std::string_view where = "kmeans";
   check_params(where, p);
   check_data(where, X.rows, X.cols);
@@ -224,11 +232,13 @@ kmeans_result<T> fit(const_matrix_ref<T> X, const const_matrix_ref<T>* C0, const
     C = kmeanspp_init<T>(X, p.k, p.seed, p.stream, p.local_trials, threads);
   } else if (p.init == kmeans_init::window) {
     if (p.grid_h == 0 || p.grid_w == 0)
-      throw std::invalid_argument("kmeans: window init needs the token grid (grid_h, grid_w), got " +
-                                  std::to_string(p.grid_h) + " x " + std::to_string(p.grid_w));
+      throw std::invalid_argument(
+          "kmeans: window init needs the token grid (grid_h, grid_w), got " +
+          std::to_string(p.grid_h) + " x " + std::to_string(p.grid_w));
     C = window_seeds<T>(X, p.grid_h, p.grid_w, p.window);
   } else {
-    throw std::invalid_argument("kmeans: init 'given' needs initial centroids: call kmeans(X, C0, params)");
+    throw std::invalid_argument(
+        "kmeans: init 'given' needs initial centroids: call kmeans(X, C0, params)");
   }
   return lloyd_fit<T>(X, std::move(C), p, threads, ws);
 }
@@ -291,9 +301,10 @@ kmeans_result<T> kmeans(const tensor<T, 3>& X, kmeans_options p) {
  */
 template <real_scalar T>
 struct kmeans_problem {
-  matrix_ref<const T> data;            ///< N × D points
-  kmeans_options params;                ///< options (`params.threads` is ignored: one thread per problem)
-  matrix_ref<const T> init_centroids;  ///< K × D initial centroids, used when it has rows (else `params.init`)
+  matrix_ref<const T> data;  ///< N × D points
+  kmeans_options params;     ///< options (`params.threads` is ignored: one thread per problem)
+  matrix_ref<const T>
+      init_centroids;  ///< K × D initial centroids, used when it has rows (else `params.init`)
 };
 
 /**
@@ -303,10 +314,12 @@ struct kmeans_problem {
  * @param problems B problems.
  * @param threads  threads (0 = OpenMP default).
  * @returns B results, in the order of `problems`.
- * @throws std::invalid_argument from the first (by index) invalid problem, its index in the message.
+ * @throws std::invalid_argument from the first (by index) invalid problem, its index in the
+ * message.
  */
 template <real_scalar T>
-std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> problems, int threads = 0) {
+std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> problems,
+                                           int threads = 0) {
   threads = resolve_threads(threads);
   const index_t b = problems.size();
   std::vector<kmeans_result<T>> results(b);
@@ -316,18 +329,22 @@ std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> pr
   auto cost = [&](index_t i) {
     const auto& pr = problems[i];
     const index_t k = pr.init_centroids.rows ? pr.init_centroids.rows : pr.params.k;
-    return pr.data.rows * pr.data.cols * std::max<index_t>(k, 1) * std::min<index_t>(pr.params.max_iter, 100);
+    return pr.data.rows * pr.data.cols * std::max<index_t>(k, 1) *
+           std::min<index_t>(pr.params.max_iter, 100);
   };
-  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t c) { return cost(a) > cost(c); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](index_t a, index_t c) { return cost(a) > cost(c); });
   std::atomic<index_t> next{0};
-  const int used = static_cast<int>(std::min<index_t>(static_cast<index_t>(threads), std::max<index_t>(b, 1)));
+  const int used =
+      static_cast<int>(std::min<index_t>(static_cast<index_t>(threads), std::max<index_t>(b, 1)));
   auto worker = [&] {
     lloyd_workspace<T> ws;
     for (index_t j = next++; j < b; j = next++) {
       const index_t i = order[j];
       try {
         const auto& pr = problems[i];
-        results[i] = detail::fit<T>(pr.data, pr.init_centroids.rows ? &pr.init_centroids : nullptr, pr.params, 1, ws);
+        results[i] = detail::fit<T>(pr.data, pr.init_centroids.rows ? &pr.init_centroids : nullptr,
+                                    pr.params, 1, ws);
       } catch (...) {
         errors[i] = std::current_exception();
       }
@@ -352,7 +369,8 @@ std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> pr
 
 /// `kmeans_batch` over a vector of problems.
 template <real_scalar T>
-std::vector<kmeans_result<T>> kmeans_batch(const std::vector<kmeans_problem<T>>& problems, int threads = 0) {
+std::vector<kmeans_result<T>> kmeans_batch(const std::vector<kmeans_problem<T>>& problems,
+                                           int threads = 0) {
   return kmeans_batch<T>(std::span<const kmeans_problem<T>>(problems), threads);
 }
 

@@ -36,7 +36,8 @@ namespace zss {
 
 /// 2 + ⌊ln K⌋, scikit-learn's number of local trials (K ≥ 1).
 inline index_t default_local_trials(index_t k) noexcept {
-  return 2 + static_cast<index_t>(std::floor(std::log(static_cast<double>(std::max<index_t>(k, 1)))));
+  return 2 +
+         static_cast<index_t>(std::floor(std::log(static_cast<double>(std::max<index_t>(k, 1)))));
 }
 
 /**
@@ -46,12 +47,13 @@ inline index_t default_local_trials(index_t k) noexcept {
  * @param k            seeds (1 ≤ K ≤ N).
  * @param g            random generator (advanced).
  * @param local_trials candidates per step; 0 = 2 + ⌊ln K⌋.
- * @param threads      threads for the distance pass (0 = OpenMP default); the result does not depend on it.
+ * @param threads      threads for the distance pass (0 = OpenMP default); the result does not
+ * depend on it.
  * @throws std::invalid_argument when K = 0 or K > N.
  */
 template <real_scalar T>
-std::vector<index_t> kmeanspp_indices(matrix_ref<const T> X, index_t k, rng& g, index_t local_trials = 0,
-                                      int threads = 0) {
+std::vector<index_t> kmeanspp_indices(matrix_ref<const T> X, index_t k, rng& g,
+                                      index_t local_trials = 0, int threads = 0) {
   detail::check_k("kmeanspp_init", k, X.rows);
   const index_t n = X.rows, d = X.cols;
   const index_t trials = local_trials ? local_trials : default_local_trials(k);
@@ -59,7 +61,8 @@ std::vector<index_t> kmeanspp_indices(matrix_ref<const T> X, index_t k, rng& g, 
                                                std::max<index_t>(1, n / 256)));
   std::vector<T> xn(n);
   for (index_t i = 0; i < n; ++i) xn[i] = simd::squared_norm(X.row(i), d);
-  const T noise = T(4) * std::sqrt(static_cast<T>(std::max<index_t>(d, 1))) * std::numeric_limits<T>::epsilon();
+  const T noise =
+      T(4) * std::sqrt(static_cast<T>(std::max<index_t>(d, 1))) * std::numeric_limits<T>::epsilon();
 
   std::vector<index_t> chosen;
   chosen.reserve(k);
@@ -98,7 +101,8 @@ std::vector<index_t> kmeanspp_indices(matrix_ref<const T> X, index_t k, rng& g, 
   std::copy_n(X.row(first), d, cand_rows.data());
   distances(1);
   double pot = 0;
-  for (index_t i = 0; i < n; ++i) pot += closest[i] = is_chosen[i] ? 0.0 : static_cast<double>(cand_dist[i]);
+  for (index_t i = 0; i < n; ++i)
+    pot += closest[i] = is_chosen[i] ? 0.0 : static_cast<double>(cand_dist[i]);
 
   while (chosen.size() < k) {
     if (!(pot > 0)) {  // every remaining point coincides with a seed: any unchosen index
@@ -154,8 +158,8 @@ std::vector<index_t> kmeanspp_indices(matrix_ref<const T> X, index_t k, rng& g, 
  * @throws std::invalid_argument when K = 0 or K > N.
  */
 template <real_scalar T>
-tensor<T, 2> kmeanspp_init(matrix_ref<const T> X, index_t k, std::uint64_t seed, std::uint64_t stream = 0,
-                           index_t local_trials = 0, int threads = 0) {
+tensor<T, 2> kmeanspp_init(matrix_ref<const T> X, index_t k, std::uint64_t seed,
+                           std::uint64_t stream = 0, index_t local_trials = 0, int threads = 0) {
   rng g(seed, stream);
   const auto idx = kmeanspp_indices(X, k, g, local_trials, threads);
   tensor<T, 2> C = tensor<T, 2>::from_shape({k, X.cols});

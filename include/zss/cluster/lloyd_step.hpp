@@ -80,9 +80,9 @@ class lloyd_workspace {
 
  private:
   template <real_scalar U, bool Update>
-  friend lloyd_step_stats detail_lloyd_pass(matrix_ref<const U>, matrix_ref<const U>, std::span<std::int32_t>,
-                                            matrix_ref<U>, std::span<index_t>, std::span<U>,
-                                            lloyd_workspace<U>&);
+  friend lloyd_step_stats detail_lloyd_pass(matrix_ref<const U>, matrix_ref<const U>,
+                                            std::span<std::int32_t>, matrix_ref<U>,
+                                            std::span<index_t>, std::span<U>, lloyd_workspace<U>&);
   int threads_ = 1;
   index_t n_ = 0, d_ = 0, dp_ = 0, k_max_ = 0;
   aligned_vector<T> x_norms_;
@@ -96,7 +96,8 @@ class lloyd_workspace {
 namespace detail {
 template <class T>
 void check_step_args(std::string_view where, matrix_ref<const T> X, matrix_ref<const T> C,
-                     std::size_t labels, const index_t* new_rows, std::size_t counts, std::size_t min_dist) {
+                     std::size_t labels, const index_t* new_rows, std::size_t counts,
+                     std::size_t min_dist) {
   require(C.rows >= 1, std::string(where) + ": no centroids (K = 0)");
   check_extent(where, "centroid width", C.cols, "data width", X.cols);
   check_extent(where, "labels size", labels, "number of points", X.rows);
@@ -111,15 +112,17 @@ inline void add_row(T* sums_row, const T* x, index_t d) noexcept {
   constexpr index_t W = simd::width<T>;
   index_t j = 0;
   for (; j + W <= d; j += W)
-    (simd::batch<T>::load_aligned(sums_row + j) + simd::batch<T>::load_unaligned(x + j)).store_aligned(sums_row + j);
+    (simd::batch<T>::load_aligned(sums_row + j) + simd::batch<T>::load_unaligned(x + j))
+        .store_aligned(sums_row + j);
   for (; j < d; ++j) sums_row[j] += x[j];
 }
 }  // namespace detail
 
 /// The fused pass shared by `lloyd_step` (Update = true) and `lloyd_assign` (Update = false).
 template <real_scalar T, bool Update>
-lloyd_step_stats detail_lloyd_pass(matrix_ref<const T> X, matrix_ref<const T> C, std::span<std::int32_t> labels,
-                                   matrix_ref<T> C_new, std::span<index_t> counts, std::span<T> min_dist,
+lloyd_step_stats detail_lloyd_pass(matrix_ref<const T> X, matrix_ref<const T> C,
+                                   std::span<std::int32_t> labels, matrix_ref<T> C_new,
+                                   std::span<index_t> counts, std::span<T> min_dist,
                                    lloyd_workspace<T>& ws) {
   const index_t n = X.rows, d = X.cols, k = C.rows, dp = ws.dp_;
   ws.panel_.pack(C);
@@ -194,15 +197,18 @@ lloyd_step_stats detail_lloyd_pass(matrix_ref<const T> X, matrix_ref<const T> C,
  * @throws std::invalid_argument on mismatched shapes or an unprepared workspace.
  */
 template <real_scalar T>
-lloyd_step_stats lloyd_step(const_matrix_ref<T> X, const_matrix_ref<T> C, std::span<std::int32_t> labels,
-                            matrix_ref<T> C_new, std::span<index_t> counts, std::span<T> min_dist,
+lloyd_step_stats lloyd_step(const_matrix_ref<T> X, const_matrix_ref<T> C,
+                            std::span<std::int32_t> labels, matrix_ref<T> C_new,
+                            std::span<index_t> counts, std::span<T> min_dist,
                             lloyd_workspace<T>& ws) {
   const index_t new_rows = C_new.rows;
-  detail::check_step_args("lloyd_step", X, C, labels.size(), &new_rows, counts.size(), min_dist.size());
+  detail::check_step_args("lloyd_step", X, C, labels.size(), &new_rows, counts.size(),
+                          min_dist.size());
   check_extent("lloyd_step", "new centroid width", C_new.cols, "data width", X.cols);
   check_extent("lloyd_step", "workspace rows", ws.rows(), "number of points", X.rows);
   check_extent("lloyd_step", "workspace width", ws.cols(), "data width", X.cols);
-  require(C.rows <= ws.k_max(), "lloyd_step: K (" + std::to_string(C.rows) + ") exceeds the workspace's k_max (" +
+  require(C.rows <= ws.k_max(), "lloyd_step: K (" + std::to_string(C.rows) +
+                                    ") exceeds the workspace's k_max (" +
                                     std::to_string(ws.k_max()) + ")");
   return detail_lloyd_pass<T, true>(X, C, labels, C_new, counts, min_dist, ws);
 }
@@ -213,14 +219,17 @@ lloyd_step_stats lloyd_step(const_matrix_ref<T> X, const_matrix_ref<T> C, std::s
  * @throws std::invalid_argument on mismatched shapes.
  */
 template <real_scalar T>
-lloyd_step_stats lloyd_assign(const_matrix_ref<T> X, const_matrix_ref<T> C, std::span<std::int32_t> labels,
-                              std::span<T> min_dist, lloyd_workspace<T>& ws) {
+lloyd_step_stats lloyd_assign(const_matrix_ref<T> X, const_matrix_ref<T> C,
+                              std::span<std::int32_t> labels, std::span<T> min_dist,
+                              lloyd_workspace<T>& ws) {
   detail::check_step_args("lloyd_assign", X, C, labels.size(), nullptr, C.rows, min_dist.size());
   check_extent("lloyd_assign", "workspace rows", ws.rows(), "number of points", X.rows);
   check_extent("lloyd_assign", "workspace width", ws.cols(), "data width", X.cols);
-  require(C.rows <= ws.k_max(), "lloyd_assign: K (" + std::to_string(C.rows) + ") exceeds the workspace's k_max (" +
+  require(C.rows <= ws.k_max(), "lloyd_assign: K (" + std::to_string(C.rows) +
+                                    ") exceeds the workspace's k_max (" +
                                     std::to_string(ws.k_max()) + ")");
-  return detail_lloyd_pass<T, false>(X, C, labels, matrix_ref<T>{}, std::span<index_t>{}, min_dist, ws);
+  return detail_lloyd_pass<T, false>(X, C, labels, matrix_ref<T>{}, std::span<index_t>{}, min_dist,
+                                     ws);
 }
 
 /**
@@ -230,10 +239,12 @@ lloyd_step_stats lloyd_assign(const_matrix_ref<T> X, const_matrix_ref<T> C, std:
  * @throws std::invalid_argument on mismatched shapes.
  */
 template <real_scalar T>
-lloyd_step_stats lloyd_step_naive(const_matrix_ref<T> X, const_matrix_ref<T> C, std::span<std::int32_t> labels,
-                                  matrix_ref<T> C_new, std::span<index_t> counts, std::span<T> min_dist = {}) {
+lloyd_step_stats lloyd_step_naive(const_matrix_ref<T> X, const_matrix_ref<T> C,
+                                  std::span<std::int32_t> labels, matrix_ref<T> C_new,
+                                  std::span<index_t> counts, std::span<T> min_dist = {}) {
   const index_t new_rows = C_new.rows;
-  detail::check_step_args("lloyd_step_naive", X, C, labels.size(), &new_rows, counts.size(), min_dist.size());
+  detail::check_step_args("lloyd_step_naive", X, C, labels.size(), &new_rows, counts.size(),
+                          min_dist.size());
   check_extent("lloyd_step_naive", "new centroid width", C_new.cols, "data width", X.cols);
   const index_t n = X.rows, d = X.cols, k = C.rows;
   std::vector<T> sums(k * d, T(0));

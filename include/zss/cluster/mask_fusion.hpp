@@ -55,8 +55,10 @@ namespace zss {
 
 /// Options of mask fusion (DESIGN §2.3; the paper's defaults).
 struct mask_fusion_options {
-  double lambda = 0.9;       ///< λ: merge clusters with ⟨μ_i, μ_j⟩ ≥ λ; drop masks within λ of a seen class
-  index_t min_tokens = 2;    ///< a mask becomes a pseudo class only with ≥ this many ignored tokens (0 acts as 1)
+  double lambda =
+      0.9;  ///< λ: merge clusters with ⟨μ_i, μ_j⟩ ≥ λ; drop masks within λ of a seen class
+  index_t min_tokens =
+      2;  ///< a mask becomes a pseudo class only with ≥ this many ignored tokens (0 acts as 1)
   bool check_finite = true;  ///< throw on non-finite tokens (one pass)
 };
 
@@ -77,13 +79,13 @@ enum class mask_fate : std::uint8_t {
 
 /// One fused mask (a group of clusters).
 struct fused_mask {
-  std::vector<index_t> members;   ///< pooled cluster ids; members[0] is the seed, then visit order
-  index_t union_tokens = 0;       ///< |∪ m_i| before overlaps are resolved
-  index_t tokens = 0;             ///< tokens it owns in the partition
-  index_t ignored_tokens = 0;     ///< owned tokens whose token label is ignored (−1)
+  std::vector<index_t> members;  ///< pooled cluster ids; members[0] is the seed, then visit order
+  index_t union_tokens = 0;      ///< |∪ m_i| before overlaps are resolved
+  index_t tokens = 0;            ///< tokens it owns in the partition
+  index_t ignored_tokens = 0;    ///< owned tokens whose token label is ignored (−1)
   mask_fate fate = mask_fate::too_few_tokens;
-  std::int32_t pseudo = -1;       ///< m ∈ [0, M_b) when kept, else −1 (the fused label is C_seen + m)
-  std::int32_t seen_class = -1;   ///< for `seen_match`: the most similar matching seen class
+  std::int32_t pseudo = -1;  ///< m ∈ [0, M_b) when kept, else −1 (the fused label is C_seen + m)
+  std::int32_t seen_class = -1;  ///< for `seen_match`: the most similar matching seen class
 };
 
 /**
@@ -92,14 +94,14 @@ struct fused_mask {
  */
 template <real_scalar T>
 struct mask_fusion_result {
-  std::vector<std::int32_t> labels;     ///< Q: fused label map (seen label, C_seen + m, or −1)
-  index_t num_pseudo = 0;               ///< M_b, pseudo classes kept
-  std::vector<std::int32_t> partition;  ///< Q: the fused mask that owns each token (in [0, G))
-  std::vector<pooled_cluster> clusters; ///< P pooled clusters, scale-major
-  std::vector<index_t> visit_order;     ///< P pooled ids, largest first (stable)
-  tensor<T, 2> cluster_centroids;       ///< P × D: μ_i = n(mean of m_i)
-  std::vector<fused_mask> masks;        ///< G fused masks, in seed-visit order
-  tensor<T, 2> mask_centroids;          ///< G × D: ν_g = n(mean of the union's tokens)
+  std::vector<std::int32_t> labels;      ///< Q: fused label map (seen label, C_seen + m, or −1)
+  index_t num_pseudo = 0;                ///< M_b, pseudo classes kept
+  std::vector<std::int32_t> partition;   ///< Q: the fused mask that owns each token (in [0, G))
+  std::vector<pooled_cluster> clusters;  ///< P pooled clusters, scale-major
+  std::vector<index_t> visit_order;      ///< P pooled ids, largest first (stable)
+  tensor<T, 2> cluster_centroids;        ///< P × D: μ_i = n(mean of m_i)
+  std::vector<fused_mask> masks;         ///< G fused masks, in seed-visit order
+  tensor<T, 2> mask_centroids;           ///< G × D: ν_g = n(mean of the union's tokens)
 };
 
 namespace detail {
@@ -133,12 +135,14 @@ double dot_d(const T* a, const T* b, index_t d) {
  *         finite, or non-finite tokens (when `p.check_finite`).
  */
 template <real_scalar T>
-mask_fusion_result<T> fuse_masks(const_matrix_ref<T> tokens, std::span<const std::int32_t> token_labels,
+mask_fusion_result<T> fuse_masks(const_matrix_ref<T> tokens,
+                                 std::span<const std::int32_t> token_labels,
                                  std::span<const scale_clustering<T>> scales, std::int64_t num_seen,
                                  const mask_fusion_options& p = {}) {
   constexpr const char* where = "fuse_masks";
   const index_t Q = tokens.rows, D = tokens.cols;
-  require(Q > 0 && D > 0, std::string(where) + ": tokens are empty " + shape_string(tokens.shape()));
+  require(Q > 0 && D > 0,
+          std::string(where) + ": tokens are empty " + shape_string(tokens.shape()));
   require(!scales.empty(), std::string(where) + ": no scales to fuse");
   require(num_seen >= 0 && num_seen <= std::int64_t(1) << 30,
           std::string(where) + ": num_seen must be in [0, 2^30], got " + std::to_string(num_seen));
@@ -146,18 +150,21 @@ mask_fusion_result<T> fuse_masks(const_matrix_ref<T> tokens, std::span<const std
   check_extent(where, "token_labels size", token_labels.size(), "number of tokens", Q);
   for (index_t q = 0; q < Q; ++q)
     if (token_labels[q] < -1 || token_labels[q] >= num_seen)
-      throw std::invalid_argument(std::string(where) + ": token " + std::to_string(q) + " has label " +
-                                  std::to_string(token_labels[q]) + ", expected -1 or a seen class in [0, " +
+      throw std::invalid_argument(std::string(where) + ": token " + std::to_string(q) +
+                                  " has label " + std::to_string(token_labels[q]) +
+                                  ", expected -1 or a seen class in [0, " +
                                   std::to_string(num_seen) + ")");
   for (index_t s = 0; s < scales.size(); ++s) {
     const auto& sc = scales[s];
-    check_extent(where, "labels size of scale " + std::to_string(s), sc.labels.size(), "number of tokens", Q);
+    check_extent(where, "labels size of scale " + std::to_string(s), sc.labels.size(),
+                 "number of tokens", Q);
     const auto k = static_cast<std::int64_t>(sc.centroids.shape()[0]);
     for (index_t q = 0; q < Q; ++q)
       if (sc.labels[q] < 0 || sc.labels[q] >= k)
-        throw std::invalid_argument(std::string(where) + ": scale " + std::to_string(s) + " labels token " +
-                                    std::to_string(q) + " with cluster " + std::to_string(sc.labels[q]) +
-                                    ", outside [0, " + std::to_string(k) + ")");
+        throw std::invalid_argument(std::string(where) + ": scale " + std::to_string(s) +
+                                    " labels token " + std::to_string(q) + " with cluster " +
+                                    std::to_string(sc.labels[q]) + ", outside [0, " +
+                                    std::to_string(k) + ")");
   }
   if (p.check_finite)
     for (index_t q = 0; q < Q; ++q) check_finite(where, "tokens", tokens.row(q), D);
@@ -270,7 +277,8 @@ mask_fusion_result<T> fuse_masks(const_matrix_ref<T> tokens, std::span<const std
     double best_sim = 0;
     for (index_t k = 0; k < present.size(); ++k) {
       const double sim = detail::dot_d(&r.mask_centroids(g, 0), &seen_means(k, 0), D);
-      if (sim >= p.lambda && (m.seen_class < 0 || sim > best_sim)) m.seen_class = present[k], best_sim = sim;
+      if (sim >= p.lambda && (m.seen_class < 0 || sim > best_sim))
+        m.seen_class = present[k], best_sim = sim;
     }
     if (m.seen_class >= 0) {
       m.fate = mask_fate::seen_match;
@@ -283,17 +291,21 @@ mask_fusion_result<T> fuse_masks(const_matrix_ref<T> tokens, std::span<const std
   for (index_t q = 0; q < Q; ++q) {
     const std::int32_t seen = token_labels[q];
     const auto& m = r.masks[static_cast<index_t>(r.partition[q])];
-    r.labels[q] = seen >= 0 ? seen : m.pseudo >= 0 ? static_cast<std::int32_t>(num_seen + m.pseudo) : -1;
+    r.labels[q] = seen >= 0       ? seen
+                  : m.pseudo >= 0 ? static_cast<std::int32_t>(num_seen + m.pseudo)
+                                  : -1;
   }
   return r;
 }
 
 /// `fuse_masks` on a vector of scales.
 template <real_scalar T>
-mask_fusion_result<T> fuse_masks(const_matrix_ref<T> tokens, std::span<const std::int32_t> token_labels,
-                                 const std::vector<scale_clustering<T>>& scales, std::int64_t num_seen,
-                                 const mask_fusion_options& p = {}) {
-  return fuse_masks<T>(tokens, token_labels, std::span<const scale_clustering<T>>(scales), num_seen, p);
+mask_fusion_result<T> fuse_masks(const_matrix_ref<T> tokens,
+                                 std::span<const std::int32_t> token_labels,
+                                 const std::vector<scale_clustering<T>>& scales,
+                                 std::int64_t num_seen, const mask_fusion_options& p = {}) {
+  return fuse_masks<T>(tokens, token_labels, std::span<const scale_clustering<T>>(scales), num_seen,
+                       p);
 }
 
 }  // namespace zss

@@ -32,15 +32,18 @@ namespace zss {
 
 /// Options of multi-scale K-Means (DESIGN §2.3; defaults for a 16 × 16 token grid).
 struct multiscale_options {
-  std::vector<index_t> windows = {2, 4};  ///< window sizes s (one scale each); {4, 8, 16} suits a 32 × 32 grid
-  std::vector<index_t> ks;                ///< when non-empty: k-means++ seeds with these K per scale (windows ignored)
-  index_t max_iter = 10;                  ///< Lloyd steps per scale at most
-  double tol = 0;                         ///< centre-shift tolerance (kmeans_options::tol); 0 = stop only when no label changes
-  bool spherical = false;                 ///< renormalised centroids (cosine K-Means)
-  std::uint64_t seed = 0;                 ///< k-means++ seed
-  index_t local_trials = 0;               ///< k-means++ candidates per step; 0 = 2 + ⌊ln K⌋
-  bool check_finite = true;               ///< throw on non-finite tokens
-  int threads = 0;                        ///< threads over (image, scale) problems (0 = OpenMP default)
+  std::vector<index_t> windows = {
+      2, 4};  ///< window sizes s (one scale each); {4, 8, 16} suits a 32 × 32 grid
+  std::vector<index_t>
+      ks;  ///< when non-empty: k-means++ seeds with these K per scale (windows ignored)
+  index_t max_iter = 10;  ///< Lloyd steps per scale at most
+  double tol =
+      0;  ///< centre-shift tolerance (kmeans_options::tol); 0 = stop only when no label changes
+  bool spherical = false;    ///< renormalised centroids (cosine K-Means)
+  std::uint64_t seed = 0;    ///< k-means++ seed
+  index_t local_trials = 0;  ///< k-means++ candidates per step; 0 = 2 + ⌊ln K⌋
+  bool check_finite = true;  ///< throw on non-finite tokens
+  int threads = 0;           ///< threads over (image, scale) problems (0 = OpenMP default)
 };
 
 namespace detail {
@@ -49,16 +52,19 @@ inline void check_multiscale(const multiscale_options& p) {
   constexpr const char* where = "multiscale_kmeans";
   if (p.ks.empty()) {
     require(!p.windows.empty(), std::string(where) + ": no scales (windows and ks are both empty)");
-    for (auto s : p.windows) require(s >= 1, std::string(where) + ": window sizes must be >= 1, got 0");
+    for (auto s : p.windows)
+      require(s >= 1, std::string(where) + ": window sizes must be >= 1, got 0");
   }
   require(p.max_iter >= 1, std::string(where) + ": max_iter must be >= 1, got 0");
 }
 
-inline index_t scale_count(const multiscale_options& p) { return p.ks.empty() ? p.windows.size() : p.ks.size(); }
+inline index_t scale_count(const multiscale_options& p) {
+  return p.ks.empty() ? p.windows.size() : p.ks.size();
+}
 
 template <real_scalar T>
-kmeans_problem<T> scale_problem(matrix_ref<const T> tokens, index_t h, index_t w, const multiscale_options& p,
-                                std::uint64_t image, index_t j) {
+kmeans_problem<T> scale_problem(matrix_ref<const T> tokens, index_t h, index_t w,
+                                const multiscale_options& p, std::uint64_t image, index_t j) {
   kmeans_problem<T> pr;
   pr.data = tokens;
   auto& q = pr.params;
@@ -84,8 +90,8 @@ kmeans_problem<T> scale_problem(matrix_ref<const T> tokens, index_t h, index_t w
 }
 
 template <real_scalar T>
-scale_clustering<T> to_scale_clustering(kmeans_result<T>&& r, const multiscale_options& p, index_t h, index_t w,
-                                        index_t j) {
+scale_clustering<T> to_scale_clustering(kmeans_result<T>&& r, const multiscale_options& p,
+                                        index_t h, index_t w, index_t j) {
   scale_clustering<T> s;
   s.window = p.ks.empty() ? p.windows[j] : 0;
   s.seeds = p.ks.empty() ? window_seed_count(h, w, p.windows[j]) : p.ks[j];
@@ -98,9 +104,9 @@ scale_clustering<T> to_scale_clustering(kmeans_result<T>&& r, const multiscale_o
 }
 
 template <real_scalar T>
-std::vector<std::vector<scale_clustering<T>>> run_multiscale(std::span<const matrix_ref<const T>> images, index_t h,
-                                                             index_t w, const multiscale_options& p,
-                                                             std::uint64_t first_image) {
+std::vector<std::vector<scale_clustering<T>>> run_multiscale(
+    std::span<const matrix_ref<const T>> images, index_t h, index_t w, const multiscale_options& p,
+    std::uint64_t first_image) {
   check_multiscale(p);
   const index_t ns = scale_count(p);
   std::vector<kmeans_problem<T>> problems;
@@ -108,11 +114,13 @@ std::vector<std::vector<scale_clustering<T>>> run_multiscale(std::span<const mat
   for (index_t b = 0; b < images.size(); ++b) {
     const auto& img = images[b];
     detail::check_window_args("multiscale_kmeans", img.rows, h, w, 1);
-    if (img.cols == 0) throw std::invalid_argument("multiscale_kmeans: image " + std::to_string(b) + " has D = 0");
+    if (img.cols == 0)
+      throw std::invalid_argument("multiscale_kmeans: image " + std::to_string(b) + " has D = 0");
     for (index_t j = 0; j < ns; ++j) {
       if (!p.ks.empty() && (p.ks[j] == 0 || p.ks[j] > img.rows))
         throw std::invalid_argument("multiscale_kmeans: k (" + std::to_string(p.ks[j]) +
-                                    ") must be in [1, number of tokens (" + std::to_string(img.rows) + ")]");
+                                    ") must be in [1, number of tokens (" +
+                                    std::to_string(img.rows) + ")]");
       problems.push_back(scale_problem<T>(img, h, w, p, first_image + b, j));
     }
   }
@@ -120,7 +128,8 @@ std::vector<std::vector<scale_clustering<T>>> run_multiscale(std::span<const mat
   std::vector<std::vector<scale_clustering<T>>> out(images.size());
   for (index_t b = 0; b < images.size(); ++b) {
     out[b].reserve(ns);
-    for (index_t j = 0; j < ns; ++j) out[b].push_back(to_scale_clustering<T>(std::move(results[b * ns + j]), p, h, w, j));
+    for (index_t j = 0; j < ns; ++j)
+      out[b].push_back(to_scale_clustering<T>(std::move(results[b * ns + j]), p, h, w, j));
   }
   return out;
 }
@@ -132,23 +141,30 @@ std::vector<std::vector<scale_clustering<T>>> run_multiscale(std::span<const mat
  * @param tokens Q × D tokens (L2-normalised by the caller), row q = grid cell (q / w, q % w).
  * @param h, w   token grid (h·w = Q).
  * @param p      options; scales run in parallel over `p.threads`.
- * @param image  image index: k-means++ stream (b << 16) | j, so a single call reproduces image b of a batch.
- * @returns one `scale_clustering` per scale, in the order of `p.windows` (or `p.ks`), labels in [0, K').
- * @throws std::invalid_argument when h·w ≠ Q, a window is 0, a K is 0 or exceeds Q, or a token is non-finite.
+ * @param image  image index: k-means++ stream (b << 16) | j, so a single call reproduces image b of
+ * a batch.
+ * @returns one `scale_clustering` per scale, in the order of `p.windows` (or `p.ks`), labels in [0,
+ * K').
+ * @throws std::invalid_argument when h·w ≠ Q, a window is 0, a K is 0 or exceeds Q, or a token is
+ * non-finite.
  */
 template <real_scalar T>
 std::vector<scale_clustering<T>> multiscale_kmeans(matrix_ref<const T> tokens, index_t h, index_t w,
-                                                   const multiscale_options& p = {}, std::uint64_t image = 0) {
-  auto out = detail::run_multiscale<T>(std::span<const matrix_ref<const T>>(&tokens, 1), h, w, p, image);
+                                                   const multiscale_options& p = {},
+                                                   std::uint64_t image = 0) {
+  auto out =
+      detail::run_multiscale<T>(std::span<const matrix_ref<const T>>(&tokens, 1), h, w, p, image);
   return std::move(out[0]);
 }
 
 /// Multi-scale K-Means of one h × w × D token tensor.
 template <real_scalar T>
-std::vector<scale_clustering<T>> multiscale_kmeans(const tensor<T, 3>& tokens, const multiscale_options& p = {},
+std::vector<scale_clustering<T>> multiscale_kmeans(const tensor<T, 3>& tokens,
+                                                   const multiscale_options& p = {},
                                                    std::uint64_t image = 0) {
   const index_t h = tokens.shape()[0], w = tokens.shape()[1];
-  return multiscale_kmeans<T>(matrix_ref<const T>(tokens.data(), h * w, tokens.shape()[2]), h, w, p, image);
+  return multiscale_kmeans<T>(matrix_ref<const T>(tokens.data(), h * w, tokens.shape()[2]), h, w, p,
+                              image);
 }
 
 /**
@@ -158,17 +174,18 @@ std::vector<scale_clustering<T>> multiscale_kmeans(const tensor<T, 3>& tokens, c
  * @throws std::invalid_argument as `multiscale_kmeans` (the problem's index in the message).
  */
 template <real_scalar T>
-std::vector<std::vector<scale_clustering<T>>> multiscale_kmeans_batch(std::span<const matrix_ref<const T>> images,
-                                                                      index_t h, index_t w,
-                                                                      const multiscale_options& p = {}) {
+std::vector<std::vector<scale_clustering<T>>> multiscale_kmeans_batch(
+    std::span<const matrix_ref<const T>> images, index_t h, index_t w,
+    const multiscale_options& p = {}) {
   return detail::run_multiscale<T>(images, h, w, p, 0);
 }
 
 /// Multi-scale K-Means of a B × h × w × D token tensor.
 template <real_scalar T>
-std::vector<std::vector<scale_clustering<T>>> multiscale_kmeans_batch(const tensor<T, 4>& tokens,
-                                                                      const multiscale_options& p = {}) {
-  const index_t b = tokens.shape()[0], h = tokens.shape()[1], w = tokens.shape()[2], d = tokens.shape()[3];
+std::vector<std::vector<scale_clustering<T>>> multiscale_kmeans_batch(
+    const tensor<T, 4>& tokens, const multiscale_options& p = {}) {
+  const index_t b = tokens.shape()[0], h = tokens.shape()[1], w = tokens.shape()[2],
+                d = tokens.shape()[3];
   std::vector<matrix_ref<const T>> images;
   for (index_t i = 0; i < b; ++i) images.emplace_back(tokens.data() + i * h * w * d, h * w, d);
   return multiscale_kmeans_batch<T>(std::span<const matrix_ref<const T>>(images), h, w, p);

@@ -23,7 +23,8 @@ constexpr index_t window_seed_count(index_t h, index_t w, index_t s) noexcept {
 }
 
 namespace detail {
-inline void check_window_args(std::string_view where, index_t rows, index_t h, index_t w, index_t s) {
+inline void check_window_args(std::string_view where, index_t rows, index_t h, index_t w,
+                              index_t s) {
   require(s >= 1, std::string(where) + ": window size must be >= 1, got 0");
   require(h >= 1 && w >= 1, std::string(where) + ": grid " + std::to_string(h) + " x " +
                                 std::to_string(w) + " is empty");
@@ -43,7 +44,8 @@ inline void check_window_args(std::string_view where, index_t rows, index_t h, i
  * @throws std::invalid_argument when h·w ≠ Q, s = 0, or `seeds` has the wrong shape.
  */
 template <real_scalar T>
-void window_seeds(matrix_ref<T> seeds, const_matrix_ref<T> tokens, index_t h, index_t w, index_t s) {
+void window_seeds(matrix_ref<T> seeds, const_matrix_ref<T> tokens, index_t h, index_t w,
+                  index_t s) {
   detail::check_window_args("window_seeds", tokens.rows, h, w, s);
   const index_t gh = (h + s - 1) / s, gw = (w + s - 1) / s, d = tokens.cols;
   check_shape("window_seeds", "seeds", seeds, gh * gw, d);

@@ -100,7 +100,10 @@ void check_finite(std::string_view where, std::string_view name, const T* data, 
 
 /// `check_finite` over an xtensor container or view with contiguous storage.
 template <class E>
-  requires requires(const E& e) { e.data(); e.size(); }
+requires requires(const E& e) {
+  e.data();
+  e.size();
+}
 void check_finite(std::string_view where, std::string_view name, const E& e) {
   check_finite(where, name, e.data(), e.size());
 }

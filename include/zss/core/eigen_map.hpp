@@ -22,7 +22,8 @@ template <class T>
 using matrix_map = Eigen::Map<row_major_matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 template <class T>
-using const_matrix_map = Eigen::Map<const row_major_matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+using const_matrix_map =
+    Eigen::Map<const row_major_matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 /// Mutable Eigen map over a `matrix_ref`.
 template <class T>

@@ -68,23 +68,29 @@ inline number_check finite() {
 }
 /// Finite and > 0.
 inline number_check positive() {
-  return [](double v) { return std::isfinite(v) && v > 0 ? std::string() : std::string("must be > 0"); };
+  return [](double v) {
+    return std::isfinite(v) && v > 0 ? std::string() : std::string("must be > 0");
+  };
 }
 /// Finite and >= 0.
 inline number_check non_negative() {
-  return [](double v) { return std::isfinite(v) && v >= 0 ? std::string() : std::string("must be >= 0"); };
+  return [](double v) {
+    return std::isfinite(v) && v >= 0 ? std::string() : std::string("must be >= 0");
+  };
 }
 /// >= lo.
 inline number_check at_least(double lo) {
-  return [lo](double v) { return v >= lo ? std::string() : std::string("must be >= ").append(readable_number(lo)); };
+  return [lo](double v) {
+    return v >= lo ? std::string() : std::string("must be >= ").append(readable_number(lo));
+  };
 }
 /// In the interval with the given ends: `interval(0, 1, true, false)` is (0, 1].
 inline number_check interval(double lo, double hi, bool lo_open, bool hi_open) {
   return [=](double v) {
     const bool ok = (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
     if (ok) return std::string();
-    return std::string("must be in ") + (lo_open ? "(" : "[") + readable_number(lo) + ", " + readable_number(hi) +
-           (hi_open ? ")" : "]");
+    return std::string("must be in ") + (lo_open ? "(" : "[") + readable_number(lo) + ", " +
+           readable_number(hi) + (hi_open ? ")" : "]");
   };
 }
 }  // namespace checks
@@ -103,9 +109,9 @@ const char* name_of(E e, const enum_names<E, N>& names) noexcept {
 
 /// One described field, bound to its object (see the file comment).
 struct option_field {
-  std::string path;                  ///< "glm.tau"
-  std::string flag;                  ///< "glm-tau" (no dashes); empty = not a command-line option
-  std::string help;                  ///< one line
+  std::string path;  ///< "glm.tau"
+  std::string flag;  ///< "glm-tau" (no dashes); empty = not a command-line option
+  std::string help;  ///< one line
   field_kind kind = field_kind::real;
   std::vector<std::string> choices;  ///< `choice`: the accepted names
   std::string default_text;          ///< the value when described
@@ -118,7 +124,8 @@ struct option_field {
 
 namespace detail {
 
-[[noreturn]] inline void bad_text(const std::string& path, const std::string& text, const char* what) {
+[[noreturn]] inline void bad_text(const std::string& path, const std::string& text,
+                                  const char* what) {
   throw std::invalid_argument(path + ": '" + text + "' is not " + what);
 }
 
@@ -150,8 +157,9 @@ I parse_integer(const std::string& path, const std::string& text) {
   I v{};
   const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
   if (ec == std::errc::result_out_of_range)
-    throw std::invalid_argument(path + ": " + t + " is out of range [" + std::to_string(std::numeric_limits<I>::min()) +
-                                ", " + std::to_string(std::numeric_limits<I>::max()) + "]");
+    throw std::invalid_argument(path + ": " + t + " is out of range [" +
+                                std::to_string(std::numeric_limits<I>::min()) + ", " +
+                                std::to_string(std::numeric_limits<I>::max()) + "]");
   if (ec != std::errc() || end != t.data() + t.size() || t.empty())
     bad_text(path, text, std::is_unsigned_v<I> ? "a whole number >= 0" : "a whole number");
   return v;
@@ -189,14 +197,18 @@ class option_fields {
   }
 
   /// A boolean (command line: `--flag` / `--no-flag`).
-  void field(const std::string& path, bool& ref, const std::string& help, const std::string& flag = "") {
+  void field(const std::string& path, bool& ref, const std::string& help,
+             const std::string& flag = "") {
     option_field f = make(path, help, flag, field_kind::boolean);
     f.get = [&ref] { return std::string(ref ? "true" : "false"); };
     f.set = [&ref, p = f.path](const std::string& text) {
       const std::string t = detail::trim(text);
-      if (t == "true" || t == "1" || t == "on") ref = true;
-      else if (t == "false" || t == "0" || t == "off") ref = false;
-      else detail::bad_text(p, text, "true or false");
+      if (t == "true" || t == "1" || t == "on")
+        ref = true;
+      else if (t == "false" || t == "0" || t == "off")
+        ref = false;
+      else
+        detail::bad_text(p, text, "true or false");
     };
     f.problem = [] { return std::string(); };
     add(std::move(f));
@@ -214,19 +226,22 @@ class option_fields {
 
   /// A signed or unsigned integer, checked by `check`. Unsigned fields refuse negative text.
   template <std::integral I>
-    requires(!std::same_as<I, bool>)
-  void field(const std::string& path, I& ref, const std::string& help, number_check check = {},
-             const std::string& flag = "") {
-    option_field f = make(path, help, flag, std::is_unsigned_v<I> ? field_kind::count : field_kind::integer);
+  requires(!std::same_as<I, bool>) void field(const std::string& path, I& ref,
+                                              const std::string& help, number_check check = {},
+                                              const std::string& flag = "") {
+    option_field f =
+        make(path, help, flag, std::is_unsigned_v<I> ? field_kind::count : field_kind::integer);
     f.get = [&ref] { return std::to_string(ref); };
-    f.set = [&ref, p = f.path](const std::string& text) { ref = detail::parse_integer<I>(p, text); };
+    f.set = [&ref, p = f.path](const std::string& text) {
+      ref = detail::parse_integer<I>(p, text);
+    };
     f.problem = [&ref, check] { return check_number(check, double(ref), std::to_string(ref)); };
     add(std::move(f));
   }
 
   /// A list of counts (text "2,4"), each checked by `check`; `non_empty` refuses an empty list.
-  void field(const std::string& path, std::vector<index_t>& ref, const std::string& help, number_check check = {},
-             const std::string& flag = "", bool non_empty = true) {
+  void field(const std::string& path, std::vector<index_t>& ref, const std::string& help,
+             number_check check = {}, const std::string& flag = "", bool non_empty = true) {
     option_field f = make(path, help, flag, field_kind::list);
     f.get = [&ref] {
       std::string s;
@@ -261,9 +276,9 @@ class option_fields {
 
   /// An enum, written as one of `names`.
   template <class E, std::size_t N>
-    requires std::is_enum_v<E>
-  void choice(const std::string& path, E& ref, const enum_names<E, N>& names, const std::string& help,
-              const std::string& flag = "") {
+  requires std::is_enum_v<E>
+  void choice(const std::string& path, E& ref, const enum_names<E, N>& names,
+              const std::string& help, const std::string& flag = "") {
     option_field f = make(path, help, flag, field_kind::choice);
     for (const auto& [v, n] : names) f.choices.push_back(n);
     f.get = [&ref, names] { return std::string(name_of(ref, names)); };
@@ -321,7 +336,8 @@ class option_fields {
     return p.empty() ? p : p + ", got " + (std::fabs(v) < 1e15 ? text : readable_number(v));
   }
 
-  option_field make(const std::string& path, const std::string& help, const std::string& flag, field_kind kind) const {
+  option_field make(const std::string& path, const std::string& help, const std::string& flag,
+                    field_kind kind) const {
     option_field f;
     f.path = prefix_ + path;
     f.flag = flag.empty() ? std::string() : flag_prefix_ + flag;
@@ -332,9 +348,11 @@ class option_fields {
 
   void add(option_field f) {
     for (const auto& g : fields_) {
-      if (g.path == f.path) throw std::invalid_argument("option_fields: duplicate path '" + f.path + "'");
+      if (g.path == f.path)
+        throw std::invalid_argument("option_fields: duplicate path '" + f.path + "'");
       if (!f.flag.empty() && g.flag == f.flag)
-        throw std::invalid_argument("option_fields: duplicate flag '" + f.flag + "' (" + g.path + ", " + f.path + ")");
+        throw std::invalid_argument("option_fields: duplicate flag '" + f.flag + "' (" + g.path +
+                                    ", " + f.path + ")");
     }
     f.default_text = f.get();
     fields_.push_back(std::move(f));
@@ -354,7 +372,8 @@ inline std::vector<std::pair<std::string, std::string>> parse_option_text(std::s
     if (!line.empty()) {
       const auto eq = line.find(" = ");
       if (eq == std::string_view::npos)
-        throw std::invalid_argument("parse_option_text: line '" + std::string(line) + "' has no ' = '");
+        throw std::invalid_argument("parse_option_text: line '" + std::string(line) +
+                                    "' has no ' = '");
       out.emplace_back(std::string(line.substr(0, eq)), std::string(line.substr(eq + 3)));
     }
     if (nl == std::string_view::npos) break;
@@ -382,7 +401,8 @@ inline std::string first_difference(std::string_view stored, const option_fields
     if (!found) return f.path + " is missing from the checkpoint (now " + now + ")";
   }
   for (const auto& [p, v] : pairs)
-    if (!current.find(p)) return p + " = " + v + " is in the checkpoint but not an option of this build";
+    if (!current.find(p))
+      return p + " = " + v + " is in the checkpoint but not an option of this build";
   return {};
 }
 

@@ -29,8 +29,8 @@ namespace zss {
 
 /// `requested` if > 0, else `omp_get_max_threads()`. Throws on negative values.
 inline int resolve_threads(int requested) {
-  require(requested >= 0, "threads must be >= 0 (0 = OpenMP default), got " +
-                              std::to_string(requested));
+  require(requested >= 0,
+          "threads must be >= 0 (0 = OpenMP default), got " + std::to_string(requested));
   return requested > 0 ? requested : std::max(1, omp_get_max_threads());
 }
 
@@ -39,7 +39,8 @@ struct chunk_range {
   index_t begin, end;
 };
 inline chunk_range static_chunk(index_t n, int threads, int t) noexcept {
-  const index_t T = static_cast<index_t>(threads), q = n / T, r = n % T, i = static_cast<index_t>(t);
+  const index_t T = static_cast<index_t>(threads), q = n / T, r = n % T,
+                i = static_cast<index_t>(t);
   const index_t begin = i * q + std::min(i, r);
   return {begin, begin + q + (i < r ? 1 : 0)};
 }
@@ -86,9 +87,8 @@ R parallel_reduce(index_t n, index_t chunk, int threads, R init, F&& f) {
   require(chunk > 0, "parallel_reduce: chunk must be > 0");
   const index_t chunks = (n + chunk - 1) / chunk;
   std::vector<R> partial(chunks, R{});
-  parallel_for(chunks, threads, [&](index_t c, int) {
-    partial[c] = f(c * chunk, std::min(n, (c + 1) * chunk));
-  });
+  parallel_for(chunks, threads,
+               [&](index_t c, int) { partial[c] = f(c * chunk, std::min(n, (c + 1) * chunk)); });
   for (const auto& p : partial) init = init + p;
   return init;
 }

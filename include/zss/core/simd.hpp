@@ -39,7 +39,9 @@ template <class T>
 inline constexpr index_t width = batch<T>::size;
 
 /// Name of the SIMD architecture kernels are compiled for ("avx512bw", "sse2", ...).
-inline std::string arch_name() { return xsimd::default_arch::name(); }
+inline std::string arch_name() {
+  return xsimd::default_arch::name();
+}
 
 /// The xsimd version the headers were compiled against, "8.1.0".
 inline std::string xsimd_version() {

@@ -9,8 +9,8 @@
  * binding (a NumPy buffer) or an MPI receive buffer hands over without a copy.
  */
 #include <array>
-#include <type_traits>
 #include <cstddef>
+#include <type_traits>
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xtensor.hpp>
@@ -27,8 +27,9 @@ using tensor = xt::xtensor<T, N, xt::layout_type::row_major>;
 
 /// Row-major owning tensor of rank `N` whose storage is 64-byte aligned.
 template <class T, std::size_t N>
-using aligned_tensor = xt::xtensor_container<xt::uvector<T, xsimd::aligned_allocator<T, simd_alignment>>,
-                                             N, xt::layout_type::row_major>;
+using aligned_tensor =
+    xt::xtensor_container<xt::uvector<T, xsimd::aligned_allocator<T, simd_alignment>>, N,
+                          xt::layout_type::row_major>;
 
 /**
  * A non-owning row-major matrix view: `rows × cols` elements, row `i` at `data + i * stride`.
@@ -64,7 +65,8 @@ using const_matrix_ref = std::type_identity_t<matrix_ref<const T>>;
 
 /// View of a rank-2 row-major xtensor container (`tensor` or `aligned_tensor`), no copy.
 template <class A>
-matrix_ref<typename A::value_type> as_matrix(xt::xtensor_container<A, 2, xt::layout_type::row_major>& m) {
+matrix_ref<typename A::value_type> as_matrix(
+    xt::xtensor_container<A, 2, xt::layout_type::row_major>& m) {
   return {m.data(), m.shape()[0], m.shape()[1]};
 }
 template <class A>

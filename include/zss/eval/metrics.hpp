@@ -31,7 +31,9 @@ class confusion_matrix {
   }
 
   index_t classes() const noexcept { return c_; }
-  std::uint64_t operator()(index_t truth, index_t pred) const noexcept { return m_[truth * c_ + pred]; }
+  std::uint64_t operator()(index_t truth, index_t pred) const noexcept {
+    return m_[truth * c_ + pred];
+  }
 
   /**
    * Adds `n` pixels. Ground truth −1 is ignored; any other value must lie in [0, C), as must
@@ -43,9 +45,9 @@ class confusion_matrix {
       const auto t = truth[i], p = pred[i];
       if (t == -1) continue;
       require(t >= 0 && index_t(t) < c_ && p >= 0 && index_t(p) < c_,
-              "confusion_matrix::add: pixel " + std::to_string(i) + " has truth " + std::to_string(t) +
-                  " and prediction " + std::to_string(p) + ", expected labels in [0, " +
-                  std::to_string(c_) + ") (truth may be -1)");
+              "confusion_matrix::add: pixel " + std::to_string(i) + " has truth " +
+                  std::to_string(t) + " and prediction " + std::to_string(p) +
+                  ", expected labels in [0, " + std::to_string(c_) + ") (truth may be -1)");
       m_[index_t(t) * c_ + index_t(p)]++;
     }
   }

@@ -58,37 +58,44 @@ struct predict_cache {
  */
 template <real_scalar T>
 void predict(tensor<std::int32_t, 3>& labels, predict_cache<T>& cache, const tensor<T, 4>& images,
-             const encoder<T>& net, const tensor<T, 2>& text, std::span<const std::int32_t> class_ids,
-             std::span<const bool> seen, const predict_options& p = {}) {
+             const encoder<T>& net, const tensor<T, 2>& text,
+             std::span<const std::int32_t> class_ids, std::span<const bool> seen,
+             const predict_options& p = {}) {
   constexpr const char* where = "eval::predict";
   const index_t B = images.shape()[0], H = images.shape()[1], W = images.shape()[2];
   const index_t K = text.shape()[0], D = text.shape()[1];
   require(K > 0, std::string(where) + ": no classes to score");
   check_extent(where, "text width", D, "encoder embed_dim", net.config.embed_dim);
   check_extent(where, "class ids", class_ids.size(), "rows of text", K);
-  require(p.calibration == 0 || seen.size() == K, std::string(where) + ": calibration needs one seen flag per class");
+  require(p.calibration == 0 || seen.size() == K,
+          std::string(where) + ": calibration needs one seen flag per class");
   check_shape(where, "labels", labels, {B, H, W});
   const auto [h, w] = net.output_grid(H, W);
   const index_t P = h * w;
   const int threads = resolve_threads(p.threads);
-  if (cache.features.shape() != std::array<std::size_t, 3>{B, P, D}) cache.features = tensor<T, 3>::from_shape({B, P, D});
+  if (cache.features.shape() != std::array<std::size_t, 3>{B, P, D})
+    cache.features = tensor<T, 3>::from_shape({B, P, D});
   encoder_forward(cache.features, cache.enc, images, net, threads);
   // Normalise rows and text, scores = n(R) n(T)ᵀ − γ·seen.
   cache.text_hat.resize(K * D);
   normalize_cache<T> tn, fn;
-  normalize_rows_forward(matrix_ref<T>(cache.text_hat.data(), K, D), tn, matrix_ref<const T>(text.data(), K, D),
-                         normalize_eps<T>, 1);
+  normalize_rows_forward(matrix_ref<T>(cache.text_hat.data(), K, D), tn,
+                         matrix_ref<const T>(text.data(), K, D), normalize_eps<T>, 1);
   const matrix_ref<T> F(cache.features.data(), B * P, D);
   normalize_rows_forward(F, fn, matrix_ref<const T>(F), normalize_eps<T>, threads);
-  if (cache.scores.shape() != std::array<std::size_t, 4>{B, h, w, K}) cache.scores = tensor<T, 4>::from_shape({B, h, w, K});
+  if (cache.scores.shape() != std::array<std::size_t, 4>{B, h, w, K})
+    cache.scores = tensor<T, 4>::from_shape({B, h, w, K});
   if (cache.scores_up.shape() != std::array<std::size_t, 4>{B, H, W, K})
     cache.scores_up = tensor<T, 4>::from_shape({B, H, W, K});
   {
     eigen_single_thread_guard guard;
-    const const_matrix_map<T> Th(cache.text_hat.data(), Eigen::Index(K), Eigen::Index(D), Eigen::OuterStride<>(D));
+    const const_matrix_map<T> Th(cache.text_hat.data(), Eigen::Index(K), Eigen::Index(D),
+                                 Eigen::OuterStride<>(D));
     parallel_for(B, threads, [&](index_t b, int) {
-      const const_matrix_map<T> Fb(F.data + b * P * D, Eigen::Index(P), Eigen::Index(D), Eigen::OuterStride<>(D));
-      matrix_map<T> Sb(cache.scores.data() + b * P * K, Eigen::Index(P), Eigen::Index(K), Eigen::OuterStride<>(K));
+      const const_matrix_map<T> Fb(F.data + b * P * D, Eigen::Index(P), Eigen::Index(D),
+                                   Eigen::OuterStride<>(D));
+      matrix_map<T> Sb(cache.scores.data() + b * P * K, Eigen::Index(P), Eigen::Index(K),
+                       Eigen::OuterStride<>(K));
       Sb.noalias() = Fb * Th.transpose();
       if (p.calibration != 0)
         for (index_t k = 0; k < K; ++k)

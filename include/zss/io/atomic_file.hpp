@@ -53,8 +53,10 @@ inline std::string temporary_suffix() {
   return os.str();
 }
 
-/// "cannot write '<path>': <what>" (built with append: GCC 12's -Wrestrict misfires on "…" + string&&).
-[[noreturn]] inline void throw_write_error(const std::filesystem::path& path, const std::string& what) {
+/// "cannot write '<path>': <what>" (built with append: GCC 12's -Wrestrict misfires on "…" +
+/// string&&).
+[[noreturn]] inline void throw_write_error(const std::filesystem::path& path,
+                                           const std::string& what) {
   std::string msg("cannot write '");
   msg.append(path.string()).append("': ").append(what);
   throw std::runtime_error(msg);
@@ -80,16 +82,20 @@ inline bool fsync_path(const std::filesystem::path& p, bool directory) {
  *         an existing `path` keeps its old content.
  */
 template <class Writer>
-  requires std::invocable<Writer&, std::ostream&>
+requires std::invocable<Writer&, std::ostream&>
 void write_file_atomically(const std::filesystem::path& path, Writer&& writer) {
   namespace fs = std::filesystem;
   if (path.filename().empty()) detail::throw_write_error(path, "not a file name");
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    detail::throw_write_error(path, std::string("directory '").append(dir.string()).append("' does not exist"));
+    detail::throw_write_error(
+        path, std::string("directory '").append(dir.string()).append("' does not exist"));
   if (fs::is_directory(path, ec)) detail::throw_write_error(path, "it is a directory");
-  const fs::path tmp = dir / std::string(".").append(path.filename().string()).append(".tmp-").append(detail::temporary_suffix());
+  const fs::path tmp = dir / std::string(".")
+                                 .append(path.filename().string())
+                                 .append(".tmp-")
+                                 .append(detail::temporary_suffix());
   struct remove_on_failure {
     const fs::path& p;
     bool armed = true;
@@ -102,25 +108,34 @@ void write_file_atomically(const std::filesystem::path& path, Writer&& writer) {
   } guard{tmp};
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) detail::throw_write_error(path, std::string("cannot create '").append(tmp.string()).append("'"));
+    if (!out)
+      detail::throw_write_error(path,
+                                std::string("cannot create '").append(tmp.string()).append("'"));
     std::forward<Writer>(writer)(static_cast<std::ostream&>(out));
     out.flush();
     if (!out) detail::throw_write_error(path, "write error (disk full?)");
     out.close();
     if (out.fail()) detail::throw_write_error(path, "error closing the file");
   }
-  if (!detail::fsync_path(tmp, false)) detail::throw_write_error(path, "fsync failed (disk full or I/O error?)");
+  if (!detail::fsync_path(tmp, false))
+    detail::throw_write_error(path, "fsync failed (disk full or I/O error?)");
   fs::rename(tmp, path, ec);
   if (ec)
-    detail::throw_write_error(path, std::string("rename from '").append(tmp.string()).append("' failed: ").append(ec.message()));
+    detail::throw_write_error(path, std::string("rename from '")
+                                        .append(tmp.string())
+                                        .append("' failed: ")
+                                        .append(ec.message()));
   guard.armed = false;
-  (void)detail::fsync_path(dir, true);  // persist the rename (best effort: some file systems refuse)
+  (void)detail::fsync_path(dir,
+                           true);  // persist the rename (best effort: some file systems refuse)
 }
 
 /// `write_file_atomically` of a byte buffer.
-inline void write_bytes_atomically(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
+inline void write_bytes_atomically(const std::filesystem::path& path,
+                                   const std::vector<unsigned char>& bytes) {
   write_file_atomically(path, [&](std::ostream& out) {
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
   });
 }
 

@@ -92,8 +92,9 @@ struct byte_reader {
   std::string where;
   void need(std::size_t n) const {
     if (n > size - pos)
-      throw std::invalid_argument(where + ": file is truncated (needs " + std::to_string(n) + " more bytes at offset " +
-                                  std::to_string(pos) + " of " + std::to_string(size) + ")");
+      throw std::invalid_argument(where + ": file is truncated (needs " + std::to_string(n) +
+                                  " more bytes at offset " + std::to_string(pos) + " of " +
+                                  std::to_string(size) + ")");
   }
   template <class U>
   U get() {
@@ -105,7 +106,8 @@ struct byte_reader {
   }
   std::string get_string(std::size_t max_len = 4096) {
     const auto n = get<std::uint32_t>();
-    if (n > max_len) throw std::invalid_argument(where + ": corrupt string length " + std::to_string(n));
+    if (n > max_len)
+      throw std::invalid_argument(where + ": corrupt string length " + std::to_string(n));
     need(n);
     std::string s(reinterpret_cast<const char*>(data + pos), n);
     pos += n;
@@ -123,16 +125,16 @@ inline std::string entry_string(const std::string& name, const std::vector<index
   return "'" + name + "' " + shape_string(shape);
 }
 
-
 template <real_scalar T>
-void save_checkpoint_impl(const std::filesystem::path& path, const param_buffer<T>& params, const std::string& opt_name,
-                          std::uint64_t opt_step, const std::vector<const aligned_vector<T>*>& state,
-                          std::uint64_t step, std::span<const checkpoint_section> sections) {
+void save_checkpoint_impl(const std::filesystem::path& path, const param_buffer<T>& params,
+                          const std::string& opt_name, std::uint64_t opt_step,
+                          const std::vector<const aligned_vector<T>*>& state, std::uint64_t step,
+                          std::span<const checkpoint_section> sections) {
   require(params.allocated(), "save_checkpoint: parameter buffer is not allocated");
   const index_t n = params.size();
   for (std::size_t i = 0; i < state.size(); ++i)
-    check_extent("save_checkpoint", opt_name + " state buffer " + std::to_string(i) + " size", state[i]->size(),
-                 "parameter buffer size", n);
+    check_extent("save_checkpoint", opt_name + " state buffer " + std::to_string(i) + " size",
+                 state[i]->size(), "parameter buffer size", n);
   byte_writer w;
   w.bytes.reserve(256 + (1 + state.size()) * n * sizeof(T) + params.entries().size() * 64);
   w.put_array(checkpoint_magic, 8);
@@ -157,7 +159,8 @@ void save_checkpoint_impl(const std::filesystem::path& path, const param_buffer<
   w.put(static_cast<std::uint32_t>(sections.size()));
   for (std::size_t i = 0; i < sections.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j)
-      require(sections[j].name != sections[i].name, "save_checkpoint: duplicate section '" + sections[i].name + "'");
+      require(sections[j].name != sections[i].name,
+              "save_checkpoint: duplicate section '" + sections[i].name + "'");
     w.put_string(sections[i].name);
     w.put(static_cast<std::uint64_t>(sections[i].bytes.size()));
     w.put_array(sections[i].bytes.data(), sections[i].bytes.size());
@@ -175,9 +178,11 @@ std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buff
   require(params.allocated(), where + ": parameter buffer is not allocated");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::invalid_argument(where + ": cannot open the file");
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)),
+                                   std::istreambuf_iterator<char>());
   if (bytes.size() < 8 + 8 || std::memcmp(bytes.data(), checkpoint_magic, 8) != 0)
-    throw std::invalid_argument(where + ": not a zss checkpoint (bad magic or shorter than its header, " +
+    throw std::invalid_argument(where +
+                                ": not a zss checkpoint (bad magic or shorter than its header, " +
                                 std::to_string(bytes.size()) + " bytes)");
   std::uint64_t stored = 0;
   std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
@@ -186,26 +191,29 @@ std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buff
   byte_reader r{bytes.data(), bytes.size() - 8, 8, where};
   const auto version = r.get<std::uint32_t>();
   if (version != checkpoint_version)
-    throw std::invalid_argument(where + ": unsupported checkpoint version " + std::to_string(version) +
-                                " (this build reads version " + std::to_string(checkpoint_version) + ")");
+    throw std::invalid_argument(where + ": unsupported checkpoint version " +
+                                std::to_string(version) + " (this build reads version " +
+                                std::to_string(checkpoint_version) + ")");
   if (r.get<std::uint32_t>() != 0x01020304u)
     throw std::invalid_argument(where + ": written on a machine of the other byte order");
   const auto code = r.get<std::uint8_t>(), size = r.get<std::uint8_t>();
   (void)r.get<std::uint16_t>();
   const char want = std::same_as<T, float> ? 'f' : 'd';
   if (code != want || size != sizeof(T))
-    throw std::invalid_argument(where + ": scalar type mismatch: file has '" + std::string(1, char(code)) + "' (" +
-                                std::to_string(size) + " bytes), expected '" + std::string(1, want) + "' (" +
+    throw std::invalid_argument(where + ": scalar type mismatch: file has '" +
+                                std::string(1, char(code)) + "' (" + std::to_string(size) +
+                                " bytes), expected '" + std::string(1, want) + "' (" +
                                 std::to_string(sizeof(T)) + " bytes)");
   const auto step = r.get<std::uint64_t>();
   const std::string file_opt = r.get_string();
   if (file_opt != opt_name)
-    throw std::invalid_argument(where + ": optimiser mismatch: file has '" + file_opt + "' state, expected '" +
-                                opt_name + "'");
+    throw std::invalid_argument(where + ": optimiser mismatch: file has '" + file_opt +
+                                "' state, expected '" + opt_name + "'");
   const auto file_opt_step = r.get<std::uint64_t>();
   const auto n_state = r.get<std::uint32_t>();
   if (n_state != state.size())
-    throw std::invalid_argument(where + ": file has " + std::to_string(n_state) + " optimiser state buffers, expected " +
+    throw std::invalid_argument(where + ": file has " + std::to_string(n_state) +
+                                " optimiser state buffers, expected " +
                                 std::to_string(state.size()));
   const auto n_entries = r.get<std::uint64_t>();
   const auto& entries = params.entries();
@@ -216,46 +224,52 @@ std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buff
     std::vector<index_t> shape(rank);
     for (auto& s : shape) s = index_t(r.get<std::uint64_t>());
     if (i >= entries.size())
-      throw std::invalid_argument(where + ": architecture mismatch: file has " + std::to_string(n_entries) +
-                                  " parameter entries, expected " + std::to_string(entries.size()) + "; extra entry " +
+      throw std::invalid_argument(where + ": architecture mismatch: file has " +
+                                  std::to_string(n_entries) + " parameter entries, expected " +
+                                  std::to_string(entries.size()) + "; extra entry " +
                                   std::to_string(i) + " is " + entry_string(name, shape));
     if (name != entries[i].name || shape != entries[i].shape)
-      throw std::invalid_argument(where + ": architecture mismatch at entry " + std::to_string(i) + ": file has " +
-                                  entry_string(name, shape) + ", expected " +
+      throw std::invalid_argument(where + ": architecture mismatch at entry " + std::to_string(i) +
+                                  ": file has " + entry_string(name, shape) + ", expected " +
                                   entry_string(entries[i].name, entries[i].shape));
   }
   if (n_entries < entries.size())
-    throw std::invalid_argument(where + ": architecture mismatch: file has " + std::to_string(n_entries) +
-                                " parameter entries, expected " + std::to_string(entries.size()) + "; missing entry " +
+    throw std::invalid_argument(where + ": architecture mismatch: file has " +
+                                std::to_string(n_entries) + " parameter entries, expected " +
+                                std::to_string(entries.size()) + "; missing entry " +
                                 std::to_string(n_entries) + " " +
                                 entry_string(entries[n_entries].name, entries[n_entries].shape));
   const auto n = r.get<std::uint64_t>();
   if (n != params.size())
-    throw std::invalid_argument(where + ": flat buffer size " + std::to_string(n) + " differs from " +
-                                std::to_string(params.size()));
+    throw std::invalid_argument(where + ": flat buffer size " + std::to_string(n) +
+                                " differs from " + std::to_string(params.size()));
   const unsigned char* values = r.skip(n * sizeof(T));
   std::vector<const unsigned char*> blocks;
   for (std::uint32_t s = 0; s < n_state; ++s) blocks.push_back(r.skip(n * sizeof(T)));
   const auto n_sections = r.get<std::uint32_t>();
-  if (n_sections > 1024) throw std::invalid_argument(where + ": corrupt section count " + std::to_string(n_sections));
+  if (n_sections > 1024)
+    throw std::invalid_argument(where + ": corrupt section count " + std::to_string(n_sections));
   std::vector<checkpoint_section> sections;
   for (std::uint32_t i = 0; i < n_sections; ++i) {
     checkpoint_section sec;
     sec.name = r.get_string();
     const auto len = r.get<std::uint64_t>();
     if (len > r.size - r.pos)
-      throw std::invalid_argument(where + ": section '" + sec.name + "' claims " + std::to_string(len) +
-                                  " bytes, the file holds " + std::to_string(r.size - r.pos) + " more");
+      throw std::invalid_argument(where + ": section '" + sec.name + "' claims " +
+                                  std::to_string(len) + " bytes, the file holds " +
+                                  std::to_string(r.size - r.pos) + " more");
     const unsigned char* p = r.skip(std::size_t(len));
     sec.bytes.assign(p, p + len);
     sections.push_back(std::move(sec));
   }
   if (r.pos != r.size)
-    throw std::invalid_argument(where + ": " + std::to_string(r.size - r.pos) + " unexpected trailing bytes");
+    throw std::invalid_argument(where + ": " + std::to_string(r.size - r.pos) +
+                                " unexpected trailing bytes");
   // Everything is valid: commit (the only step that may throw, resize, comes first).
   for (std::uint32_t s = 0; s < n_state; ++s) state[s]->resize(n);
   std::memcpy(params.values(), values, n * sizeof(T));
-  for (std::uint32_t s = 0; s < n_state; ++s) std::memcpy(state[s]->data(), blocks[s], n * sizeof(T));
+  for (std::uint32_t s = 0; s < n_state; ++s)
+    std::memcpy(state[s]->data(), blocks[s], n * sizeof(T));
   opt_step = file_opt_step;
   if (sections_out) *sections_out = std::move(sections);
   return step;
@@ -269,16 +283,20 @@ std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buff
  *         std::system_error on I/O failure (the previous file at `path` is then untouched).
  */
 template <real_scalar T>
-void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& params, const adamw_state<T>& opt,
-                     std::uint64_t step, std::span<const checkpoint_section> sections = {}) {
-  detail::save_checkpoint_impl<T>(path, params, "adamw", opt.step, {&opt.m, &opt.v}, step, sections);
+void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& params,
+                     const adamw_state<T>& opt, std::uint64_t step,
+                     std::span<const checkpoint_section> sections = {}) {
+  detail::save_checkpoint_impl<T>(path, params, "adamw", opt.step, {&opt.m, &opt.v}, step,
+                                  sections);
 }
 
 /// Saves parameters, SGD state, `step` and `sections` (see the AdamW overload).
 template <real_scalar T>
-void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& params, const sgd_state<T>& opt,
-                     std::uint64_t step, std::span<const checkpoint_section> sections = {}) {
-  detail::save_checkpoint_impl<T>(path, params, "sgd", opt.step, {&opt.momentum_buffer}, step, sections);
+void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& params,
+                     const sgd_state<T>& opt, std::uint64_t step,
+                     std::span<const checkpoint_section> sections = {}) {
+  detail::save_checkpoint_impl<T>(path, params, "sgd", opt.step, {&opt.momentum_buffer}, step,
+                                  sections);
 }
 
 /**
@@ -290,21 +308,24 @@ void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& p
  *         `params` and `opt` are then unchanged.
  */
 template <real_scalar T>
-std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>& params, adamw_state<T>& opt,
+std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>& params,
+                              adamw_state<T>& opt,
                               std::vector<checkpoint_section>* sections = nullptr) {
   std::uint64_t opt_step = 0;
-  const auto step = detail::load_checkpoint_impl<T>(path, params, "adamw", opt_step, {&opt.m, &opt.v}, sections);
+  const auto step =
+      detail::load_checkpoint_impl<T>(path, params, "adamw", opt_step, {&opt.m, &opt.v}, sections);
   opt.step = opt_step;
   return step;
 }
 
 /// Loads parameters and SGD state; returns the training step (see the AdamW overload).
 template <real_scalar T>
-std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>& params, sgd_state<T>& opt,
+std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>& params,
+                              sgd_state<T>& opt,
                               std::vector<checkpoint_section>* sections = nullptr) {
   std::uint64_t opt_step = 0;
-  const auto step =
-      detail::load_checkpoint_impl<T>(path, params, "sgd", opt_step, {&opt.momentum_buffer}, sections);
+  const auto step = detail::load_checkpoint_impl<T>(path, params, "sgd", opt_step,
+                                                    {&opt.momentum_buffer}, sections);
   opt.step = opt_step;
   return step;
 }

@@ -27,9 +27,9 @@
 #include <string>
 #include <vector>
 
-#include "zss/io/atomic_file.hpp"
 #include "zss/core/check.hpp"
 #include "zss/core/tensor.hpp"
+#include "zss/io/atomic_file.hpp"
 
 #if !defined(INCLUDE_STB_IMAGE_WRITE_H)
 #define ZSS_STB_IMAGE_WRITE_OWN_IMPLEMENTATION
@@ -94,8 +94,8 @@ constexpr rgb label_colour(std::int64_t label) noexcept {
  * @returns H × W × 3 RGB, 8 bits per channel.
  */
 template <class Label>
-  requires std::integral<Label>
-tensor<std::uint8_t, 3> colorize_labels(const tensor<Label, 2>& labels) {
+requires std::integral<Label> tensor<std::uint8_t, 3> colorize_labels(
+    const tensor<Label, 2>& labels) {
   const index_t h = labels.shape()[0], w = labels.shape()[1];
   tensor<std::uint8_t, 3> out = tensor<std::uint8_t, 3>::from_shape({h, w, 3});
   for (index_t i = 0; i < h * w; ++i) {
@@ -111,23 +111,25 @@ tensor<std::uint8_t, 3> colorize_labels(const tensor<Label, 2>& labels) {
  * @param channels C ∈ {1, 2, 3, 4} (grey, grey+alpha, RGB, RGBA).
  * @throws std::invalid_argument on an empty image, a bad channel count or a size beyond stb's int.
  */
-inline std::vector<unsigned char> encode_png(const std::uint8_t* pixels, index_t height, index_t width,
-                                             index_t channels) {
+inline std::vector<unsigned char> encode_png(const std::uint8_t* pixels, index_t height,
+                                             index_t width, index_t channels) {
   require(height > 0 && width > 0, "encode_png: image is empty (" + std::to_string(height) + " x " +
                                        std::to_string(width) + ")");
   require(channels >= 1 && channels <= 4,
           "encode_png: channels must be 1, 2, 3 or 4, got " + std::to_string(channels));
   constexpr index_t max_side = index_t(1) << 24;
   require(height < max_side && width < max_side && width * channels < (index_t(1) << 30),
-          "encode_png: image " + std::to_string(height) + " x " + std::to_string(width) + " is too large");
+          "encode_png: image " + std::to_string(height) + " x " + std::to_string(width) +
+              " is too large");
   std::vector<unsigned char> bytes;
   auto append = [](void* context, void* data, int size) {
     auto* out = static_cast<std::vector<unsigned char>*>(context);
     const auto* p = static_cast<const unsigned char*>(data);
     out->insert(out->end(), p, p + size);
   };
-  const int ok = stbi_write_png_to_func(append, &bytes, static_cast<int>(width), static_cast<int>(height),
-                                        static_cast<int>(channels), pixels, static_cast<int>(width * channels));
+  const int ok = stbi_write_png_to_func(append, &bytes, static_cast<int>(width),
+                                        static_cast<int>(height), static_cast<int>(channels),
+                                        pixels, static_cast<int>(width * channels));
   if (!ok || bytes.empty()) throw std::runtime_error("encode_png: stb failed to encode the image");
   return bytes;
 }
@@ -139,9 +141,11 @@ inline std::vector<unsigned char> encode_png(const std::uint8_t* pixels, index_t
  *         file when it cannot be written (nothing is left behind; an old file stays intact).
  */
 inline void write_png(const std::filesystem::path& file, const tensor<std::uint8_t, 3>& pixels) {
-  const auto bytes = encode_png(pixels.data(), pixels.shape()[0], pixels.shape()[1], pixels.shape()[2]);
+  const auto bytes =
+      encode_png(pixels.data(), pixels.shape()[0], pixels.shape()[1], pixels.shape()[2]);
   write_file_atomically(file, [&](std::ostream& out) {
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
   });
 }
 
@@ -149,13 +153,14 @@ inline void write_png(const std::filesystem::path& file, const tensor<std::uint8
 inline void write_png(const std::filesystem::path& file, const tensor<std::uint8_t, 2>& pixels) {
   const auto bytes = encode_png(pixels.data(), pixels.shape()[0], pixels.shape()[1], 1);
   write_file_atomically(file, [&](std::ostream& out) {
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
   });
 }
 
 /// Writes the colour picture of an H × W label map (`colorize_labels`) as PNG, atomically.
 template <class Label>
-  requires std::integral<Label>
+requires std::integral<Label>
 void write_label_png(const std::filesystem::path& file, const tensor<Label, 2>& labels) {
   write_png(file, colorize_labels(labels));
 }

@@ -43,9 +43,9 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xnpy.hpp>
 
-#include "zss/io/atomic_file.hpp"
 #include "zss/core/check.hpp"
 #include "zss/core/tensor.hpp"
+#include "zss/io/atomic_file.hpp"
 
 namespace zss {
 
@@ -54,23 +54,44 @@ static_assert(std::endian::native == std::endian::little,
 
 /// The element types a `.npy` file may hold for zss.
 enum class npy_dtype : std::uint8_t {
-  bool8, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64
+  bool8,
+  int8,
+  int16,
+  int32,
+  int64,
+  uint8,
+  uint16,
+  uint32,
+  uint64,
+  float32,
+  float64
 };
 
 /// "float32", "int64", "bool", …
 inline const char* to_string(npy_dtype t) noexcept {
   switch (t) {
-    case npy_dtype::bool8: return "bool";
-    case npy_dtype::int8: return "int8";
-    case npy_dtype::int16: return "int16";
-    case npy_dtype::int32: return "int32";
-    case npy_dtype::int64: return "int64";
-    case npy_dtype::uint8: return "uint8";
-    case npy_dtype::uint16: return "uint16";
-    case npy_dtype::uint32: return "uint32";
-    case npy_dtype::uint64: return "uint64";
-    case npy_dtype::float32: return "float32";
-    case npy_dtype::float64: return "float64";
+    case npy_dtype::bool8:
+      return "bool";
+    case npy_dtype::int8:
+      return "int8";
+    case npy_dtype::int16:
+      return "int16";
+    case npy_dtype::int32:
+      return "int32";
+    case npy_dtype::int64:
+      return "int64";
+    case npy_dtype::uint8:
+      return "uint8";
+    case npy_dtype::uint16:
+      return "uint16";
+    case npy_dtype::uint32:
+      return "uint32";
+    case npy_dtype::uint64:
+      return "uint64";
+    case npy_dtype::float32:
+      return "float32";
+    case npy_dtype::float64:
+      return "float64";
   }
   return "?";
 }
@@ -78,10 +99,19 @@ inline const char* to_string(npy_dtype t) noexcept {
 /// Bytes per element.
 constexpr index_t npy_itemsize(npy_dtype t) noexcept {
   switch (t) {
-    case npy_dtype::bool8: case npy_dtype::int8: case npy_dtype::uint8: return 1;
-    case npy_dtype::int16: case npy_dtype::uint16: return 2;
-    case npy_dtype::int32: case npy_dtype::uint32: case npy_dtype::float32: return 4;
-    default: return 8;
+    case npy_dtype::bool8:
+    case npy_dtype::int8:
+    case npy_dtype::uint8:
+      return 1;
+    case npy_dtype::int16:
+    case npy_dtype::uint16:
+      return 2;
+    case npy_dtype::int32:
+    case npy_dtype::uint32:
+    case npy_dtype::float32:
+      return 4;
+    default:
+      return 8;
   }
 }
 
@@ -92,26 +122,37 @@ constexpr bool npy_is_floating(npy_dtype t) noexcept {
 
 /// The C++ types with a `.npy` dtype (fixed-width integers, bool, float, double).
 template <class T>
-concept npy_scalar =
-    std::same_as<T, bool> || std::same_as<T, std::int8_t> || std::same_as<T, std::int16_t> ||
-    std::same_as<T, std::int32_t> || std::same_as<T, std::int64_t> || std::same_as<T, std::uint8_t> ||
+concept npy_scalar = std::same_as<T, bool> || std::same_as<T, std::int8_t> ||
+    std::same_as<T, std::int16_t> || std::same_as<T, std::int32_t> ||
+    std::same_as<T, std::int64_t> || std::same_as<T, std::uint8_t> ||
     std::same_as<T, std::uint16_t> || std::same_as<T, std::uint32_t> ||
     std::same_as<T, std::uint64_t> || std::same_as<T, float> || std::same_as<T, double>;
 
 /// The dtype of `T`.
 template <npy_scalar T>
 constexpr npy_dtype npy_dtype_of() noexcept {
-  if constexpr (std::same_as<T, bool>) return npy_dtype::bool8;
-  else if constexpr (std::same_as<T, std::int8_t>) return npy_dtype::int8;
-  else if constexpr (std::same_as<T, std::int16_t>) return npy_dtype::int16;
-  else if constexpr (std::same_as<T, std::int32_t>) return npy_dtype::int32;
-  else if constexpr (std::same_as<T, std::int64_t>) return npy_dtype::int64;
-  else if constexpr (std::same_as<T, std::uint8_t>) return npy_dtype::uint8;
-  else if constexpr (std::same_as<T, std::uint16_t>) return npy_dtype::uint16;
-  else if constexpr (std::same_as<T, std::uint32_t>) return npy_dtype::uint32;
-  else if constexpr (std::same_as<T, std::uint64_t>) return npy_dtype::uint64;
-  else if constexpr (std::same_as<T, float>) return npy_dtype::float32;
-  else return npy_dtype::float64;
+  if constexpr (std::same_as<T, bool>)
+    return npy_dtype::bool8;
+  else if constexpr (std::same_as<T, std::int8_t>)
+    return npy_dtype::int8;
+  else if constexpr (std::same_as<T, std::int16_t>)
+    return npy_dtype::int16;
+  else if constexpr (std::same_as<T, std::int32_t>)
+    return npy_dtype::int32;
+  else if constexpr (std::same_as<T, std::int64_t>)
+    return npy_dtype::int64;
+  else if constexpr (std::same_as<T, std::uint8_t>)
+    return npy_dtype::uint8;
+  else if constexpr (std::same_as<T, std::uint16_t>)
+    return npy_dtype::uint16;
+  else if constexpr (std::same_as<T, std::uint32_t>)
+    return npy_dtype::uint32;
+  else if constexpr (std::same_as<T, std::uint64_t>)
+    return npy_dtype::uint64;
+  else if constexpr (std::same_as<T, float>)
+    return npy_dtype::float32;
+  else
+    return npy_dtype::float64;
 }
 
 /// What a `.npy` header says, validated against the file size.
@@ -139,7 +180,8 @@ namespace detail {
   throw std::runtime_error("'" + file.string() + "': " + what);
 }
 
-/// A strict reader of the header's Python dict literal: {'descr': …, 'fortran_order': …, 'shape': (…)}.
+/// A strict reader of the header's Python dict literal: {'descr': …, 'fortran_order': …, 'shape':
+/// (…)}.
 class npy_dict_parser {
  public:
   npy_dict_parser(std::string_view s, const std::filesystem::path& file) : s_(s), file_(file) {}
@@ -159,14 +201,16 @@ class npy_dict_parser {
       expect(':');
       ws();
       if (key == "descr") {
-        if (peek() == '[')
-          fail("structured dtypes (descr is a list) are not supported");
+        if (peek() == '[') fail("structured dtypes (descr is a list) are not supported");
         descr = quoted();
         has_descr = true;
       } else if (key == "fortran_order") {
-        if (s_.substr(pos_, 4) == "True") fortran = true, pos_ += 4;
-        else if (s_.substr(pos_, 5) == "False") fortran = false, pos_ += 5;
-        else fail("fortran_order is neither True nor False");
+        if (s_.substr(pos_, 4) == "True")
+          fortran = true, pos_ += 4;
+        else if (s_.substr(pos_, 5) == "False")
+          fortran = false, pos_ += 5;
+        else
+          fail("fortran_order is neither True nor False");
         has_fortran = true;
       } else if (key == "shape") {
         tuple(shape);
@@ -175,8 +219,10 @@ class npy_dict_parser {
         fail("unexpected header key '" + key + "'");
       }
       ws();
-      if (peek() == ',') ++pos_;
-      else if (peek() != '}') fail("expected ',' or '}' in the header dictionary");
+      if (peek() == ',')
+        ++pos_;
+      else if (peek() != '}')
+        fail("expected ',' or '}' in the header dictionary");
     }
     ws();
     if (pos_ != s_.size()) fail("unexpected characters after the header dictionary");
@@ -190,7 +236,8 @@ class npy_dict_parser {
   }
   char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
   void ws() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r'))
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r'))
       ++pos_;
   }
   void expect(char c) {
@@ -226,8 +273,10 @@ class npy_dict_parser {
       if (peek() == 'L') ++pos_;  // Python 2 long literal
       shape.push_back(v);
       ws();
-      if (peek() == ',') ++pos_;
-      else if (peek() != ')') fail("expected ',' or ')' in the shape");
+      if (peek() == ',')
+        ++pos_;
+      else if (peek() != ')')
+        fail("expected ',' or ')' in the shape");
     }
   }
 
@@ -248,10 +297,10 @@ inline npy_dtype npy_parse_descr(const std::string& descr, const std::filesystem
     npy_dtype type;
   };
   static constexpr entry table[] = {
-      {"b1", npy_dtype::bool8},   {"?", npy_dtype::bool8},    {"i1", npy_dtype::int8},
-      {"i2", npy_dtype::int16},   {"i4", npy_dtype::int32},   {"i8", npy_dtype::int64},
-      {"u1", npy_dtype::uint8},   {"u2", npy_dtype::uint16},  {"u4", npy_dtype::uint32},
-      {"u8", npy_dtype::uint64},  {"f4", npy_dtype::float32}, {"f8", npy_dtype::float64}};
+      {"b1", npy_dtype::bool8},  {"?", npy_dtype::bool8},    {"i1", npy_dtype::int8},
+      {"i2", npy_dtype::int16},  {"i4", npy_dtype::int32},   {"i8", npy_dtype::int64},
+      {"u1", npy_dtype::uint8},  {"u2", npy_dtype::uint16},  {"u4", npy_dtype::uint32},
+      {"u8", npy_dtype::uint64}, {"f4", npy_dtype::float32}, {"f8", npy_dtype::float64}};
   const entry* found = nullptr;
   for (const auto& e : table)
     if (code == e.code) found = &e;
@@ -263,7 +312,8 @@ inline npy_dtype npy_parse_descr(const std::string& descr, const std::filesystem
     npy_fail(file, "big-endian dtype '" + descr + "' (" + to_string(found->type) +
                        ") is not supported; save it little-endian, e.g. a.astype('<" + code + "')");
   if (order == '|' && size > 1)
-    npy_fail(file, "dtype '" + descr + "' has no byte order but " + std::to_string(size) + " bytes");
+    npy_fail(file,
+             "dtype '" + descr + "' has no byte order but " + std::to_string(size) + " bytes");
   return found->type;
 }
 
@@ -284,17 +334,21 @@ inline npy_header npy_read_header(std::istream& in, std::uintmax_t file_size,
   } else if ((major == 2 || major == 3) && minor == 0) {
     unsigned char b[4];
     if (!in.read(reinterpret_cast<char*>(b), 4)) npy_fail(file, "truncated .npy header");
-    header_len = index_t(b[0]) | (index_t(b[1]) << 8) | (index_t(b[2]) << 16) | (index_t(b[3]) << 24);
+    header_len =
+        index_t(b[0]) | (index_t(b[1]) << 8) | (index_t(b[2]) << 16) | (index_t(b[3]) << 24);
     len_bytes = 4;
   } else {
-    npy_fail(file, "unsupported .npy format version " + std::to_string(major) + "." + std::to_string(minor));
+    npy_fail(file, "unsupported .npy format version " + std::to_string(major) + "." +
+                       std::to_string(minor));
   }
-  constexpr index_t max_header = index_t(1) << 20;  // a real header is < 1 KiB; refuse to allocate for garbage
+  constexpr index_t max_header = index_t(1)
+                                 << 20;  // a real header is < 1 KiB; refuse to allocate for garbage
   if (header_len > max_header || 8 + len_bytes + header_len > file_size)
-    npy_fail(file, "truncated .npy header (declares " + std::to_string(header_len) + " bytes, file has " +
-                       std::to_string(file_size) + ")");
+    npy_fail(file, "truncated .npy header (declares " + std::to_string(header_len) +
+                       " bytes, file has " + std::to_string(file_size) + ")");
   std::string text(header_len, '\0');
-  if (!in.read(text.data(), static_cast<std::streamsize>(header_len))) npy_fail(file, "truncated .npy header");
+  if (!in.read(text.data(), static_cast<std::streamsize>(header_len)))
+    npy_fail(file, "truncated .npy header");
 
   std::string descr;
   npy_header h;
@@ -304,14 +358,16 @@ inline npy_header npy_read_header(std::istream& in, std::uintmax_t file_size,
 
   index_t n = 1;
   for (auto e : h.shape) {
-    if (e != 0 && n > std::numeric_limits<index_t>::max() / e) npy_fail(file, "shape " + shape_string(h.shape) + " overflows");
+    if (e != 0 && n > std::numeric_limits<index_t>::max() / e)
+      npy_fail(file, "shape " + shape_string(h.shape) + " overflows");
     n *= e;
   }
   if (n > std::numeric_limits<index_t>::max() / npy_itemsize(h.dtype))
     npy_fail(file, "shape " + shape_string(h.shape) + " overflows");
   if (h.fortran_order && h.rank() >= 2)
-    npy_fail(file, h.describe() + " is stored in Fortran (column-major) order, which is not supported; "
-                                  "save a C-ordered array (np.ascontiguousarray)");
+    npy_fail(file, h.describe() +
+                       " is stored in Fortran (column-major) order, which is not supported; "
+                       "save a C-ordered array (np.ascontiguousarray)");
   const std::uintmax_t want = std::uintmax_t(h.data_offset) + std::uintmax_t(h.data_bytes());
   if (file_size < want)
     npy_fail(file, "truncated: " + h.describe() + " needs " + std::to_string(h.data_bytes()) +
@@ -349,10 +405,11 @@ inline void npy_read_data(std::istream& in, const npy_header& h, void* out,
 }
 
 template <std::size_t N>
-void npy_check_rank(const npy_header& h, const std::filesystem::path& file, std::string_view where) {
+void npy_check_rank(const npy_header& h, const std::filesystem::path& file,
+                    std::string_view where) {
   if (h.rank() != N)
-    throw std::invalid_argument(std::string(where) + ": '" + file.string() + "' holds " + h.describe() +
-                                ", expected rank " + std::to_string(N));
+    throw std::invalid_argument(std::string(where) + ": '" + file.string() + "' holds " +
+                                h.describe() + ", expected rank " + std::to_string(N));
 }
 
 /// Converts one value of source type S to T, throwing when it does not fit.
@@ -409,7 +466,8 @@ inline npy_header read_npy_header(const std::filesystem::path& file) {
  * Loads a `.npy` file whose dtype is exactly `T`'s and whose rank is `N`.
  * @tparam T the element type (see `npy_scalar`); N the rank.
  * @throws std::runtime_error as `read_npy_header`;
- *         std::invalid_argument when the dtype or rank differs (the message names file, dtype, shape).
+ *         std::invalid_argument when the dtype or rank differs (the message names file, dtype,
+ * shape).
  */
 template <npy_scalar T, std::size_t N>
 tensor<T, N> load_npy(const std::filesystem::path& file) {
@@ -417,8 +475,8 @@ tensor<T, N> load_npy(const std::filesystem::path& file) {
   std::ifstream in = detail::npy_open(file, size);
   const npy_header h = detail::npy_read_header(in, size, file);
   if (h.dtype != npy_dtype_of<T>())
-    throw std::invalid_argument("load_npy: '" + file.string() + "' holds " + h.describe() + ", expected " +
-                                to_string(npy_dtype_of<T>()) + " data");
+    throw std::invalid_argument("load_npy: '" + file.string() + "' holds " + h.describe() +
+                                ", expected " + to_string(npy_dtype_of<T>()) + " data");
   detail::npy_check_rank<N>(h, file, "load_npy");
   tensor<T, N> out = detail::npy_allocate<T, N>(h);
   detail::npy_read_data(in, h, out.data(), file);
@@ -450,20 +508,41 @@ tensor<T, N> load_npy_as(const std::filesystem::path& file) {
     return out;
   }
   if constexpr (want_float) {
-    if (h.dtype == npy_dtype::float32) detail::npy_read_converted<T, float>(in, h, out, file);
-    else detail::npy_read_converted<T, double>(in, h, out, file);
+    if (h.dtype == npy_dtype::float32)
+      detail::npy_read_converted<T, float>(in, h, out, file);
+    else
+      detail::npy_read_converted<T, double>(in, h, out, file);
   } else {
     switch (h.dtype) {
-      case npy_dtype::bool8: detail::npy_read_converted<T, bool>(in, h, out, file); break;
-      case npy_dtype::int8: detail::npy_read_converted<T, std::int8_t>(in, h, out, file); break;
-      case npy_dtype::int16: detail::npy_read_converted<T, std::int16_t>(in, h, out, file); break;
-      case npy_dtype::int32: detail::npy_read_converted<T, std::int32_t>(in, h, out, file); break;
-      case npy_dtype::int64: detail::npy_read_converted<T, std::int64_t>(in, h, out, file); break;
-      case npy_dtype::uint8: detail::npy_read_converted<T, std::uint8_t>(in, h, out, file); break;
-      case npy_dtype::uint16: detail::npy_read_converted<T, std::uint16_t>(in, h, out, file); break;
-      case npy_dtype::uint32: detail::npy_read_converted<T, std::uint32_t>(in, h, out, file); break;
-      case npy_dtype::uint64: detail::npy_read_converted<T, std::uint64_t>(in, h, out, file); break;
-      default: break;  // floating handled above
+      case npy_dtype::bool8:
+        detail::npy_read_converted<T, bool>(in, h, out, file);
+        break;
+      case npy_dtype::int8:
+        detail::npy_read_converted<T, std::int8_t>(in, h, out, file);
+        break;
+      case npy_dtype::int16:
+        detail::npy_read_converted<T, std::int16_t>(in, h, out, file);
+        break;
+      case npy_dtype::int32:
+        detail::npy_read_converted<T, std::int32_t>(in, h, out, file);
+        break;
+      case npy_dtype::int64:
+        detail::npy_read_converted<T, std::int64_t>(in, h, out, file);
+        break;
+      case npy_dtype::uint8:
+        detail::npy_read_converted<T, std::uint8_t>(in, h, out, file);
+        break;
+      case npy_dtype::uint16:
+        detail::npy_read_converted<T, std::uint16_t>(in, h, out, file);
+        break;
+      case npy_dtype::uint32:
+        detail::npy_read_converted<T, std::uint32_t>(in, h, out, file);
+        break;
+      case npy_dtype::uint64:
+        detail::npy_read_converted<T, std::uint64_t>(in, h, out, file);
+        break;
+      default:
+        break;  // floating handled above
     }
   }
   return out;
@@ -488,7 +567,8 @@ void npy_write_bytes(const std::filesystem::path& file, const C& evaluated) {
 template <class E>
 void save_npy(const std::filesystem::path& file, const xt::xexpression<E>& e) {
   using value_type = std::remove_cv_t<typename E::value_type>;
-  static_assert(npy_scalar<value_type>, "save_npy: the element type has no .npy dtype supported by zss");
+  static_assert(npy_scalar<value_type>,
+                "save_npy: the element type has no .npy dtype supported by zss");
   const auto& ex = e.derived_cast();
   auto&& ev = xt::eval(ex);
   if (ev.dimension() > 1 && ev.layout() != xt::layout_type::row_major) {
@@ -504,7 +584,8 @@ void save_npy(const std::filesystem::path& file, const xt::xexpression<E>& e) {
  * @param data  ∏shape elements, row-major.
  */
 template <npy_scalar T, std::size_t N>
-void save_npy(const std::filesystem::path& file, const T* data, const std::array<index_t, N>& shape) {
+void save_npy(const std::filesystem::path& file, const T* data,
+              const std::array<index_t, N>& shape) {
   index_t n = 1;
   for (auto x : shape) n *= x;
   const auto view = xt::adapt(data, n, xt::no_ownership(), shape);

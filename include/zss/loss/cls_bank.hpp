@@ -28,7 +28,8 @@ class cls_bank {
  public:
   cls_bank() = default;
   /// A bank of `capacity` tokens of width `width` (`width` > 0).
-  cls_bank(index_t capacity, index_t width) : capacity_(capacity), width_(width), data_(capacity * width) {
+  cls_bank(index_t capacity, index_t width)
+      : capacity_(capacity), width_(width), data_(capacity * width) {
     require(width > 0, "cls_bank: width must be > 0");
   }
 
@@ -55,8 +56,8 @@ class cls_bank {
    * @throws std::invalid_argument when `n` exceeds the capacity.
    */
   void assign_rows(const T* rows, index_t n) {
-    require(n <= capacity_, "cls_bank::assign_rows: " + std::to_string(n) + " rows exceed the capacity " +
-                                std::to_string(capacity_));
+    require(n <= capacity_, "cls_bank::assign_rows: " + std::to_string(n) +
+                                " rows exceed the capacity " + std::to_string(capacity_));
     if (n > 0) std::copy_n(rows, n * width_, data_.data());
     size_ = n;
     head_ = capacity_ == 0 ? 0 : n % capacity_;

@@ -45,19 +45,19 @@
 #include "zss/core/simd.hpp"
 #include "zss/core/tensor.hpp"
 #include "zss/loss/cosine_logits.hpp"
-#include "zss/nn/softmax.hpp"
 #include "zss/nn/normalize.hpp"
+#include "zss/nn/softmax.hpp"
 
 namespace zss {
 
 /// Options of the fused cosine cross-entropy.
 struct cosine_ce_options {
-  double alpha = 1 / 0.07;   ///< scale of the seen block (1/τ); used as T(alpha)
-  double beta = 1 / 0.07;    ///< scale of the pseudo block (1/τ); used as T(beta)
-  double eps = 1e-12;        ///< ε of the normalisations (normalize_eps); used as T(eps)
-  int threads = 0;           ///< 0 = OpenMP default
-  index_t block_rows = 128;  ///< rows per block (fits L2 with D = 512); changes rounding, not math
-  bool check_finite = false; ///< check X and the class weights for NaN/Inf first (one extra pass)
+  double alpha = 1 / 0.07;    ///< scale of the seen block (1/τ); used as T(alpha)
+  double beta = 1 / 0.07;     ///< scale of the pseudo block (1/τ); used as T(beta)
+  double eps = 1e-12;         ///< ε of the normalisations (normalize_eps); used as T(eps)
+  int threads = 0;            ///< 0 = OpenMP default
+  index_t block_rows = 128;   ///< rows per block (fits L2 with D = 512); changes rounding, not math
+  bool check_finite = false;  ///< check X and the class weights for NaN/Inf first (one extra pass)
 };
 
 namespace detail {
@@ -70,7 +70,8 @@ inline void axpy2(T a, const T* x, T b, const T* y, T* out, index_t n) noexcept 
   const V va(a), vb(b);
   index_t i = 0;
   for (; i + W <= n; i += W)
-    xsimd::fma(vb, V::load_unaligned(y + i), xsimd::fma(va, V::load_unaligned(x + i), V::load_unaligned(out + i)))
+    xsimd::fma(vb, V::load_unaligned(y + i),
+               xsimd::fma(va, V::load_unaligned(x + i), V::load_unaligned(out + i)))
         .store_unaligned(out + i);
   for (; i < n; ++i) out[i] += a * x[i] + b * y[i];
 }
@@ -83,7 +84,7 @@ struct cosine_ce_scratch {
   aligned_vector<T> dXh;  ///< block × D: dX̂
   aligned_vector<T> inv;  ///< block: 1 / max(‖x‖, ε)
   aligned_vector<unsigned char> clamped;
-  aligned_vector<T> prob; ///< Kp: one row's probabilities
+  aligned_vector<T> prob;  ///< Kp: one row's probabilities
 };
 
 /// The shared fused kernel (used by cosine_ce and by GLM's dense variant).
@@ -107,7 +108,9 @@ struct cosine_ce_kernel {
   index_t pseudo_count(index_t b) const noexcept {
     return pseudo_offsets.empty() ? 0 : pseudo_offsets[b + 1] - pseudo_offsets[b];
   }
-  index_t pseudo_begin(index_t b) const noexcept { return pseudo_offsets.empty() ? 0 : pseudo_offsets[b]; }
+  index_t pseudo_begin(index_t b) const noexcept {
+    return pseudo_offsets.empty() ? 0 : pseudo_offsets[b];
+  }
 
   /**
    * One pass. `label(i)` ∈ [−1, K_b), `weight(i)` ≥ 0; `coef` = dL/Σw (0 = no gradients).
@@ -129,9 +132,12 @@ struct cosine_ce_kernel {
     const bool gp = want_grad && grad_pseudo && pseudo_hat.rows > 0;
     // Per group: the seen block and the pseudo rows of the images it touches.
     std::vector<index_t> g_off(groups + 1, 0), g_p0(groups, 0), g_p1(groups, 0);
-    auto image_of = [&](index_t row) {  // image owning `row` (last image with offset ≤ row that has rows)
-      return index_t(std::upper_bound(row_offsets.begin(), row_offsets.end(), row) - row_offsets.begin()) - 1;
-    };
+    auto image_of =
+        [&](index_t row) {  // image owning `row` (last image with offset ≤ row that has rows)
+          return index_t(std::upper_bound(row_offsets.begin(), row_offsets.end(), row) -
+                         row_offsets.begin()) -
+                 1;
+        };
     for (index_t g = 0; g < groups; ++g) {
       const index_t r0 = g * group_rows, r1 = std::min(N, r0 + group_rows);
       index_t size = gs ? Ks * D : 0;
@@ -144,7 +150,8 @@ struct cosine_ce_kernel {
     }
     if (gs || gp) group_dw.assign(g_off[groups], T(0));
     threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<index_t>(groups, 1))));
-    if (scratch.size() < static_cast<std::size_t>(threads)) scratch.resize(static_cast<std::size_t>(threads));
+    if (scratch.size() < static_cast<std::size_t>(threads))
+      scratch.resize(static_cast<std::size_t>(threads));
     for (int t = 0; t < threads; ++t) {
       auto& s = scratch[static_cast<std::size_t>(t)];
       s.S.resize(blk * Kp);
@@ -155,7 +162,8 @@ struct cosine_ce_kernel {
       s.prob.resize(Kp);
     }
     std::vector<double> group_loss(groups, 0.0);
-    const const_matrix_map<T> Th(seen_hat.data, Eigen::Index(Ks), Eigen::Index(D), Eigen::OuterStride<>(D));
+    const const_matrix_map<T> Th(seen_hat.data, Eigen::Index(Ks), Eigen::Index(D),
+                                 Eigen::OuterStride<>(D));
     parallel_for(groups, threads, [&](index_t g, int t) {
       auto& s = scratch[static_cast<std::size_t>(t)];
       const index_t gr0 = g * group_rows, gr1 = std::min(N, gr0 + group_rows);
@@ -167,9 +175,12 @@ struct cosine_ce_kernel {
         const index_t b = image_of(r0);
         const index_t r1 = std::min({gr1, r0 + blk, row_offsets[b + 1]});
         const index_t nb = r1 - r0, Mb = pseudo_count(b), Kb = Ks + Mb;
-        const const_matrix_map<T> Xb(X.row(r0), Eigen::Index(nb), Eigen::Index(D), Eigen::OuterStride<>(Eigen::Index(X.stride)));
-        matrix_map<T> S(s.S.data(), Eigen::Index(nb), Eigen::Index(Kb), Eigen::OuterStride<>(Eigen::Index(Kp)));
-        const const_matrix_map<T> Ph(pseudo_hat.data + pseudo_begin(b) * D, Eigen::Index(Mb), Eigen::Index(D), Eigen::OuterStride<>(D));
+        const const_matrix_map<T> Xb(X.row(r0), Eigen::Index(nb), Eigen::Index(D),
+                                     Eigen::OuterStride<>(Eigen::Index(X.stride)));
+        matrix_map<T> S(s.S.data(), Eigen::Index(nb), Eigen::Index(Kb),
+                        Eigen::OuterStride<>(Eigen::Index(Kp)));
+        const const_matrix_map<T> Ph(pseudo_hat.data + pseudo_begin(b) * D, Eigen::Index(Mb),
+                                     Eigen::Index(D), Eigen::OuterStride<>(D));
         if (Ks > 0) S.leftCols(Eigen::Index(Ks)).noalias() = Xb * Th.transpose();
         if (Mb > 0) S.rightCols(Eigen::Index(Mb)).noalias() = Xb * Ph.transpose();
         bool any = false;
@@ -200,9 +211,12 @@ struct cosine_ce_kernel {
         }
         if (want_grad && any && coef != T(0)) {
           if (gx) {
-            matrix_map<T> dXh(s.dXh.data(), Eigen::Index(nb), Eigen::Index(D), Eigen::OuterStride<>(D));
-            if (Ks > 0) dXh.noalias() = S.leftCols(Eigen::Index(Ks)) * Th;
-            else dXh.setZero();
+            matrix_map<T> dXh(s.dXh.data(), Eigen::Index(nb), Eigen::Index(D),
+                              Eigen::OuterStride<>(D));
+            if (Ks > 0)
+              dXh.noalias() = S.leftCols(Eigen::Index(Ks)) * Th;
+            else
+              dXh.setZero();
             if (Mb > 0) dXh.noalias() += S.rightCols(Eigen::Index(Mb)) * Ph;
             for (index_t i = 0; i < nb; ++i) {
               const T* x = X.row(r0 + i);
@@ -215,14 +229,17 @@ struct cosine_ce_kernel {
             }
           }
           if (gs || gp) {
-            matrix_map<T> G2(s.G2.data(), Eigen::Index(nb), Eigen::Index(Kb), Eigen::OuterStride<>(Eigen::Index(Kp)));
-            for (index_t i = 0; i < nb; ++i) G2.row(Eigen::Index(i)) = S.row(Eigen::Index(i)) * s.inv[i];
+            matrix_map<T> G2(s.G2.data(), Eigen::Index(nb), Eigen::Index(Kb),
+                             Eigen::OuterStride<>(Eigen::Index(Kp)));
+            for (index_t i = 0; i < nb; ++i)
+              G2.row(Eigen::Index(i)) = S.row(Eigen::Index(i)) * s.inv[i];
             if (gs) {
               matrix_map<T> dT(dTg, Eigen::Index(Ks), Eigen::Index(D), Eigen::OuterStride<>(D));
               dT.noalias() += G2.leftCols(Eigen::Index(Ks)).transpose() * Xb;
             }
             if (gp && Mb > 0) {
-              matrix_map<T> dP(dPg + (pseudo_begin(b) - g_p0[g]) * D, Eigen::Index(Mb), Eigen::Index(D), Eigen::OuterStride<>(D));
+              matrix_map<T> dP(dPg + (pseudo_begin(b) - g_p0[g]) * D, Eigen::Index(Mb),
+                               Eigen::Index(D), Eigen::OuterStride<>(D));
               dP.noalias() += G2.rightCols(Eigen::Index(Mb)).transpose() * Xb;
             }
           }
@@ -256,12 +273,12 @@ struct cosine_ce_kernel {
 /// Normalised class weights, Σw and scratch; reuse one cache across steps (no allocation).
 template <real_scalar T>
 struct cosine_ce_cache {
-  aligned_vector<T> seen_hat;       ///< Ks × D: n(T)
+  aligned_vector<T> seen_hat;  ///< Ks × D: n(T)
   normalize_cache<T> seen_norm;
-  aligned_vector<T> pseudo_hat;     ///< ΣM × D: n(P)
+  aligned_vector<T> pseudo_hat;  ///< ΣM × D: n(P)
   normalize_cache<T> pseudo_norm;
-  double weight_sum = 0;            ///< Σ w_i over rows with y_i ≠ −1
-  double loss = 0;                  ///< the forward's loss
+  double weight_sum = 0;  ///< Σ w_i over rows with y_i ≠ −1
+  double loss = 0;        ///< the forward's loss
   // Scratch (mutable across calls).
   std::vector<detail::cosine_ce_scratch<T>> scratch;
   aligned_vector<T> group_dw, dseen_hat, dpseudo_hat;
@@ -271,8 +288,8 @@ namespace detail {
 
 template <real_scalar T>
 void cosine_ce_prepare(std::string_view where, cosine_ce_cache<T>& cache, const_matrix_ref<T> X,
-                       std::span<const int> labels, std::span<const T> weights, const class_sets<T>& sets,
-                       const cosine_ce_options& params) {
+                       std::span<const int> labels, std::span<const T> weights,
+                       const class_sets<T>& sets, const cosine_ce_options& params) {
   check_class_sets(where, X, sets);
   check_labels(where, labels, sets, X.rows);
   require(T(params.eps) > T(0), std::string(where) + ": eps must be > 0");
@@ -280,13 +297,15 @@ void cosine_ce_prepare(std::string_view where, cosine_ce_cache<T>& cache, const_
     check_extent(where, "number of row weights", weights.size(), "rows of X", X.rows);
     for (index_t i = 0; i < weights.size(); ++i)
       require(weights[i] >= T(0) && std::isfinite(weights[i]),
-              std::string(where) + ": row weight " + std::to_string(double(weights[i])) + " of row " +
-                  std::to_string(i) + " must be finite and >= 0");
+              std::string(where) + ": row weight " + std::to_string(double(weights[i])) +
+                  " of row " + std::to_string(i) + " must be finite and >= 0");
   }
   if (params.check_finite) {
     for (index_t i = 0; i < X.rows; ++i) check_finite(where, "X", X.row(i), X.cols);
-    for (index_t i = 0; i < sets.seen.rows; ++i) check_finite(where, "seen classes", sets.seen.row(i), sets.seen.cols);
-    for (index_t i = 0; i < sets.pseudo.rows; ++i) check_finite(where, "pseudo classes", sets.pseudo.row(i), sets.pseudo.cols);
+    for (index_t i = 0; i < sets.seen.rows; ++i)
+      check_finite(where, "seen classes", sets.seen.row(i), sets.seen.cols);
+    for (index_t i = 0; i < sets.pseudo.rows; ++i)
+      check_finite(where, "pseudo classes", sets.pseudo.row(i), sets.pseudo.cols);
   }
   normalize_weights(cache.seen_hat, cache.seen_norm, sets.seen, T(params.eps));
   normalize_weights(cache.pseudo_hat, cache.pseudo_norm, sets.pseudo, T(params.eps));
@@ -298,7 +317,8 @@ void cosine_ce_prepare(std::string_view where, cosine_ce_cache<T>& cache, const_
 
 template <real_scalar T>
 cosine_ce_kernel<T> cosine_ce_make_kernel(const cosine_ce_cache<T>& cache, const_matrix_ref<T> X,
-                                          const class_sets<T>& sets, const cosine_ce_options& params) {
+                                          const class_sets<T>& sets,
+                                          const cosine_ce_options& params) {
   cosine_ce_kernel<T> k;
   k.X = X;
   k.row_offsets = sets.row_offsets;
@@ -315,7 +335,8 @@ cosine_ce_kernel<T> cosine_ce_make_kernel(const cosine_ce_cache<T>& cache, const
 template <real_scalar T>
 double cosine_ce_run(cosine_ce_cache<T>& cache, matrix_ref<T> dX, class_set_grads<T> dW, T dloss,
                      bool want_grad, const_matrix_ref<T> X, std::span<const int> labels,
-                     std::span<const T> weights, const class_sets<T>& sets, const cosine_ce_options& params) {
+                     std::span<const T> weights, const class_sets<T>& sets,
+                     const cosine_ce_options& params) {
   const index_t D = X.cols, Ks = sets.seen.rows, Mt = sets.pseudo.rows;
   auto k = cosine_ce_make_kernel(cache, X, sets, params);
   const bool any = cache.weight_sum > 0;
@@ -328,17 +349,20 @@ double cosine_ce_run(cosine_ce_cache<T>& cache, matrix_ref<T> dX, class_set_grad
   if (!any) return 0;
   const T coef = want_grad ? T(double(dloss) / cache.weight_sum) : T(0);
   eigen_single_thread_guard guard;
-  const double sum = k.run([&](index_t i) { return labels[i]; },
-                           [&](index_t i) { return weights.empty() ? T(1) : weights[i]; }, coef, want_grad,
-                           resolve_threads(params.threads), cache.scratch, cache.group_dw);
-  if (k.grad_seen) weights_backward(dW.seen, cache.dseen_hat, cache.seen_norm, cache.seen_hat, Ks, D);
-  if (k.grad_pseudo) weights_backward(dW.pseudo, cache.dpseudo_hat, cache.pseudo_norm, cache.pseudo_hat, Mt, D);
+  const double sum =
+      k.run([&](index_t i) { return labels[i]; },
+            [&](index_t i) { return weights.empty() ? T(1) : weights[i]; }, coef, want_grad,
+            resolve_threads(params.threads), cache.scratch, cache.group_dw);
+  if (k.grad_seen)
+    weights_backward(dW.seen, cache.dseen_hat, cache.seen_norm, cache.seen_hat, Ks, D);
+  if (k.grad_pseudo)
+    weights_backward(dW.pseudo, cache.dpseudo_hat, cache.pseudo_norm, cache.pseudo_hat, Mt, D);
   return sum / cache.weight_sum;
 }
 
 template <real_scalar T>
-void cosine_ce_check_grads(std::string_view where, matrix_ref<T> dX, class_set_grads<T> dW, const_matrix_ref<T> X,
-                           const class_sets<T>& sets) {
+void cosine_ce_check_grads(std::string_view where, matrix_ref<T> dX, class_set_grads<T> dW,
+                           const_matrix_ref<T> X, const class_sets<T>& sets) {
   if (dX.data) check_shape(where, "dX", dX, X.rows, X.cols);
   if (dW.seen.data) check_shape(where, "dT", dW.seen, sets.seen.rows, X.cols);
   if (dW.pseudo.data) check_shape(where, "dP", dW.pseudo, sets.pseudo.rows, X.cols);
@@ -358,11 +382,12 @@ void cosine_ce_check_grads(std::string_view where, matrix_ref<T> dX, class_set_g
  *         sets, negative or non-finite weights.
  */
 template <real_scalar T>
-void cosine_ce_forward(T& loss, cosine_ce_cache<T>& cache, const_matrix_ref<T> X, std::span<const int> labels,
-                       std::span<const T> weights, const class_sets<T>& sets, const cosine_ce_options& params) {
+void cosine_ce_forward(T& loss, cosine_ce_cache<T>& cache, const_matrix_ref<T> X,
+                       std::span<const int> labels, std::span<const T> weights,
+                       const class_sets<T>& sets, const cosine_ce_options& params) {
   detail::cosine_ce_prepare("cosine_ce_forward", cache, X, labels, weights, sets, params);
-  cache.loss = detail::cosine_ce_run(cache, matrix_ref<T>{}, class_set_grads<T>{}, T(0), false, X, labels,
-                                     weights, sets, params);
+  cache.loss = detail::cosine_ce_run(cache, matrix_ref<T>{}, class_set_grads<T>{}, T(0), false, X,
+                                     labels, weights, sets, params);
   loss = T(cache.loss);
 }
 
@@ -377,11 +402,13 @@ void cosine_ce_forward(T& loss, cosine_ce_cache<T>& cache, const_matrix_ref<T> X
  */
 template <real_scalar T>
 void cosine_ce_backward(matrix_ref<T> dX, class_set_grads<T> dW, T dloss, cosine_ce_cache<T>& cache,
-                        const_matrix_ref<T> X, std::span<const int> labels, std::span<const T> weights,
-                        const class_sets<T>& sets, const cosine_ce_options& params) {
+                        const_matrix_ref<T> X, std::span<const int> labels,
+                        std::span<const T> weights, const class_sets<T>& sets,
+                        const cosine_ce_options& params) {
   detail::check_class_sets("cosine_ce_backward", X, sets);
   detail::cosine_ce_check_grads("cosine_ce_backward", dX, dW, X, sets);
-  check_extent("cosine_ce_backward", "cache classes", cache.seen_hat.size(), "Ks × D", sets.seen.rows * X.cols);
+  check_extent("cosine_ce_backward", "cache classes", cache.seen_hat.size(), "Ks × D",
+               sets.seen.rows * X.cols);
   detail::check_labels("cosine_ce_backward", labels, sets, X.rows);
   detail::cosine_ce_run(cache, dX, dW, dloss, true, X, labels, weights, sets, params);
 }
@@ -392,9 +419,11 @@ void cosine_ce_backward(matrix_ref<T> dX, class_set_grads<T> dW, T dloss, cosine
  * Same arguments and errors as `cosine_ce_forward` / `cosine_ce_backward`.
  */
 template <real_scalar T>
-void cosine_ce_forward_backward(T& loss, matrix_ref<T> dX, class_set_grads<T> dW, cosine_ce_cache<T>& cache,
-                                const_matrix_ref<T> X, std::span<const int> labels, std::span<const T> weights,
-                                const class_sets<T>& sets, const cosine_ce_options& params, T dloss = T(1)) {
+void cosine_ce_forward_backward(T& loss, matrix_ref<T> dX, class_set_grads<T> dW,
+                                cosine_ce_cache<T>& cache, const_matrix_ref<T> X,
+                                std::span<const int> labels, std::span<const T> weights,
+                                const class_sets<T>& sets, const cosine_ce_options& params,
+                                T dloss = T(1)) {
   detail::cosine_ce_prepare("cosine_ce_forward_backward", cache, X, labels, weights, sets, params);
   detail::cosine_ce_check_grads("cosine_ce_forward_backward", dX, dW, X, sets);
   cache.loss = detail::cosine_ce_run(cache, dX, dW, dloss, true, X, labels, weights, sets, params);

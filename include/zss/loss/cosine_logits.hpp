@@ -55,10 +55,12 @@ namespace zss {
  */
 template <real_scalar T>
 struct class_sets {
-  std::span<const index_t> row_offsets;     ///< B + 1: image b owns rows [row_offsets[b], row_offsets[b+1])
-  matrix_ref<const T> seen;                 ///< Ks × D: seen text embeddings T (unnormalised is fine)
-  matrix_ref<const T> pseudo;               ///< (Σ M_b) × D: stacked pseudo prototypes P_b (may be 0 rows)
-  std::span<const index_t> pseudo_offsets;  ///< B + 1 offsets into `pseudo`; empty = no pseudo classes
+  std::span<const index_t>
+      row_offsets;             ///< B + 1: image b owns rows [row_offsets[b], row_offsets[b+1])
+  matrix_ref<const T> seen;    ///< Ks × D: seen text embeddings T (unnormalised is fine)
+  matrix_ref<const T> pseudo;  ///< (Σ M_b) × D: stacked pseudo prototypes P_b (may be 0 rows)
+  std::span<const index_t>
+      pseudo_offsets;  ///< B + 1 offsets into `pseudo`; empty = no pseudo classes
 
   index_t images() const noexcept { return row_offsets.empty() ? 0 : row_offsets.size() - 1; }
   index_t seen_count() const noexcept { return seen.rows; }
@@ -67,7 +69,9 @@ struct class_sets {
     return pseudo_offsets.empty() ? 0 : pseudo_offsets[b + 1] - pseudo_offsets[b];
   }
   /// First row of P_b in `pseudo`.
-  index_t pseudo_begin(index_t b) const noexcept { return pseudo_offsets.empty() ? 0 : pseudo_offsets[b]; }
+  index_t pseudo_begin(index_t b) const noexcept {
+    return pseudo_offsets.empty() ? 0 : pseudo_offsets[b];
+  }
   /// K_b = Ks + M_b.
   index_t classes(index_t b) const noexcept { return seen.rows + pseudo_count(b); }
   /// Kmax = max_b K_b (Ks when there are no images).
@@ -87,16 +91,16 @@ struct class_set_grads {
 
 /// Scales and ε of the cosine logits.
 struct cosine_logits_options {
-  double alpha = 1 / 0.07;   ///< scale of the seen block (1/τ); used as T(alpha), like every field
-  double beta = 1 / 0.07;    ///< scale of the pseudo block (1/τ)
-  double eps = 1e-12;        ///< ε of the normalisations (rows and class weights; normalize_eps)
-  int threads = 0;           ///< 0 = OpenMP default
+  double alpha = 1 / 0.07;  ///< scale of the seen block (1/τ); used as T(alpha), like every field
+  double beta = 1 / 0.07;   ///< scale of the pseudo block (1/τ)
+  double eps = 1e-12;       ///< ε of the normalisations (rows and class weights; normalize_eps)
+  int threads = 0;          ///< 0 = OpenMP default
 };
 
 namespace detail {
 
-inline void check_offsets(std::string_view where, std::string_view name, std::span<const index_t> off,
-                          index_t expected_size, index_t total) {
+inline void check_offsets(std::string_view where, std::string_view name,
+                          std::span<const index_t> off, index_t expected_size, index_t total) {
   std::ostringstream os;
   if (off.size() != expected_size) {
     os << where << ": " << name << " has " << off.size() << " entries, expected " << expected_size
@@ -105,8 +109,8 @@ inline void check_offsets(std::string_view where, std::string_view name, std::sp
   }
   if (off.empty()) return;
   if (off.front() != 0 || off.back() != total) {
-    os << where << ": " << name << " must start at 0 and end at " << total << ", got " << off.front()
-       << " .. " << off.back();
+    os << where << ": " << name << " must start at 0 and end at " << total << ", got "
+       << off.front() << " .. " << off.back();
     throw std::invalid_argument(os.str());
   }
   for (index_t b = 0; b + 1 < off.size(); ++b)
@@ -120,15 +124,18 @@ inline void check_offsets(std::string_view where, std::string_view name, std::sp
 /// Validates a class-set layout against rows X (N × D).
 template <real_scalar T>
 void check_class_sets(std::string_view where, const_matrix_ref<T> X, const class_sets<T>& s) {
-  require(!s.row_offsets.empty(), std::string(where) + ": row_offsets is empty (needs B + 1 entries)");
+  require(!s.row_offsets.empty(),
+          std::string(where) + ": row_offsets is empty (needs B + 1 entries)");
   const index_t B = s.images();
   check_offsets(where, "row_offsets", s.row_offsets, B + 1, X.rows);
   check_extent(where, "width of the seen classes", s.seen.cols, "width of X", X.cols);
   if (!s.pseudo_offsets.empty()) {
     check_offsets(where, "pseudo_offsets", s.pseudo_offsets, B + 1, s.pseudo.rows);
-    if (s.pseudo.rows > 0) check_extent(where, "width of the pseudo classes", s.pseudo.cols, "width of X", X.cols);
+    if (s.pseudo.rows > 0)
+      check_extent(where, "width of the pseudo classes", s.pseudo.cols, "width of X", X.cols);
   } else {
-    require(s.pseudo.rows == 0, std::string(where) + ": pseudo has " + std::to_string(s.pseudo.rows) +
+    require(s.pseudo.rows == 0, std::string(where) + ": pseudo has " +
+                                    std::to_string(s.pseudo.rows) +
                                     " rows but pseudo_offsets is empty");
   }
   for (index_t b = 0; b < B; ++b)
@@ -139,7 +146,8 @@ void check_class_sets(std::string_view where, const_matrix_ref<T> X, const class
 
 /// Validates labels (N entries in [−1, K_b)) for the layout.
 template <real_scalar T>
-void check_labels(std::string_view where, std::span<const int> labels, const class_sets<T>& s, index_t n) {
+void check_labels(std::string_view where, std::span<const int> labels, const class_sets<T>& s,
+                  index_t n) {
   check_extent(where, "number of labels", labels.size(), "rows of X", n);
   for (index_t b = 0; b < s.images(); ++b) {
     const int K = static_cast<int>(s.classes(b));
@@ -155,15 +163,17 @@ void check_labels(std::string_view where, std::span<const int> labels, const cla
 
 /// Normalised copy of a weight matrix (dense, stride D) with its normalize cache.
 template <real_scalar T>
-void normalize_weights(aligned_vector<T>& out, normalize_cache<T>& cache, const_matrix_ref<T> W, T eps) {
+void normalize_weights(aligned_vector<T>& out, normalize_cache<T>& cache, const_matrix_ref<T> W,
+                       T eps) {
   out.resize(W.rows * W.cols);
   normalize_rows_forward(matrix_ref<T>(out.data(), W.rows, W.cols), cache, W, eps, 1);
 }
 
 /// dW += normalize-backward of dŴ (dense, stride D).
 template <real_scalar T>
-void weights_backward(matrix_ref<T> dW, const aligned_vector<T>& dWhat, const normalize_cache<T>& cache,
-                      const aligned_vector<T>& What, index_t rows, index_t cols) {
+void weights_backward(matrix_ref<T> dW, const aligned_vector<T>& dWhat,
+                      const normalize_cache<T>& cache, const aligned_vector<T>& What, index_t rows,
+                      index_t cols) {
   if (rows == 0) return;
   normalize_rows_backward(dW, matrix_ref<const T>(dWhat.data(), rows, cols), cache,
                           matrix_ref<const T>(What.data(), rows, cols), 1);
@@ -174,12 +184,12 @@ void weights_backward(matrix_ref<T> dW, const aligned_vector<T>& dWhat, const no
 /// What `cosine_logits_backward` needs: normalised rows and class weights with their norms.
 template <real_scalar T>
 struct cosine_logits_cache {
-  aligned_vector<T> x_hat;          ///< N × D: n(X)
-  normalize_cache<T> x_norm;        ///< N norms of X
-  aligned_vector<T> seen_hat;       ///< Ks × D: n(T)
-  normalize_cache<T> seen_norm;     ///< Ks norms
-  aligned_vector<T> pseudo_hat;     ///< (Σ M_b) × D: n(P)
-  normalize_cache<T> pseudo_norm;   ///< Σ M_b norms
+  aligned_vector<T> x_hat;         ///< N × D: n(X)
+  normalize_cache<T> x_norm;       ///< N norms of X
+  aligned_vector<T> seen_hat;      ///< Ks × D: n(T)
+  normalize_cache<T> seen_norm;    ///< Ks norms
+  aligned_vector<T> pseudo_hat;    ///< (Σ M_b) × D: n(P)
+  normalize_cache<T> pseudo_norm;  ///< Σ M_b norms
 };
 
 /**
@@ -203,21 +213,27 @@ void cosine_logits_forward(matrix_ref<T> S, cosine_logits_cache<T>& cache, const
   const int threads = resolve_threads(params.threads);
   eigen_single_thread_guard guard;
   cache.x_hat.resize(N * D);
-  normalize_rows_forward(matrix_ref<T>(cache.x_hat.data(), N, D), cache.x_norm, X, T(params.eps), threads);
+  normalize_rows_forward(matrix_ref<T>(cache.x_hat.data(), N, D), cache.x_norm, X, T(params.eps),
+                         threads);
   detail::normalize_weights(cache.seen_hat, cache.seen_norm, sets.seen, T(params.eps));
   detail::normalize_weights(cache.pseudo_hat, cache.pseudo_norm, sets.pseudo, T(params.eps));
-  const const_matrix_map<T> Th(cache.seen_hat.data(), Eigen::Index(Ks), Eigen::Index(D), Eigen::OuterStride<>(D));
+  const const_matrix_map<T> Th(cache.seen_hat.data(), Eigen::Index(Ks), Eigen::Index(D),
+                               Eigen::OuterStride<>(D));
   parallel_for(sets.images(), threads, [&](index_t b, int) {
-    const index_t r0 = sets.row_offsets[b], nb = sets.row_offsets[b + 1] - r0, Mb = sets.pseudo_count(b);
+    const index_t r0 = sets.row_offsets[b], nb = sets.row_offsets[b + 1] - r0,
+                  Mb = sets.pseudo_count(b);
     if (nb == 0) return;
-    const const_matrix_map<T> Xh(cache.x_hat.data() + r0 * D, Eigen::Index(nb), Eigen::Index(D), Eigen::OuterStride<>(D));
-    matrix_map<T> Sb(S.row(r0), Eigen::Index(nb), Eigen::Index(Kmax), Eigen::OuterStride<>(Eigen::Index(S.stride)));
+    const const_matrix_map<T> Xh(cache.x_hat.data() + r0 * D, Eigen::Index(nb), Eigen::Index(D),
+                                 Eigen::OuterStride<>(D));
+    matrix_map<T> Sb(S.row(r0), Eigen::Index(nb), Eigen::Index(Kmax),
+                     Eigen::OuterStride<>(Eigen::Index(S.stride)));
     Sb.setZero();
     if (Ks > 0) Sb.leftCols(Eigen::Index(Ks)).noalias() = T(params.alpha) * (Xh * Th.transpose());
     if (Mb > 0) {
-      const const_matrix_map<T> Ph(cache.pseudo_hat.data() + sets.pseudo_begin(b) * D, Eigen::Index(Mb),
-                                   Eigen::Index(D), Eigen::OuterStride<>(D));
-      Sb.middleCols(Eigen::Index(Ks), Eigen::Index(Mb)).noalias() = T(params.beta) * (Xh * Ph.transpose());
+      const const_matrix_map<T> Ph(cache.pseudo_hat.data() + sets.pseudo_begin(b) * D,
+                                   Eigen::Index(Mb), Eigen::Index(D), Eigen::OuterStride<>(D));
+      Sb.middleCols(Eigen::Index(Ks), Eigen::Index(Mb)).noalias() =
+          T(params.beta) * (Xh * Ph.transpose());
     }
   });
 }
@@ -237,7 +253,8 @@ void cosine_logits_backward(matrix_ref<T> dX, class_set_grads<T> dW, const_matri
                             const class_sets<T>& sets, const cosine_logits_options& params) {
   constexpr std::string_view where = "cosine_logits_backward";
   detail::check_class_sets(where, X, sets);
-  const index_t N = X.rows, D = X.cols, Ks = sets.seen.rows, Kmax = sets.max_classes(), B = sets.images();
+  const index_t N = X.rows, D = X.cols, Ks = sets.seen.rows, Kmax = sets.max_classes(),
+                B = sets.images();
   check_shape(where, "dS", dS, N, Kmax);
   check_extent(where, "cache rows", cache.x_norm.norm.size(), "rows of X", N);
   if (dX.data) check_shape(where, "dX", dX, N, D);
@@ -245,26 +262,34 @@ void cosine_logits_backward(matrix_ref<T> dX, class_set_grads<T> dW, const_matri
   if (dW.pseudo.data) check_shape(where, "dP", dW.pseudo, sets.pseudo.rows, D);
   const int threads = resolve_threads(params.threads);
   eigen_single_thread_guard guard;
-  const const_matrix_map<T> Th(cache.seen_hat.data(), Eigen::Index(Ks), Eigen::Index(D), Eigen::OuterStride<>(D));
+  const const_matrix_map<T> Th(cache.seen_hat.data(), Eigen::Index(Ks), Eigen::Index(D),
+                               Eigen::OuterStride<>(D));
   auto Sb_of = [&](index_t r0, index_t nb) {
-    return const_matrix_map<T>(dS.row(r0), Eigen::Index(nb), Eigen::Index(Kmax), Eigen::OuterStride<>(Eigen::Index(dS.stride)));
+    return const_matrix_map<T>(dS.row(r0), Eigen::Index(nb), Eigen::Index(Kmax),
+                               Eigen::OuterStride<>(Eigen::Index(dS.stride)));
   };
   auto Xh_of = [&](index_t r0, index_t nb) {
-    return const_matrix_map<T>(cache.x_hat.data() + r0 * D, Eigen::Index(nb), Eigen::Index(D), Eigen::OuterStride<>(D));
+    return const_matrix_map<T>(cache.x_hat.data() + r0 * D, Eigen::Index(nb), Eigen::Index(D),
+                               Eigen::OuterStride<>(D));
   };
   auto Ph_of = [&](index_t b) {
-    return const_matrix_map<T>(cache.pseudo_hat.data() + sets.pseudo_begin(b) * D, Eigen::Index(sets.pseudo_count(b)),
-                               Eigen::Index(D), Eigen::OuterStride<>(D));
+    return const_matrix_map<T>(cache.pseudo_hat.data() + sets.pseudo_begin(b) * D,
+                               Eigen::Index(sets.pseudo_count(b)), Eigen::Index(D),
+                               Eigen::OuterStride<>(D));
   };
   if (dX.data) {
     aligned_vector<T> dXh(N * D, T(0));
     parallel_for(B, threads, [&](index_t b, int) {
-      const index_t r0 = sets.row_offsets[b], nb = sets.row_offsets[b + 1] - r0, Mb = sets.pseudo_count(b);
+      const index_t r0 = sets.row_offsets[b], nb = sets.row_offsets[b + 1] - r0,
+                    Mb = sets.pseudo_count(b);
       if (nb == 0) return;
-      matrix_map<T> G(dXh.data() + r0 * D, Eigen::Index(nb), Eigen::Index(D), Eigen::OuterStride<>(D));
+      matrix_map<T> G(dXh.data() + r0 * D, Eigen::Index(nb), Eigen::Index(D),
+                      Eigen::OuterStride<>(D));
       const auto dSb = Sb_of(r0, nb);
       if (Ks > 0) G.noalias() = T(params.alpha) * (dSb.leftCols(Eigen::Index(Ks)) * Th);
-      if (Mb > 0) G.noalias() += T(params.beta) * (dSb.middleCols(Eigen::Index(Ks), Eigen::Index(Mb)) * Ph_of(b));
+      if (Mb > 0)
+        G.noalias() +=
+            T(params.beta) * (dSb.middleCols(Eigen::Index(Ks), Eigen::Index(Mb)) * Ph_of(b));
     });
     normalize_rows_backward(dX, matrix_ref<const T>(dXh.data(), N, D), cache.x_norm,
                             matrix_ref<const T>(cache.x_hat.data(), N, D), threads);
@@ -276,7 +301,8 @@ void cosine_logits_backward(matrix_ref<T> dX, class_set_grads<T> dW, const_matri
     for (index_t b = 0; b < B; ++b) {
       const index_t r0 = sets.row_offsets[b], nb = sets.row_offsets[b + 1] - r0;
       if (nb == 0) continue;
-      G.noalias() += T(params.alpha) * (Sb_of(r0, nb).leftCols(Eigen::Index(Ks)).transpose() * Xh_of(r0, nb));
+      G.noalias() +=
+          T(params.alpha) * (Sb_of(r0, nb).leftCols(Eigen::Index(Ks)).transpose() * Xh_of(r0, nb));
     }
     detail::weights_backward(dW.seen, dTh, cache.seen_norm, cache.seen_hat, Ks, D);
   }
@@ -284,10 +310,14 @@ void cosine_logits_backward(matrix_ref<T> dX, class_set_grads<T> dW, const_matri
     const index_t Mt = sets.pseudo.rows;
     aligned_vector<T> dPh(Mt * D, T(0));
     parallel_for(B, threads, [&](index_t b, int) {
-      const index_t r0 = sets.row_offsets[b], nb = sets.row_offsets[b + 1] - r0, Mb = sets.pseudo_count(b);
+      const index_t r0 = sets.row_offsets[b], nb = sets.row_offsets[b + 1] - r0,
+                    Mb = sets.pseudo_count(b);
       if (nb == 0 || Mb == 0) return;
-      matrix_map<T> G(dPh.data() + sets.pseudo_begin(b) * D, Eigen::Index(Mb), Eigen::Index(D), Eigen::OuterStride<>(D));
-      G.noalias() = T(params.beta) * (Sb_of(r0, nb).middleCols(Eigen::Index(Ks), Eigen::Index(Mb)).transpose() * Xh_of(r0, nb));
+      matrix_map<T> G(dPh.data() + sets.pseudo_begin(b) * D, Eigen::Index(Mb), Eigen::Index(D),
+                      Eigen::OuterStride<>(D));
+      G.noalias() = T(params.beta) *
+                    (Sb_of(r0, nb).middleCols(Eigen::Index(Ks), Eigen::Index(Mb)).transpose() *
+                     Xh_of(r0, nb));
     });
     detail::weights_backward(dW.pseudo, dPh, cache.pseudo_norm, cache.pseudo_hat, Mt, D);
   }

@@ -45,18 +45,19 @@ namespace zss {
 
 /// Options of the focal + dice loss (ZegCLIP's defaults where it has them).
 struct focal_dice_options {
-  double alpha = 0.25;        ///< focal α (weight of the positive class); used as T(alpha), like every field
-  double gamma = 2;           ///< focal γ ≥ 0
-  double dice_smooth = 1;     ///< σ_s added to the dice numerator and denominator
-  double focal_weight = 1;    ///< λ_f
-  double dice_weight = 1;     ///< λ_d
+  double alpha =
+      0.25;  ///< focal α (weight of the positive class); used as T(alpha), like every field
+  double gamma = 2;         ///< focal γ ≥ 0
+  double dice_smooth = 1;   ///< σ_s added to the dice numerator and denominator
+  double focal_weight = 1;  ///< λ_f
+  double dice_weight = 1;   ///< λ_d
   int threads = 0;          ///< 0 = OpenMP default
 };
 
 /// What `focal_dice_backward` needs: per (image, class) dice sums and the normalisers.
 template <real_scalar T>
 struct focal_dice_cache {
-  std::vector<index_t> class_offsets;  ///< B + 1: image b's classes at [class_offsets[b], …)
+  std::vector<index_t> class_offsets;     ///< B + 1: image b's classes at [class_offsets[b], …)
   std::vector<double> inter, psum, tsum;  ///< per (b, k): Σ p t, Σ p, Σ t over valid rows
   std::vector<index_t> valid_rows;        ///< B: |V_b|
   index_t valid = 0;                      ///< |V|
@@ -99,10 +100,12 @@ inline T focal_pow(T x, T gamma) noexcept {
 template <real_scalar T>
 void focal_dice_check(std::string_view where, const_matrix_ref<T> S, std::span<const int> labels,
                       const class_sets<T>& sets, const focal_dice_options& params) {
-  require(!sets.row_offsets.empty(), std::string(where) + ": row_offsets is empty (needs B + 1 entries)");
+  require(!sets.row_offsets.empty(),
+          std::string(where) + ": row_offsets is empty (needs B + 1 entries)");
   const index_t B = sets.images();
   check_offsets(where, "row_offsets", sets.row_offsets, B + 1, S.rows);
-  if (!sets.pseudo_offsets.empty()) check_offsets(where, "pseudo_offsets", sets.pseudo_offsets, B + 1, sets.pseudo.rows);
+  if (!sets.pseudo_offsets.empty())
+    check_offsets(where, "pseudo_offsets", sets.pseudo_offsets, B + 1, sets.pseudo.rows);
   for (index_t b = 0; b < B; ++b)
     if (sets.classes(b) == 0 && sets.row_offsets[b + 1] > sets.row_offsets[b])
       throw std::invalid_argument(std::string(where) + ": image " + std::to_string(b) +
@@ -110,7 +113,8 @@ void focal_dice_check(std::string_view where, const_matrix_ref<T> S, std::span<c
   check_shape(where, "S", S, S.rows, sets.max_classes());
   check_labels(where, labels, sets, S.rows);
   require(T(params.gamma) >= T(0), std::string(where) + ": gamma must be >= 0");
-  require(T(params.alpha) >= T(0) && T(params.alpha) <= T(1), std::string(where) + ": alpha must be in [0, 1]");
+  require(T(params.alpha) >= T(0) && T(params.alpha) <= T(1),
+          std::string(where) + ": alpha must be in [0, 1]");
   require(T(params.dice_smooth) > T(0), std::string(where) + ": dice_smooth must be > 0");
 }
 
@@ -127,12 +131,14 @@ void focal_dice_check(std::string_view where, const_matrix_ref<T> S, std::span<c
  *         empty class set, S not N × Kmax, γ < 0, α ∉ [0, 1], σ_s ≤ 0.
  */
 template <real_scalar T>
-void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, const_matrix_ref<T> S, std::span<const int> labels,
-                        const class_sets<T>& sets, const focal_dice_options& params) {
+void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, const_matrix_ref<T> S,
+                        std::span<const int> labels, const class_sets<T>& sets,
+                        const focal_dice_options& params) {
   detail::focal_dice_check("focal_dice_forward", S, labels, sets, params);
   const index_t B = sets.images();
   cache.class_offsets.assign(B + 1, 0);
-  for (index_t b = 0; b < B; ++b) cache.class_offsets[b + 1] = cache.class_offsets[b] + sets.classes(b);
+  for (index_t b = 0; b < B; ++b)
+    cache.class_offsets[b + 1] = cache.class_offsets[b] + sets.classes(b);
   const index_t total = cache.class_offsets[B];
   cache.inter.assign(total, 0.0);
   cache.psum.assign(total, 0.0);
@@ -177,7 +183,8 @@ void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, const_matrix_ref<T>
   }
   cache.focal = cache.valid ? focal / double(cache.valid) : 0.0;
   cache.dice = cache.dice_terms ? dice / double(cache.dice_terms) : 0.0;
-  cache.loss = double(T(params.focal_weight)) * cache.focal + double(T(params.dice_weight)) * cache.dice;
+  cache.loss =
+      double(T(params.focal_weight)) * cache.focal + double(T(params.dice_weight)) * cache.dice;
   loss = T(cache.loss);
 }
 
@@ -187,8 +194,9 @@ void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, const_matrix_ref<T>
  * @param cache from `focal_dice_forward` on the same inputs.
  */
 template <real_scalar T>
-void focal_dice_backward(matrix_ref<T> dS, T dloss, const focal_dice_cache<T>& cache, const_matrix_ref<T> S,
-                         std::span<const int> labels, const class_sets<T>& sets, const focal_dice_options& params) {
+void focal_dice_backward(matrix_ref<T> dS, T dloss, const focal_dice_cache<T>& cache,
+                         const_matrix_ref<T> S, std::span<const int> labels,
+                         const class_sets<T>& sets, const focal_dice_options& params) {
   detail::focal_dice_check("focal_dice_backward", S, labels, sets, params);
   check_shape("focal_dice_backward", "dS", dS, S.rows, S.cols);
   const index_t B = sets.images();

@@ -50,8 +50,8 @@
 #include "zss/core/parallel.hpp"
 #include "zss/core/simd.hpp"
 #include "zss/core/tensor.hpp"
-#include "zss/loss/cosine_ce.hpp"
 #include "zss/loss/cls_bank.hpp"
+#include "zss/loss/cosine_ce.hpp"
 #include "zss/loss/info_nce.hpp"
 #include "zss/nn/normalize.hpp"
 
@@ -69,11 +69,11 @@ inline const enum_names<glm_pool, 4> glm_pool_names{{{glm_pool::attention, "atte
 struct glm_options {
   glm_pool pool = glm_pool::attention;  ///< the paper's attention pooling by default
   double tau = 0.07;                    ///< τ_g (used as T(tau))
-  double rho = 0.25;                    ///< `selective`: fraction of pixels kept (0, 1]; unpublished, tunable
-  double eps = 1e-12;                   ///< ε of every normalisation (normalize_eps; used as T(eps))
-  int threads = 0;                      ///< 0 = OpenMP default
-  index_t block_rows = 128;             ///< `dense`: rows per block
-  bool check_finite = false;            ///< check R and C for NaN/Inf first
+  double rho = 0.25;          ///< `selective`: fraction of pixels kept (0, 1]; unpublished, tunable
+  double eps = 1e-12;         ///< ε of every normalisation (normalize_eps; used as T(eps))
+  int threads = 0;            ///< 0 = OpenMP default
+  index_t block_rows = 128;   ///< `dense`: rows per block
+  bool check_finite = false;  ///< check R and C for NaN/Inf first
 };
 
 /// Everything the backward needs, plus reusable scratch.
@@ -89,7 +89,7 @@ struct glm_cache {
   aligned_vector<T> g;             ///< B × D: n(ŝ)
   normalize_cache<T> g_norm;
   info_nce_cache<T> nce;
-  std::vector<int> targets;        ///< B: 0 … B−1
+  std::vector<int> targets;  ///< B: 0 … B−1
   double loss = 0;
   // Scratch.
   aligned_vector<T> dg, dpooled;
@@ -105,18 +105,22 @@ void glm_check(std::string_view where, matrix_ref<const T> R, index_t P, matrix_
   const index_t B = C.rows;
   require(P > 0, std::string(where) + ": P must be > 0");
   require(B > 0, std::string(where) + ": C has no rows (B = 0)");
-  check_extent(where, "rows of R", R.rows, "B·P = " + std::to_string(B) + "·" + std::to_string(P), B * P);
+  check_extent(where, "rows of R", R.rows, "B·P = " + std::to_string(B) + "·" + std::to_string(P),
+               B * P);
   check_extent(where, "width of C", C.cols, "width of R", R.cols);
   require(R.cols > 0, std::string(where) + ": D must be > 0");
-  require(T(params.tau) > T(0), std::string(where) + ": tau must be > 0, got " + std::to_string(params.tau));
+  require(T(params.tau) > T(0),
+          std::string(where) + ": tau must be > 0, got " + std::to_string(params.tau));
   require(T(params.eps) > T(0), std::string(where) + ": eps must be > 0");
   if (params.pool == glm_pool::selective)
     require(T(params.rho) > T(0) && T(params.rho) <= T(1),
-            std::string(where) + ": rho must be in (0, 1], got " + std::to_string(double(T(params.rho))));
+            std::string(where) + ": rho must be in (0, 1], got " +
+                std::to_string(double(T(params.rho))));
 }
 
 template <real_scalar T>
-cosine_ce_kernel<T> glm_dense_kernel(const glm_cache<T>& cache, const_matrix_ref<T> R, const glm_options& params) {
+cosine_ce_kernel<T> glm_dense_kernel(const glm_cache<T>& cache, const_matrix_ref<T> R,
+                                     const glm_options& params) {
   cosine_ce_kernel<T> k;
   k.X = R;
   k.seen_hat = matrix_ref<const T>(cache.keys.data(), cache.keys_count, cache.D);
@@ -129,8 +133,8 @@ cosine_ce_kernel<T> glm_dense_kernel(const glm_cache<T>& cache, const_matrix_ref
 }
 
 template <real_scalar T>
-double glm_dense_run(glm_cache<T>& cache, matrix_ref<T> dR, T dloss, bool want_grad, const_matrix_ref<T> R,
-                     const glm_options& params) {
+double glm_dense_run(glm_cache<T>& cache, matrix_ref<T> dR, T dloss, bool want_grad,
+                     const_matrix_ref<T> R, const glm_options& params) {
   auto k = glm_dense_kernel(cache, R, params);
   const index_t offsets[2] = {0, R.rows};
   k.row_offsets = std::span<const index_t>(offsets, 2);
@@ -138,9 +142,9 @@ double glm_dense_run(glm_cache<T>& cache, matrix_ref<T> dR, T dloss, bool want_g
   const index_t P = cache.P;
   const T coef = want_grad ? T(double(dloss) / double(R.rows)) : T(0);
   eigen_single_thread_guard guard;
-  const double sum = k.run([P](index_t i) { return static_cast<int>(i / P); }, [](index_t) { return T(1); },
-                           coef, want_grad && dloss != T(0), resolve_threads(params.threads), cache.scratch,
-                           cache.group_dw);
+  const double sum = k.run([P](index_t i) { return static_cast<int>(i / P); },
+                           [](index_t) { return T(1); }, coef, want_grad && dloss != T(0),
+                           resolve_threads(params.threads), cache.scratch, cache.group_dw);
   return sum / double(R.rows);
 }
 
@@ -204,7 +208,8 @@ void glm_pool_image(glm_cache<T>& cache, index_t b, const_matrix_ref<T> R, const
       // Online softmax: one read of R_b (flash-attention style running max), four rows a step.
       index_t p = 0;
       for (; p + 4 <= P; p += 4) {
-        const T* r[4] = {R.row(b * P + p), R.row(b * P + p + 1), R.row(b * P + p + 2), R.row(b * P + p + 3)};
+        const T* r[4] = {R.row(b * P + p), R.row(b * P + p + 1), R.row(b * P + p + 2),
+                         R.row(b * P + p + 3)};
         T ev[4], w[4];
         dot4(c, r, D, ev);
         T mt = m;
@@ -255,13 +260,15 @@ void glm_pool_image(glm_cache<T>& cache, index_t b, const_matrix_ref<T> R, const
       std::vector<T> score(P);
       for (index_t p = 0; p < P; ++p) {
         const T* r = R.row(b * P + p);
-        score[p] = simd::dot(r, c, D) / std::max(std::sqrt(simd::squared_norm(r, D)), T(params.eps));
+        score[p] =
+            simd::dot(r, c, D) / std::max(std::sqrt(simd::squared_norm(r, D)), T(params.eps));
       }
       std::vector<index_t> idx(P);
       std::iota(idx.begin(), idx.end(), index_t(0));
-      std::partial_sort(idx.begin(), idx.begin() + std::ptrdiff_t(k), idx.end(), [&](index_t x, index_t y) {
-        return score[x] > score[y] || (score[x] == score[y] && x < y);
-      });
+      std::partial_sort(idx.begin(), idx.begin() + std::ptrdiff_t(k), idx.end(),
+                        [&](index_t x, index_t y) {
+                          return score[x] > score[y] || (score[x] == score[y] && x < y);
+                        });
       std::sort(idx.begin(), idx.begin() + std::ptrdiff_t(k));
       index_t* sel = cache.selected.data() + b * k;
       for (index_t j = 0; j < k; ++j) {
@@ -290,7 +297,8 @@ void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, co
       const T sb = simd::dot(ds, cache.pooled.data() + b * D, D);  // Σ_p a_p da_p = ⟨dŝ, ŝ⟩
       index_t p = 0;
       for (; p + 4 <= P; p += 4) {
-        const T* r[4] = {R.row(b * P + p), R.row(b * P + p + 1), R.row(b * P + p + 2), R.row(b * P + p + 3)};
+        const T* r[4] = {R.row(b * P + p), R.row(b * P + p + 1), R.row(b * P + p + 2),
+                         R.row(b * P + p + 3)};
         T da[4];
         dot4(ds, r, D, da);
         for (index_t j = 0; j < 4; ++j) {
@@ -314,7 +322,8 @@ void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, co
     case glm_pool::selective: {
       const index_t k = cache.selected_per_image;
       const T w = T(1) / T(k);
-      for (index_t j = 0; j < k; ++j) simd::axpy(w, ds, dR.row(b * P + cache.selected[b * k + j]), D);
+      for (index_t j = 0; j < k; ++j)
+        simd::axpy(w, ds, dR.row(b * P + cache.selected[b * k + j]), D);
       break;
     }
     case glm_pool::dense:
@@ -323,13 +332,14 @@ void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, co
 }
 
 template <real_scalar T>
-void glm_prepare(std::string_view where, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P, const_matrix_ref<T> C,
-                 const cls_bank<T>& bank, const glm_options& params) {
+void glm_prepare(std::string_view where, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P,
+                 const_matrix_ref<T> C, const cls_bank<T>& bank, const glm_options& params) {
   glm_check(where, R, P, C, params);
   // A default-constructed bank (capacity 0, width 0) means "no bank".
   if (!(bank.capacity() == 0 && bank.width() == 0) && bank.width() != R.cols)
-    throw std::invalid_argument(std::string(where) + ": the CLS bank has width " + std::to_string(bank.width()) +
-                                ", the features have width " + std::to_string(R.cols));
+    throw std::invalid_argument(std::string(where) + ": the CLS bank has width " +
+                                std::to_string(bank.width()) + ", the features have width " +
+                                std::to_string(R.cols));
   if (params.check_finite) {
     for (index_t i = 0; i < R.rows; ++i) check_finite(where, "R", R.row(i), R.cols);
     for (index_t i = 0; i < C.rows; ++i) check_finite(where, "C", C.row(i), C.cols);
@@ -344,7 +354,8 @@ void glm_prepare(std::string_view where, glm_cache<T>& cache, const_matrix_ref<T
 }
 
 template <real_scalar T>
-void glm_pooled_forward(glm_cache<T>& cache, const_matrix_ref<T> R, const_matrix_ref<T> C, const glm_options& params) {
+void glm_pooled_forward(glm_cache<T>& cache, const_matrix_ref<T> R, const_matrix_ref<T> C,
+                        const glm_options& params) {
   const index_t B = cache.B, P = cache.P, D = cache.D;
   cache.pooled.resize(B * D);
   cache.g.resize(B * D);
@@ -354,30 +365,34 @@ void glm_pooled_forward(glm_cache<T>& cache, const_matrix_ref<T> R, const_matrix
     cache.selected_per_image = std::clamp<index_t>(static_cast<index_t>(std::max(want, 1.0)), 1, P);
     cache.selected.resize(B * cache.selected_per_image);
   }
-  parallel_for(B, resolve_threads(params.threads), [&](index_t b, int) { glm_pool_image(cache, b, R, C, params); });
+  parallel_for(B, resolve_threads(params.threads),
+               [&](index_t b, int) { glm_pool_image(cache, b, R, C, params); });
   normalize_rows_forward(matrix_ref<T>(cache.g.data(), B, D), cache.g_norm,
                          matrix_ref<const T>(cache.pooled.data(), B, D), T(params.eps), 1);
   cache.targets.resize(B);
   std::iota(cache.targets.begin(), cache.targets.end(), 0);
   T loss{};
   info_nce_forward(loss, cache.nce, matrix_ref<const T>(cache.g.data(), B, D),
-                   matrix_ref<const T>(cache.keys.data(), cache.keys_count, D), std::span<const int>(cache.targets),
-                   info_nce_options{params.tau});
+                   matrix_ref<const T>(cache.keys.data(), cache.keys_count, D),
+                   std::span<const int>(cache.targets), info_nce_options{params.tau});
   cache.loss = double(loss);
 }
 
 template <real_scalar T>
-void glm_pooled_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, const_matrix_ref<T> R, const_matrix_ref<T> C,
-                         const glm_options& params) {
+void glm_pooled_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, const_matrix_ref<T> R,
+                         const_matrix_ref<T> C, const glm_options& params) {
   const index_t B = cache.B, D = cache.D;
   cache.dg.assign(B * D, T(0));
   cache.dpooled.assign(B * D, T(0));
   info_nce_backward(matrix_ref<T>(cache.dg.data(), B, D), matrix_ref<T>{}, dloss, cache.nce,
-                    matrix_ref<const T>(cache.g.data(), B, D), matrix_ref<const T>(cache.keys.data(), cache.keys_count, D),
+                    matrix_ref<const T>(cache.g.data(), B, D),
+                    matrix_ref<const T>(cache.keys.data(), cache.keys_count, D),
                     std::span<const int>(cache.targets), info_nce_options{params.tau});
-  normalize_rows_backward(matrix_ref<T>(cache.dpooled.data(), B, D), matrix_ref<const T>(cache.dg.data(), B, D),
-                          cache.g_norm, matrix_ref<const T>(cache.g.data(), B, D), 1);
-  parallel_for(B, resolve_threads(params.threads), [&](index_t b, int) { glm_unpool_image(dR, cache, b, R, C, params); });
+  normalize_rows_backward(matrix_ref<T>(cache.dpooled.data(), B, D),
+                          matrix_ref<const T>(cache.dg.data(), B, D), cache.g_norm,
+                          matrix_ref<const T>(cache.g.data(), B, D), 1);
+  parallel_for(B, resolve_threads(params.threads),
+               [&](index_t b, int) { glm_unpool_image(dR, cache, b, R, C, params); });
 }
 
 }  // namespace detail
@@ -394,8 +409,8 @@ void glm_pooled_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, const_m
  *         τ ≤ 0, ρ outside (0, 1], P = 0 or B = 0.
  */
 template <real_scalar T>
-void glm_forward(T& loss, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P, const_matrix_ref<T> C,
-                 const cls_bank<T>& bank, const glm_options& params) {
+void glm_forward(T& loss, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P,
+                 const_matrix_ref<T> C, const cls_bank<T>& bank, const glm_options& params) {
   detail::glm_prepare("glm_forward", cache, R, P, C, bank, params);
   if (params.pool == glm_pool::dense)
     cache.loss = detail::glm_dense_run(cache, matrix_ref<T>{}, T(0), false, R, params);
@@ -428,9 +443,9 @@ void glm_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, const_matrix_r
  * forward then the backward (each already one pass over R per image).
  */
 template <real_scalar T>
-void glm_forward_backward(T& loss, matrix_ref<T> dR, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P,
-                          const_matrix_ref<T> C, const cls_bank<T>& bank, const glm_options& params,
-                          T dloss = T(1)) {
+void glm_forward_backward(T& loss, matrix_ref<T> dR, glm_cache<T>& cache, const_matrix_ref<T> R,
+                          index_t P, const_matrix_ref<T> C, const cls_bank<T>& bank,
+                          const glm_options& params, T dloss = T(1)) {
   detail::glm_prepare("glm_forward_backward", cache, R, P, C, bank, params);
   check_shape("glm_forward_backward", "dR", dR, R.rows, R.cols);
   if (params.pool == glm_pool::dense) {

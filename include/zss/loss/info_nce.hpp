@@ -25,8 +25,8 @@
 #include "zss/core/check.hpp"
 #include "zss/core/simd.hpp"
 #include "zss/core/tensor.hpp"
-#include "zss/nn/softmax.hpp"
 #include "zss/nn/normalize.hpp"
+#include "zss/nn/softmax.hpp"
 
 namespace zss {
 
@@ -48,12 +48,14 @@ void info_nce_check(std::string_view where, matrix_ref<const T> Q, matrix_ref<co
                     std::span<const int> targets, const info_nce_options& params) {
   check_extent(where, "width of the keys", K.cols, "width of the queries", Q.cols);
   check_extent(where, "number of targets", targets.size(), "number of queries", Q.rows);
-  require(T(params.tau) > T(0), std::string(where) + ": tau must be > 0, got " + std::to_string(params.tau));
+  require(T(params.tau) > T(0),
+          std::string(where) + ": tau must be > 0, got " + std::to_string(params.tau));
   require(Q.rows == 0 || K.rows > 0, std::string(where) + ": no keys");
   for (index_t i = 0; i < targets.size(); ++i)
     if (targets[i] < 0 || static_cast<index_t>(targets[i]) >= K.rows)
-      throw std::invalid_argument(std::string(where) + ": target " + std::to_string(targets[i]) + " of query " +
-                                  std::to_string(i) + " is out of range [0, " + std::to_string(K.rows) + ")");
+      throw std::invalid_argument(std::string(where) + ": target " + std::to_string(targets[i]) +
+                                  " of query " + std::to_string(i) + " is out of range [0, " +
+                                  std::to_string(K.rows) + ")");
 }
 }  // namespace detail
 
@@ -63,8 +65,9 @@ void info_nce_check(std::string_view where, matrix_ref<const T> Q, matrix_ref<co
  * @throws std::invalid_argument on mismatched widths or counts, targets out of range, τ ≤ 0.
  */
 template <real_scalar T>
-void info_nce_forward(T& loss, info_nce_cache<T>& cache, const_matrix_ref<T> Q, const_matrix_ref<T> K,
-                      std::span<const int> targets, const info_nce_options& params) {
+void info_nce_forward(T& loss, info_nce_cache<T>& cache, const_matrix_ref<T> Q,
+                      const_matrix_ref<T> K, std::span<const int> targets,
+                      const info_nce_options& params) {
   detail::info_nce_check("info_nce_forward", Q, K, targets, params);
   const index_t n = Q.rows, m = K.rows, D = Q.cols;
   cache.n = n, cache.m = m;

@@ -33,8 +33,8 @@
 #include "zss/core/eigen_map.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/tensor.hpp"
-#include "zss/nn/softmax.hpp"
 #include "zss/nn/linear.hpp"
+#include "zss/nn/softmax.hpp"
 
 namespace zss {
 
@@ -53,10 +53,10 @@ struct attention_grads {
 /// What the backward needs (Q, K, V, P, O) and its scratch (dO, dQ, dK, dV, dS).
 template <real_scalar T>
 struct attention_cache {
-  aligned_vector<T> Q;     ///< N × A
-  aligned_vector<T> K, V;  ///< M × A
-  aligned_vector<T> P;     ///< Σ_b n_b m_b: group b's n_b × m_b probabilities at p_off[b]
-  aligned_vector<T> O;     ///< N × A
+  aligned_vector<T> Q;         ///< N × A
+  aligned_vector<T> K, V;      ///< M × A
+  aligned_vector<T> P;         ///< Σ_b n_b m_b: group b's n_b × m_b probabilities at p_off[b]
+  aligned_vector<T> O;         ///< N × A
   std::vector<index_t> p_off;  ///< B + 1 offsets into P
   aligned_vector<T> dO, dQ, dK, dV, dS;  ///< backward scratch
   index_t rows = 0, mem_rows = 0, width = 0;
@@ -66,17 +66,17 @@ namespace detail {
 /// Validates a B + 1 offset array covering [0, total).
 inline void check_offsets(std::string_view where, std::string_view name,
                           std::span<const index_t> off, index_t total) {
-  require(!off.empty(), std::string(where) + ": " + std::string(name) +
-                            " needs B + 1 >= 1 entries, got 0");
+  require(!off.empty(),
+          std::string(where) + ": " + std::string(name) + " needs B + 1 >= 1 entries, got 0");
   require(off.front() == 0, std::string(where) + ": " + std::string(name) + "[0] is " +
                                 std::to_string(off.front()) + ", expected 0");
   for (index_t b = 0; b + 1 < off.size(); ++b)
-    require(off[b] <= off[b + 1], std::string(where) + ": " + std::string(name) +
-                                      " decreases at " + std::to_string(b) + " (" +
-                                      std::to_string(off[b]) + " > " + std::to_string(off[b + 1]) + ")");
+    require(off[b] <= off[b + 1], std::string(where) + ": " + std::string(name) + " decreases at " +
+                                      std::to_string(b) + " (" + std::to_string(off[b]) + " > " +
+                                      std::to_string(off[b + 1]) + ")");
   require(off.back() == total, std::string(where) + ": " + std::string(name) + " ends at " +
-                                   std::to_string(off.back()) + ", expected " + std::to_string(total) +
-                                   " rows");
+                                   std::to_string(off.back()) + ", expected " +
+                                   std::to_string(total) + " rows");
 }
 }  // namespace detail
 
@@ -170,7 +170,8 @@ void attention_backward(matrix_ref<T> dX, matrix_ref<T> dMem, const attention_gr
   check_extent(where, "cache rows", cache.rows, "rows of X", n);
   check_extent(where, "cache memory rows", cache.mem_rows, "rows of Mem", m);
   check_extent(where, "cache width", cache.width, "rows of W_q", a);
-  check_extent(where, "cache groups", cache.p_off.size(), "query_offsets.size()", query_offsets.size());
+  check_extent(where, "cache groups", cache.p_off.size(), "query_offsets.size()",
+               query_offsets.size());
   check_shape(where, "dY", dY, n, params.o.W.rows);
   const index_t groups = query_offsets.size() - 1;
   cache.dO.assign(n * a, T(0));

@@ -58,7 +58,8 @@ inline constexpr std::size_t conv2d_tile_bytes = ZSS_CONV2D_TILE_BYTES;
 
 /// Output pixels per im2col tile of at most `tile_bytes` (all pixels for a pointwise convolution).
 template <real_scalar T>
-index_t conv2d_tile_rows(const conv2d_geometry& g, std::size_t tile_bytes = conv2d_tile_bytes) noexcept {
+index_t conv2d_tile_rows(const conv2d_geometry& g,
+                         std::size_t tile_bytes = conv2d_tile_bytes) noexcept {
   const index_t P = g.out_pixels();
   if (g.pointwise()) return P;
   const index_t rows = std::max<index_t>(1, tile_bytes / (sizeof(T) * g.patch()));
@@ -69,7 +70,8 @@ index_t conv2d_tile_rows(const conv2d_geometry& g, std::size_t tile_bytes = conv
 
 /// Elements of one per-thread column workspace (0 for pointwise convolutions).
 template <real_scalar T>
-index_t conv2d_workspace_size(const conv2d_geometry& g, std::size_t tile_bytes = conv2d_tile_bytes) noexcept {
+index_t conv2d_workspace_size(const conv2d_geometry& g,
+                              std::size_t tile_bytes = conv2d_tile_bytes) noexcept {
   return g.pointwise() ? 0 : conv2d_tile_rows<T>(g, tile_bytes) * g.patch();
 }
 
@@ -123,7 +125,8 @@ void conv2d_forward_image(T* out, const T* in, const T* w, const T* bias, const 
  */
 template <real_scalar T>
 void conv2d_backward_image(T* din, T* dw, T* db, const T* dout, const T* in, const T* w,
-                           const conv2d_geometry& g, index_t cout, T* col, T* dcol, index_t tile) noexcept {
+                           const conv2d_geometry& g, index_t cout, T* col, T* dcol,
+                           index_t tile) noexcept {
   const auto P = Eigen::Index(g.out_pixels()), K = Eigen::Index(g.patch()), Co = Eigen::Index(cout);
   if (db)
     for (Eigen::Index p = 0; p < P; ++p) {
@@ -188,9 +191,9 @@ void conv2d_check(std::string_view where, const tensor<T, 4>& in, const_matrix_r
   check_extent(where, "in.shape[2] (W)", in.shape()[2], "geometry in_w", g.in_w);
   check_extent(where, "in.shape[3] (C)", in.shape()[3], "geometry in_c", g.in_c);
   check_extent(where, "weight rows", weight.rows, "kh*kw*C", g.patch());
-  require(weight.stride == weight.cols, std::string(where) + ": weight must be contiguous (stride " +
-                                            std::to_string(weight.stride) + ", cols " +
-                                            std::to_string(weight.cols) + ")");
+  require(weight.stride == weight.cols,
+          std::string(where) + ": weight must be contiguous (stride " +
+              std::to_string(weight.stride) + ", cols " + std::to_string(weight.cols) + ")");
 }
 }  // namespace detail
 
@@ -217,8 +220,9 @@ void conv2d_forward(tensor<T, 4>& out, conv2d_cache<T>& cache, const tensor<T, 4
   eigen_single_thread_guard guard;
   const index_t in_size = g.in_pixels() * g.in_c, out_size = g.out_pixels() * cout;
   parallel_for(B, threads, [&](index_t b, int t) {
-    detail::conv2d_forward_image(out.data() + b * out_size, in.data() + b * in_size, weight.data, bias,
-                                 g, cout, conv2d_epilogue::bias, cache.col[std::size_t(t)].data(),
+    detail::conv2d_forward_image(out.data() + b * out_size, in.data() + b * in_size, weight.data,
+                                 bias, g, cout, conv2d_epilogue::bias,
+                                 cache.col[std::size_t(t)].data(),
                                  conv2d_tile_rows<T>(g, cache.tile_bytes));
   });
 }
@@ -252,10 +256,10 @@ void conv2d_backward(tensor<T, 4>* din, matrix_ref<T> dweight, T* dbias, const t
   const index_t in_size = g.in_pixels() * g.in_c, out_size = g.out_pixels() * cout;
   parallel_for(B, threads, [&](index_t b, int t) {
     T* acc = cache.dparams[t];
-    detail::conv2d_backward_image(din ? din->data() + b * in_size : nullptr, acc, acc + K * cout,
-                                  dout.data() + b * out_size, in.data() + b * in_size, weight.data, g,
-                                  cout, cache.col[std::size_t(t)].data(), cache.dcol[std::size_t(t)].data(),
-                                  conv2d_tile_rows<T>(g, cache.tile_bytes));
+    detail::conv2d_backward_image(
+        din ? din->data() + b * in_size : nullptr, acc, acc + K * cout, dout.data() + b * out_size,
+        in.data() + b * in_size, weight.data, g, cout, cache.col[std::size_t(t)].data(),
+        cache.dcol[std::size_t(t)].data(), conv2d_tile_rows<T>(g, cache.tile_bytes));
   });
   for (int t = 0; t < cache.dparams.threads(); ++t) {
     const T* acc = cache.dparams[t];

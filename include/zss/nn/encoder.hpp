@@ -19,8 +19,8 @@
  * behind a prefix. Names: `conv1.weight` `(3, 3, 3, 32)`,
  * `conv1.bias` `(32)`, …, `proj.weight` `(1, 1, 128, D)`, `proj.bias` `(D)`; weights are
  * `(kh, kw, C, C_out)`. Optional normalisation (`norm_groups` > 0): GroupNorm after each k×k
- * conv, before the ReLU, with `normL.weight` / `normL.bias` `(C_l)` after layer L's conv entries. `encoder_init` draws He-normal weights from a seed (stream = layer
- * index) and zero biases.
+ * conv, before the ReLU, with `normL.weight` / `normL.bias` `(C_l)` after layer L's conv entries.
+ * `encoder_init` draws He-normal weights from a seed (stream = layer index) and zero biases.
  *
  * Threads: each image runs through all layers on one thread (`parallel_for` over B; cache
  * friendly: one image's activations stay in L2), GEMMs single-threaded. Backward accumulates
@@ -59,11 +59,11 @@ namespace zss {
 
 /// Architecture of the encoder (defaults: DESIGN §3).
 struct encoder_options {
-  index_t in_channels = 3;                          ///< C_in
+  index_t in_channels = 3;                               ///< C_in
   std::vector<index_t> widths = {32, 64, 64, 128, 128};  ///< output channels of the k×k conv layers
   std::vector<index_t> strides = {1, 2, 1, 2, 1};        ///< their strides (same count as widths)
-  index_t kernel = 3;                               ///< k (odd); padding k/2
-  index_t embed_dim = 64;                           ///< D, output of the 1×1 projection
+  index_t kernel = 3;                                    ///< k (odd); padding k/2
+  index_t embed_dim = 64;                                ///< D, output of the 1×1 projection
   /// 0 = no normalisation (DESIGN §3's default net); G > 0 = GroupNorm with G groups after every
   /// k×k conv, before its ReLU (group_norm.hpp; γ = 1, β = 0 at init). Must divide every width.
   index_t norm_groups = 0;
@@ -74,7 +74,8 @@ struct encoder_options {
     require(embed_dim > 0, "encoder_options: embed_dim must be > 0");
     require(!widths.empty(), "encoder_options: at least one conv layer is needed");
     require(widths.size() == strides.size(), "encoder_options: " + std::to_string(widths.size()) +
-                                                 " widths but " + std::to_string(strides.size()) + " strides");
+                                                 " widths but " + std::to_string(strides.size()) +
+                                                 " strides");
     require(kernel % 2 == 1, "encoder_options: kernel must be odd, got " + std::to_string(kernel));
     for (std::size_t i = 0; i < widths.size(); ++i) {
       require(widths[i] > 0, "encoder_options: widths[" + std::to_string(i) + "] is 0");
@@ -118,7 +119,8 @@ struct encoder {
  public:
   param_buffer<T>& params;                  ///< the buffer holding the tensors below
   std::vector<index_t> weight_id, bias_id;  ///< per layer, ids into `params`
-  std::vector<index_t> norm_weight_id, norm_bias_id;  ///< per k×k layer when `config.norm_groups` > 0
+  std::vector<index_t> norm_weight_id,
+      norm_bias_id;  ///< per k×k layer when `config.norm_groups` > 0
   /// The encoder's tensors are `params`' scalars `[first_scalar, first_scalar + scalars)` (with
   /// alignment gaps): the whole buffer for a stand-alone encoder.
   index_t first_scalar = 0, scalars = 0;
@@ -146,7 +148,9 @@ struct encoder {
   index_t out_channels(index_t l) const noexcept {
     return l + 1 == config.layers() ? config.embed_dim : config.widths[l];
   }
-  index_t in_channels(index_t l) const noexcept { return l == 0 ? config.in_channels : config.widths[l - 1]; }
+  index_t in_channels(index_t l) const noexcept {
+    return l == 0 ? config.in_channels : config.widths[l - 1];
+  }
 
   /// Geometry of layer `l` for an `H × W` input image.
   conv2d_geometry geometry(index_t l, index_t H, index_t W) const {
@@ -159,7 +163,9 @@ struct encoder {
     return geometry_at(l, h, w);
   }
   /// Feature grid `{h, w}` for an `H × W` image.
-  std::array<index_t, 2> output_grid(index_t H, index_t W) const { return config.output_grid(H, W); }
+  std::array<index_t, 2> output_grid(index_t H, index_t W) const {
+    return config.output_grid(H, W);
+  }
   /// Forward FLOPs (2 per multiply-add, biases excluded) of one `H × W` image.
   double forward_flops(index_t H, index_t W) const {
     double f = 0;
@@ -178,11 +184,13 @@ struct encoder {
     for (index_t l = 0; l < config.layers(); ++l) {
       const bool proj = l + 1 == config.layers();
       const index_t k = proj ? 1 : config.kernel, co = out_channels(l);
-      const std::string name = prefix + (proj ? std::string("proj") : "conv" + std::to_string(l + 1));
+      const std::string name =
+          prefix + (proj ? std::string("proj") : "conv" + std::to_string(l + 1));
       weight_id.push_back(params.add(name + ".weight", {k, k, c, co}));
       bias_id.push_back(params.add(name + ".bias", {co}));
       if (!proj && config.norm_groups > 0) {
-        norm_weight_id.push_back(params.add(prefix + "norm" + std::to_string(l + 1) + ".weight", {co}));
+        norm_weight_id.push_back(
+            params.add(prefix + "norm" + std::to_string(l + 1) + ".weight", {co}));
         norm_bias_id.push_back(params.add(prefix + "norm" + std::to_string(l + 1) + ".bias", {co}));
       }
       c = co;
@@ -194,7 +202,8 @@ struct encoder {
 
   conv2d_geometry geometry_at(index_t l, index_t h, index_t w) const {
     if (l + 1 == config.layers()) return conv2d_geometry::square(h, w, in_channels(l), 1, 1, 0);
-    return conv2d_geometry::square(h, w, in_channels(l), config.kernel, config.strides[l], config.kernel / 2);
+    return conv2d_geometry::square(h, w, in_channels(l), config.kernel, config.strides[l],
+                                   config.kernel / 2);
   }
 };
 
@@ -226,13 +235,17 @@ template <real_scalar T>
 struct encoder_cache {
   index_t batch = 0, height = 0, width = 0;
   int threads = 0;
-  std::vector<conv2d_geometry> geom;     ///< per layer
-  std::vector<aligned_vector<T>> act;    ///< per hidden layer l: B × P_l × C_l (post-ReLU)
-  std::vector<aligned_vector<T>> pre;    ///< with GroupNorm: per hidden layer, the conv output (pre-norm)
-  std::vector<aligned_vector<T>> mean, rstd;  ///< with GroupNorm: per hidden layer, B × G statistics
-  std::vector<aligned_vector<T>> col, dcol, g0, g1, g2;  ///< per thread: column tiles, activation grads
-  per_thread<T> dparams;                 ///< per thread: the encoder's part of the gradient buffer
-  std::size_t tile_bytes = conv2d_tile_bytes;  ///< tuning knob: im2col tile size (set before first use)
+  std::vector<conv2d_geometry> geom;   ///< per layer
+  std::vector<aligned_vector<T>> act;  ///< per hidden layer l: B × P_l × C_l (post-ReLU)
+  std::vector<aligned_vector<T>>
+      pre;  ///< with GroupNorm: per hidden layer, the conv output (pre-norm)
+  std::vector<aligned_vector<T>> mean,
+      rstd;  ///< with GroupNorm: per hidden layer, B × G statistics
+  std::vector<aligned_vector<T>> col, dcol, g0, g1,
+      g2;                 ///< per thread: column tiles, activation grads
+  per_thread<T> dparams;  ///< per thread: the encoder's part of the gradient buffer
+  std::size_t tile_bytes =
+      conv2d_tile_bytes;  ///< tuning knob: im2col tile size (set before first use)
 
   /// (Re)sizes for `net` on a batch of `B` images of `H × W` with `threads` threads.
   void reserve(const encoder<T>& net, index_t B, index_t H, index_t W, int nthreads) {
@@ -271,11 +284,13 @@ struct encoder_cache {
 
 namespace detail {
 template <real_scalar T>
-void encoder_check_images(std::string_view where, const tensor<T, 4>& images, const encoder<T>& net) {
+void encoder_check_images(std::string_view where, const tensor<T, 4>& images,
+                          const encoder<T>& net) {
   require(images.shape()[0] > 0 && images.shape()[1] > 0 && images.shape()[2] > 0,
-          std::string(where) + ": images has shape " + shape_string(images.shape()) + ", expected a non-empty (B, H, W, " +
-              std::to_string(net.config.in_channels) + ")");
-  check_extent(where, "images.shape[3] (channels)", images.shape()[3], "config.in_channels", net.config.in_channels);
+          std::string(where) + ": images has shape " + shape_string(images.shape()) +
+              ", expected a non-empty (B, H, W, " + std::to_string(net.config.in_channels) + ")");
+  check_extent(where, "images.shape[3] (channels)", images.shape()[3], "config.in_channels",
+               net.config.in_channels);
 }
 }  // namespace detail
 
@@ -296,7 +311,8 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
   threads = resolve_threads(threads);
   cache.reserve(net, B, H, W, threads);
   const index_t L = net.layers(), G = net.config.norm_groups;
-  check_shape("encoder_forward", "features", features, {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
+  check_shape("encoder_forward", "features", features,
+              {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
   eigen_single_thread_guard guard;
   const auto& pb = net.params;
   parallel_for(B, threads, [&](index_t b, int t) {
@@ -308,17 +324,18 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
       T* out = last ? features.data() + b * n : cache.act[l].data() + b * n;
       if (!last && G > 0) {  // conv → GroupNorm → ReLU
         T* z = cache.pre[l].data() + b * n;
-        detail::conv2d_forward_image(z, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g, co,
-                                     conv2d_epilogue::bias, cache.col[std::size_t(t)].data(),
+        detail::conv2d_forward_image(z, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g,
+                                     co, conv2d_epilogue::bias, cache.col[std::size_t(t)].data(),
                                      conv2d_tile_rows<T>(g, cache.tile_bytes));
-        detail::group_norm_forward_image(out, cache.mean[l].data() + b * G, cache.rstd[l].data() + b * G, z,
-                                         g.out_pixels(), co, G, pb.value(net.norm_weight_id[l]),
-                                         pb.value(net.norm_bias_id[l]), T(1e-5));
+        detail::group_norm_forward_image(
+            out, cache.mean[l].data() + b * G, cache.rstd[l].data() + b * G, z, g.out_pixels(), co,
+            G, pb.value(net.norm_weight_id[l]), pb.value(net.norm_bias_id[l]), T(1e-5));
         for (index_t i = 0; i < n; ++i) out[i] = out[i] > T(0) ? out[i] : T(0);
       } else {
-        detail::conv2d_forward_image(out, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g, co,
-                                     last ? conv2d_epilogue::bias : conv2d_epilogue::bias_relu,
-                                     cache.col[std::size_t(t)].data(), conv2d_tile_rows<T>(g, cache.tile_bytes));
+        detail::conv2d_forward_image(
+            out, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g, co,
+            last ? conv2d_epilogue::bias : conv2d_epilogue::bias_relu,
+            cache.col[std::size_t(t)].data(), conv2d_tile_rows<T>(g, cache.tile_bytes));
       }
       in = out;
     }
@@ -348,7 +365,8 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
               std::to_string(cache.height) + ", " + std::to_string(cache.width) + ", ·)");
   threads = resolve_threads(threads);
   if (threads != cache.threads) {  // keep the activations, resize the per-thread parts only
-    const index_t ws = cache.col.empty() ? 0 : cache.col[0].size(), gm = cache.g0.empty() ? 0 : cache.g0[0].size();
+    const index_t ws = cache.col.empty() ? 0 : cache.col[0].size(),
+                  gm = cache.g0.empty() ? 0 : cache.g0[0].size();
     cache.col.assign(std::size_t(threads), aligned_vector<T>(ws));
     cache.dcol.assign(std::size_t(threads), aligned_vector<T>(ws));
     cache.g0.assign(std::size_t(threads), aligned_vector<T>(gm));
@@ -358,7 +376,8 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
     cache.threads = threads;
   }
   const index_t L = net.layers(), G = net.config.norm_groups;
-  check_shape("encoder_backward", "dfeatures", dfeatures, {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
+  check_shape("encoder_backward", "dfeatures", dfeatures,
+              {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
   cache.dparams.zero();
   eigen_single_thread_guard guard;
   const auto& pb = net.params;
@@ -381,11 +400,11 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
         if (G > 0) {  // back through GroupNorm into the thread's third buffer
           T* dz = cache.g2[std::size_t(t)].data();
           std::fill_n(dz, n_out, T(0));
-          detail::group_norm_backward_image(dz, acc + (entries[net.norm_weight_id[l]].offset - net.first_scalar),
-                                            acc + (entries[net.norm_bias_id[l]].offset - net.first_scalar), gcur,
-                                            cache.pre[l].data() + b * n_out, cache.mean[l].data() + b * G,
-                                            cache.rstd[l].data() + b * G, g.out_pixels(), co, G,
-                                            pb.value(net.norm_weight_id[l]));
+          detail::group_norm_backward_image(
+              dz, acc + (entries[net.norm_weight_id[l]].offset - net.first_scalar),
+              acc + (entries[net.norm_bias_id[l]].offset - net.first_scalar), gcur,
+              cache.pre[l].data() + b * n_out, cache.mean[l].data() + b * G,
+              cache.rstd[l].data() + b * G, g.out_pixels(), co, G, pb.value(net.norm_weight_id[l]));
           dout = dz;
         }
       }
@@ -396,10 +415,10 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
         din = (l + 1 == L) ? gcur : gnext;
         std::fill_n(din, n_in, T(0));
       }
-      detail::conv2d_backward_image(din, acc + (entries[net.weight_id[l]].offset - net.first_scalar),
-                                    acc + (entries[net.bias_id[l]].offset - net.first_scalar),
-                                    dout, in, pb.value(net.weight_id[l]), g, co, col, dcol,
-                                    conv2d_tile_rows<T>(g, cache.tile_bytes));
+      detail::conv2d_backward_image(
+          din, acc + (entries[net.weight_id[l]].offset - net.first_scalar),
+          acc + (entries[net.bias_id[l]].offset - net.first_scalar), dout, in,
+          pb.value(net.weight_id[l]), g, co, col, dcol, conv2d_tile_rows<T>(g, cache.tile_bytes));
       if (l + 1 < L) std::swap(gcur, gnext);
     }
   });

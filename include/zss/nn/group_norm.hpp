@@ -69,7 +69,8 @@ void group_norm_forward_image(T* y, T* mean, T* rstd, const T* x, index_t P, ind
 /// One image backward; **adds into** `dx` (may be null), `dgamma`, `dbeta` (C each).
 template <real_scalar T>
 void group_norm_backward_image(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* mean,
-                               const T* rstd, index_t P, index_t C, index_t G, const T* gamma) noexcept {
+                               const T* rstd, index_t P, index_t C, index_t G,
+                               const T* gamma) noexcept {
   const index_t cg = C / G;
   for (index_t g = 0; g < G; ++g) {
     double sg = 0, sgx = 0;
@@ -101,7 +102,8 @@ void group_norm_backward_image(T* dx, T* dgamma, T* dbeta, const T* dy, const T*
 
 inline void group_norm_check_groups(std::string_view where, index_t C, index_t G) {
   require(G > 0 && C % G == 0, std::string(where) + ": channels (" + std::to_string(C) +
-                                   ") must be a positive multiple of groups (" + std::to_string(G) + ")");
+                                   ") must be a positive multiple of groups (" + std::to_string(G) +
+                                   ")");
 }
 
 }  // namespace detail
@@ -116,8 +118,9 @@ inline void group_norm_check_groups(std::string_view where, index_t C, index_t G
  * @throws std::invalid_argument on mismatched shapes or groups.
  */
 template <real_scalar T>
-void group_norm_forward(tensor<T, 4>& out, group_norm_cache<T>& cache, const tensor<T, 4>& in, const T* gamma,
-                        const T* beta, index_t groups, T eps = T(1e-5), int threads = 0) {
+void group_norm_forward(tensor<T, 4>& out, group_norm_cache<T>& cache, const tensor<T, 4>& in,
+                        const T* gamma, const T* beta, index_t groups, T eps = T(1e-5),
+                        int threads = 0) {
   const index_t B = in.shape()[0], P = in.shape()[1] * in.shape()[2], C = in.shape()[3];
   detail::group_norm_check_groups("group_norm_forward", C, groups);
   check_shape("group_norm_forward", "out", out, {B, in.shape()[1], in.shape()[2], C});
@@ -126,7 +129,8 @@ void group_norm_forward(tensor<T, 4>& out, group_norm_cache<T>& cache, const ten
   cache.rstd.resize(B * groups);
   parallel_for(B, threads, [&](index_t b, int) {
     detail::group_norm_forward_image(out.data() + b * P * C, cache.mean.data() + b * groups,
-                                     cache.rstd.data() + b * groups, in.data() + b * P * C, P, C, groups, gamma, beta, eps);
+                                     cache.rstd.data() + b * groups, in.data() + b * P * C, P, C,
+                                     groups, gamma, beta, eps);
   });
 }
 
@@ -135,13 +139,15 @@ void group_norm_forward(tensor<T, 4>& out, group_norm_cache<T>& cache, const ten
  * dγ, dβ are accumulated per thread and added in thread order (deterministic for a fixed count).
  */
 template <real_scalar T>
-void group_norm_backward(tensor<T, 4>* din, T* dgamma, T* dbeta, const tensor<T, 4>& dout, group_norm_cache<T>& cache,
-                         const tensor<T, 4>& in, const T* gamma, index_t groups, int threads = 0) {
+void group_norm_backward(tensor<T, 4>* din, T* dgamma, T* dbeta, const tensor<T, 4>& dout,
+                         group_norm_cache<T>& cache, const tensor<T, 4>& in, const T* gamma,
+                         index_t groups, int threads = 0) {
   const index_t B = in.shape()[0], P = in.shape()[1] * in.shape()[2], C = in.shape()[3];
   detail::group_norm_check_groups("group_norm_backward", C, groups);
   check_shape("group_norm_backward", "dout", dout, {B, in.shape()[1], in.shape()[2], C});
   if (din) check_shape("group_norm_backward", "din", *din, {B, in.shape()[1], in.shape()[2], C});
-  check_extent("group_norm_backward", "cached statistics", cache.mean.size(), "B*groups", B * groups);
+  check_extent("group_norm_backward", "cached statistics", cache.mean.size(), "B*groups",
+               B * groups);
   threads = resolve_threads(threads);
   if (cache.dparams.threads() != threads || cache.dparams.size() != 2 * C)
     cache.dparams.reset(threads, 2 * C);
@@ -149,8 +155,9 @@ void group_norm_backward(tensor<T, 4>* din, T* dgamma, T* dbeta, const tensor<T,
     cache.dparams.zero();
   parallel_for(B, threads, [&](index_t b, int t) {
     T* acc = cache.dparams[t];
-    detail::group_norm_backward_image(din ? din->data() + b * P * C : nullptr, acc, acc + C, dout.data() + b * P * C,
-                                      in.data() + b * P * C, cache.mean.data() + b * groups,
+    detail::group_norm_backward_image(din ? din->data() + b * P * C : nullptr, acc, acc + C,
+                                      dout.data() + b * P * C, in.data() + b * P * C,
+                                      cache.mean.data() + b * groups,
                                       cache.rstd.data() + b * groups, P, C, groups, gamma);
   });
   for (int t = 0; t < cache.dparams.threads(); ++t) {

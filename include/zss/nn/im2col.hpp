@@ -48,7 +48,8 @@ struct conv2d_geometry {
   index_t patch() const noexcept { return kernel_h * kernel_w * in_c; }
   /// 1×1, stride 1, no padding: the input *is* the column matrix (no im2col).
   bool pointwise() const noexcept {
-    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 &&
+           pad_w == 0;
   }
 
   /// Throws `std::invalid_argument` naming the geometry when it is not a valid convolution.
@@ -57,8 +58,9 @@ struct conv2d_geometry {
     os << where << ": invalid convolution geometry: input " << in_h << "x" << in_w << "x" << in_c
        << ", kernel " << kernel_h << "x" << kernel_w << ", stride " << stride_h << "x" << stride_w
        << ", padding " << pad_h << "x" << pad_w;
-    const bool ok = in_h > 0 && in_w > 0 && in_c > 0 && kernel_h > 0 && kernel_w > 0 && stride_h > 0 &&
-                    stride_w > 0 && in_h + 2 * pad_h >= kernel_h && in_w + 2 * pad_w >= kernel_w;
+    const bool ok = in_h > 0 && in_w > 0 && in_c > 0 && kernel_h > 0 && kernel_w > 0 &&
+                    stride_h > 0 && stride_w > 0 && in_h + 2 * pad_h >= kernel_h &&
+                    in_w + 2 * pad_w >= kernel_w;
     if (!ok) {
       os << " (need positive sizes and a padded input at least as large as the kernel)";
       throw std::invalid_argument(os.str());
@@ -83,7 +85,8 @@ void im2col(T* col, const T* image, const conv2d_geometry& g, index_t pixel_begi
     const std::ptrdiff_t ix0 = ox * std::ptrdiff_t(g.stride_w) - std::ptrdiff_t(g.pad_w);
     const bool inside_x = ix0 >= 0 && ix0 + std::ptrdiff_t(g.kernel_w) <= W;
     for (index_t ky = 0; ky < g.kernel_h; ++ky, row += run) {
-      const std::ptrdiff_t iy = oy * std::ptrdiff_t(g.stride_h) - std::ptrdiff_t(g.pad_h) + std::ptrdiff_t(ky);
+      const std::ptrdiff_t iy =
+          oy * std::ptrdiff_t(g.stride_h) - std::ptrdiff_t(g.pad_h) + std::ptrdiff_t(ky);
       if (iy < 0 || iy >= H) {
         std::fill_n(row, run, T(0));
         continue;
@@ -120,7 +123,8 @@ void col2im_add(T* dimage, const T* dcol, const conv2d_geometry& g, index_t pixe
     const T* row = dcol + (p - pixel_begin) * K;
     const std::ptrdiff_t ix0 = ox * std::ptrdiff_t(g.stride_w) - std::ptrdiff_t(g.pad_w);
     for (index_t ky = 0; ky < g.kernel_h; ++ky, row += run) {
-      const std::ptrdiff_t iy = oy * std::ptrdiff_t(g.stride_h) - std::ptrdiff_t(g.pad_h) + std::ptrdiff_t(ky);
+      const std::ptrdiff_t iy =
+          oy * std::ptrdiff_t(g.stride_h) - std::ptrdiff_t(g.pad_h) + std::ptrdiff_t(ky);
       if (iy < 0 || iy >= H) continue;
       T* dst = dimage + (iy * W) * std::ptrdiff_t(C);
       for (index_t kx = 0; kx < g.kernel_w; ++kx) {

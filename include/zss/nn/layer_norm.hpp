@@ -68,8 +68,8 @@ void layer_norm_forward(matrix_ref<T> Y, layer_norm_cache<T>& cache, const_matri
   require(params.gamma != nullptr && params.beta != nullptr,
           "layer_norm_forward: gamma and beta are required");
   require(eps > T(0), "layer_norm_forward: eps must be > 0, got " + std::to_string(eps));
-  require(X.cols > 0 || X.rows == 0, "layer_norm_forward: X has shape " + shape_string(X.shape()) +
-                                         ", needs D >= 1");
+  require(X.cols > 0 || X.rows == 0,
+          "layer_norm_forward: X has shape " + shape_string(X.shape()) + ", needs D >= 1");
   cache.mean.resize(X.rows);
   cache.rstd.resize(X.rows);
   const index_t d = X.cols;
@@ -100,10 +100,9 @@ void layer_norm_forward(matrix_ref<T> Y, layer_norm_cache<T>& cache, const_matri
  * @param params the forward's γ, β.
  */
 template <real_scalar T>
-void layer_norm_backward(matrix_ref<T> dX, const layer_norm_grads<T>& grads,
-                         const_matrix_ref<T> dY, const layer_norm_cache<T>& cache,
-                         const_matrix_ref<T> X, const layer_norm_params<T>& params,
-                         int threads = 0) {
+void layer_norm_backward(matrix_ref<T> dX, const layer_norm_grads<T>& grads, const_matrix_ref<T> dY,
+                         const layer_norm_cache<T>& cache, const_matrix_ref<T> X,
+                         const layer_norm_params<T>& params, int threads = 0) {
   check_shape("layer_norm_backward", "dY", dY, X.rows, X.cols);
   check_extent("layer_norm_backward", "cache rows", cache.rstd.size(), "rows of X", X.rows);
   const index_t d = X.cols;

@@ -38,7 +38,9 @@ enum class mlp_activation {
 };
 /// Names of the activations (configuration text, command line).
 inline const enum_names<mlp_activation, 3> mlp_activation_names{
-    {{mlp_activation::gelu_erf, "gelu"}, {mlp_activation::gelu_tanh, "gelu-tanh"}, {mlp_activation::relu, "relu"}}};
+    {{mlp_activation::gelu_erf, "gelu"},
+     {mlp_activation::gelu_tanh, "gelu-tanh"},
+     {mlp_activation::relu, "relu"}}};
 
 namespace detail {
 template <real_scalar T>
@@ -66,13 +68,14 @@ inline T activation_derivative(mlp_activation act, T a) noexcept {
   switch (act) {
     case mlp_activation::gelu_erf: {
       const T cdf = T(0.5) * (T(1) + std::erf(a * std::numbers::sqrt2_v<T> / T(2)));
-      const T pdf = std::exp(T(-0.5) * a * a) * (std::numbers::inv_sqrtpi_v<T> / std::numbers::sqrt2_v<T>);
+      const T pdf =
+          std::exp(T(-0.5) * a * a) * (std::numbers::inv_sqrtpi_v<T> / std::numbers::sqrt2_v<T>);
       return cdf + a * pdf;
     }
     case mlp_activation::gelu_tanh: {
       const T th = std::tanh(sqrt_2_over_pi<T> * (a + gelu_tanh_c<T> * a * a * a));
-      return T(0.5) * (T(1) + th) +
-             T(0.5) * a * (T(1) - th * th) * sqrt_2_over_pi<T> * (T(1) + T(3) * gelu_tanh_c<T> * a * a);
+      return T(0.5) * (T(1) + th) + T(0.5) * a * (T(1) - th * th) * sqrt_2_over_pi<T> *
+                                        (T(1) + T(3) * gelu_tanh_c<T> * a * a);
     }
     case mlp_activation::relu:
     default:
@@ -108,7 +111,8 @@ void activation_forward(T* z, const T* a, index_t n, mlp_activation act) noexcep
     }
     case mlp_activation::relu:
     default:
-      for (; i < vec_end; i += W) xsimd::max(B::load_unaligned(a + i), B(T(0))).store_unaligned(z + i);
+      for (; i < vec_end; i += W)
+        xsimd::max(B::load_unaligned(a + i), B(T(0))).store_unaligned(z + i);
       break;
   }
   for (i = vec_end; i < n; ++i) z[i] = detail::activation_value(act, a[i]);
@@ -134,7 +138,8 @@ void activation_backward(T* da, const T* dz, const T* a, index_t n, mlp_activati
       break;
     }
     case mlp_activation::gelu_tanh: {
-      const B k(detail::sqrt_2_over_pi<T>), c(detail::gelu_tanh_c<T>), c3(T(3) * detail::gelu_tanh_c<T>);
+      const B k(detail::sqrt_2_over_pi<T>), c(detail::gelu_tanh_c<T>),
+          c3(T(3) * detail::gelu_tanh_c<T>);
       for (; i < vec_end; i += W) {
         const B x = B::load_unaligned(a + i);
         const B th = xsimd::tanh(k * (x + c * x * x * x));

@@ -47,12 +47,14 @@ template <real_scalar T>
 void upsample_check(std::string_view where, const tensor<T, 4>& small, const tensor<T, 4>& large,
                     std::string_view small_name, std::string_view large_name) {
   require(small.shape()[0] == large.shape()[0] && small.shape()[3] == large.shape()[3],
-          std::string(where) + ": " + std::string(small_name) + " has shape " + shape_string(small.shape()) +
-              " and " + std::string(large_name) + " has shape " + shape_string(large.shape()) +
-              "; batch and channel extents must agree");
-  require(small.shape()[1] > 0 && small.shape()[2] > 0 && large.shape()[1] > 0 && large.shape()[2] > 0,
-          std::string(where) + ": empty spatial grid (" + std::string(small_name) + " " +
-              shape_string(small.shape()) + ", " + std::string(large_name) + " " + shape_string(large.shape()) + ")");
+          std::string(where) + ": " + std::string(small_name) + " has shape " +
+              shape_string(small.shape()) + " and " + std::string(large_name) + " has shape " +
+              shape_string(large.shape()) + "; batch and channel extents must agree");
+  require(
+      small.shape()[1] > 0 && small.shape()[2] > 0 && large.shape()[1] > 0 && large.shape()[2] > 0,
+      std::string(where) + ": empty spatial grid (" + std::string(small_name) + " " +
+          shape_string(small.shape()) + ", " + std::string(large_name) + " " +
+          shape_string(large.shape()) + ")");
 }
 }  // namespace detail
 
@@ -82,8 +84,10 @@ void upsample_bilinear_forward(tensor<T, 4>& out, const tensor<T, 4>& in, int th
         const auto& e = tx[ox];
         T* o = y + (oy * W + ox) * C;
         const T w00 = a.l0 * e.l0, w01 = a.l0 * e.l1, w10 = a.l1 * e.l0, w11 = a.l1 * e.l1;
-        const T *p00 = r0 + e.i0 * C, *p01 = r0 + e.i1 * C, *p10 = r1 + e.i0 * C, *p11 = r1 + e.i1 * C;
-        for (index_t c = 0; c < C; ++c) o[c] = w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c];
+        const T *p00 = r0 + e.i0 * C, *p01 = r0 + e.i1 * C, *p10 = r1 + e.i0 * C,
+                *p11 = r1 + e.i1 * C;
+        for (index_t c = 0; c < C; ++c)
+          o[c] = w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c];
       }
     }
   });

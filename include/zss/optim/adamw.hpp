@@ -42,10 +42,13 @@ struct adamw_options {
 
   void validate() const {
     require(lr >= 0, "adamw_options: lr must be >= 0, got " + std::to_string(lr));
-    require(beta1 >= 0 && beta1 < 1, "adamw_options: beta1 must be in [0, 1), got " + std::to_string(beta1));
-    require(beta2 >= 0 && beta2 < 1, "adamw_options: beta2 must be in [0, 1), got " + std::to_string(beta2));
+    require(beta1 >= 0 && beta1 < 1,
+            "adamw_options: beta1 must be in [0, 1), got " + std::to_string(beta1));
+    require(beta2 >= 0 && beta2 < 1,
+            "adamw_options: beta2 must be in [0, 1), got " + std::to_string(beta2));
     require(eps > 0, "adamw_options: eps must be > 0, got " + std::to_string(eps));
-    require(weight_decay >= 0, "adamw_options: weight_decay must be >= 0, got " + std::to_string(weight_decay));
+    require(weight_decay >= 0,
+            "adamw_options: weight_decay must be >= 0, got " + std::to_string(weight_decay));
   }
 };
 
@@ -80,7 +83,8 @@ void adamw_step(std::span<T> params, std::span<const T> grads, adamw_state<T>& s
   check_extent("adamw_step", "state.m size", state.m.size(), "params size", n);
   check_extent("adamw_step", "state.v size", state.v.size(), "params size", n);
   const std::uint64_t t = ++state.step;
-  const T lr = T(opt.lr), b1 = T(opt.beta1), b2 = T(opt.beta2), eps = T(opt.eps), wd = T(opt.weight_decay);
+  const T lr = T(opt.lr), b1 = T(opt.beta1), b2 = T(opt.beta2), eps = T(opt.eps),
+          wd = T(opt.weight_decay);
   const double bc1 = 1.0 - std::pow(double(b1), double(t));
   const double bc2 = 1.0 - std::pow(double(b2), double(t));
   const T step_size = T(double(lr) / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2));
@@ -97,7 +101,8 @@ void adamw_step(std::span<T> params, std::span<const T> grads, adamw_state<T>& s
     const B gi = B::load_unaligned(g + i);
     const B mi = b1 * B::load_unaligned(m + i) + c1 * gi;
     const B vi = b2 * B::load_unaligned(v + i) + c2 * gi * gi;
-    const B pi = B::load_unaligned(p + i) * decay - step_size * mi / (xsimd::sqrt(vi) * inv_sqrt_bc2 + eps);
+    const B pi =
+        B::load_unaligned(p + i) * decay - step_size * mi / (xsimd::sqrt(vi) * inv_sqrt_bc2 + eps);
     mi.store_unaligned(m + i);
     vi.store_unaligned(v + i);
     pi.store_unaligned(p + i);

@@ -36,7 +36,8 @@ double clip_grad_norm(std::span<T> g, double max_norm, bool error_if_nonfinite =
   require(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got " + std::to_string(max_norm));
   const double norm = grad_norm(std::span<const T>(g.data(), g.size()));
   if (!std::isfinite(norm)) {
-    if (error_if_nonfinite) throw std::domain_error("clip_grad_norm: the gradient norm is not finite");
+    if (error_if_nonfinite)
+      throw std::domain_error("clip_grad_norm: the gradient norm is not finite");
     return norm;
   }
   if (norm > max_norm) {

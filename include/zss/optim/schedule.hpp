@@ -27,8 +27,9 @@ struct cosine_schedule {
 
   void validate() const {
     require(base_lr >= 0 && min_lr >= 0, "cosine_schedule: rates must be >= 0");
-    require(total_steps >= warmup_steps, "cosine_schedule: total_steps (" + std::to_string(total_steps) +
-                                             ") must be >= warmup_steps (" + std::to_string(warmup_steps) + ")");
+    require(total_steps >= warmup_steps,
+            "cosine_schedule: total_steps (" + std::to_string(total_steps) +
+                ") must be >= warmup_steps (" + std::to_string(warmup_steps) + ")");
   }
 
   /// The learning rate of 0-based step `t`.

@@ -21,11 +21,11 @@ namespace zss {
 
 /// SGD hyper-parameters; `sgd_step<T>` uses every number as `T(field)`.
 struct sgd_options {
-  double lr = 1e-2;            ///< learning rate of this step
-  double momentum = 0.9;       ///< μ (0 = plain SGD)
-  double dampening = 0;        ///< dampening of the momentum update
-  double weight_decay = 0;     ///< λ (L2, added to the gradient)
-  bool nesterov = false;       ///< Nesterov momentum (needs μ > 0, dampening 0)
+  double lr = 1e-2;         ///< learning rate of this step
+  double momentum = 0.9;    ///< μ (0 = plain SGD)
+  double dampening = 0;     ///< dampening of the momentum update
+  double weight_decay = 0;  ///< λ (L2, added to the gradient)
+  bool nesterov = false;    ///< Nesterov momentum (needs μ > 0, dampening 0)
 
   void validate() const {
     require(lr >= 0, "sgd_options: lr must be >= 0, got " + std::to_string(lr));
@@ -55,16 +55,19 @@ struct sgd_state {
  * @throws std::invalid_argument on size mismatch or invalid options.
  */
 template <real_scalar T>
-void sgd_step(std::span<T> params, std::span<const T> grads, sgd_state<T>& state, const sgd_options& opt) {
+void sgd_step(std::span<T> params, std::span<const T> grads, sgd_state<T>& state,
+              const sgd_options& opt) {
   check_extent("sgd_step", "grads size", grads.size(), "params size", params.size());
   opt.validate();
   const index_t n = params.size();
   if (state.momentum_buffer.empty() && state.step == 0) state.reset(n);
-  check_extent("sgd_step", "state.momentum_buffer size", state.momentum_buffer.size(), "params size", n);
+  check_extent("sgd_step", "state.momentum_buffer size", state.momentum_buffer.size(),
+               "params size", n);
   T* p = params.data();
   const T* gr = grads.data();
   T* buf = state.momentum_buffer.data();
-  const T lr = T(opt.lr), mu = T(opt.momentum), damp = T(1) - T(opt.dampening), wd = T(opt.weight_decay);
+  const T lr = T(opt.lr), mu = T(opt.momentum), damp = T(1) - T(opt.dampening),
+          wd = T(opt.weight_decay);
   const bool first = state.step == 0;
   if (mu == T(0)) {
     for (index_t i = 0; i < n; ++i) p[i] -= lr * (gr[i] + wd * p[i]);

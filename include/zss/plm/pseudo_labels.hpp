@@ -39,15 +39,18 @@ namespace zss {
 
 /// Options of the pseudo-label pipeline (defaults: DESIGN §2.3, a 16 × 16 token grid).
 struct pseudo_label_options {
-  multiscale_options kmeans;        ///< scales (windows {2, 4} by default; {4, 8, 16} for 32 × 32), max_iter 10, …; its `threads` and `check_finite` are ignored
-  mask_fusion_options fusion;       ///< λ = 0.9, min_tokens = 2; its `check_finite` is ignored
-  token_label_options token;        ///< ignored pixels (−1, 255), the 50 % rule; its `num_seen` is set from the call
-  index_t out_h = 0;               ///< H' of the output label maps (0 = the token grid's h)
-  index_t out_w = 0;               ///< W' (0 = w)
-  bool normalize_tokens = true;    ///< L2-normalise the tokens first (DESIGN: Z_b is normalised)
-  bool check_finite = true;        ///< throw on a non-finite token (one pass per image)
-  bool keep_details = false;       ///< keep the per-scale clusterings and the fusion record in the result
-  int threads = 0;                 ///< threads over images (0 = OpenMP default)
+  multiscale_options kmeans;   ///< scales (windows {2, 4} by default; {4, 8, 16} for 32 × 32),
+                               ///< max_iter 10, …; its `threads` and `check_finite` are ignored
+  mask_fusion_options fusion;  ///< λ = 0.9, min_tokens = 2; its `check_finite` is ignored
+  token_label_options
+      token;  ///< ignored pixels (−1, 255), the 50 % rule; its `num_seen` is set from the call
+  index_t out_h = 0;             ///< H' of the output label maps (0 = the token grid's h)
+  index_t out_w = 0;             ///< W' (0 = w)
+  bool normalize_tokens = true;  ///< L2-normalise the tokens first (DESIGN: Z_b is normalised)
+  bool check_finite = true;      ///< throw on a non-finite token (one pass per image)
+  bool keep_details =
+      false;        ///< keep the per-scale clusterings and the fusion record in the result
+  int threads = 0;  ///< threads over images (0 = OpenMP default)
 };
 
 /**
@@ -58,8 +61,9 @@ template <real_scalar T>
 struct pseudo_label_result {
   tensor<std::int32_t, 2> token_labels;  ///< h × w: seen label or −1 (step 2)
   tensor<std::int32_t, 2> fused_tokens;  ///< h × w: fused label map on the token grid (step 4)
-  tensor<std::int32_t, 2> labels;        ///< H' × W': the fused map resized (step 5): seen c, C_seen + m, or −1
-  index_t num_pseudo = 0;                ///< M_b
+  tensor<std::int32_t, 2>
+      labels;  ///< H' × W': the fused map resized (step 5): seen c, C_seen + m, or −1
+  index_t num_pseudo = 0;                   ///< M_b
   std::vector<scale_clustering<T>> scales;  ///< with `keep_details`: the clusterings fused
   mask_fusion_result<T> fusion;             ///< with `keep_details`: masks, partition, centroids
 };
@@ -68,15 +72,17 @@ namespace detail {
 
 inline void check_pseudo_params(const pseudo_label_options& p, std::int64_t num_seen) {
   require(num_seen >= 0, "pseudo_labels: num_seen must be >= 0, got " + std::to_string(num_seen));
-  require((p.out_h == 0) == (p.out_w == 0), "pseudo_labels: out_h and out_w must both be 0 or both > 0 (got " +
-                                                std::to_string(p.out_h) + " x " + std::to_string(p.out_w) + ")");
+  require((p.out_h == 0) == (p.out_w == 0),
+          "pseudo_labels: out_h and out_w must both be 0 or both > 0 (got " +
+              std::to_string(p.out_h) + " x " + std::to_string(p.out_w) + ")");
   detail::check_multiscale(p.kmeans);
 }
 
 /// One image; `z` is a Q × D scratch buffer (the tokens, normalised in place when asked).
 template <real_scalar T, std::integral L>
-pseudo_label_result<T> pseudo_labels_one(const T* tokens, index_t h, index_t w, index_t d, const L* pixels,
-                                         index_t H, index_t W, std::int64_t num_seen, const pseudo_label_options& p,
+pseudo_label_result<T> pseudo_labels_one(const T* tokens, index_t h, index_t w, index_t d,
+                                         const L* pixels, index_t H, index_t W,
+                                         std::int64_t num_seen, const pseudo_label_options& p,
                                          std::uint64_t image, std::vector<T>& z) {
   const index_t Q = h * w;
   if (p.check_finite) check_finite("pseudo_labels", "tokens", tokens, Q * d);
@@ -128,18 +134,22 @@ pseudo_label_result<T> pseudo_labels_one(const T* tokens, index_t h, index_t w, 
 /**
  * Pseudo labels of one image (steps 1–5).
  * @param tokens   h × w × D teacher tokens.
- * @param pixels   H × W pixel labels (any resolution): seen class in [0, num_seen), −1 or 255 ignored.
+ * @param pixels   H × W pixel labels (any resolution): seen class in [0, num_seen), −1 or 255
+ * ignored.
  * @param num_seen C_seen; pseudo classes are C_seen + m.
  * @param p        options (`p.threads` unused: one image runs on the calling thread).
- * @param image    the image's index (k-means++ stream), so a single call reproduces image b of a batch.
+ * @param image    the image's index (k-means++ stream), so a single call reproduces image b of a
+ * batch.
  * @throws std::invalid_argument on empty or non-finite tokens, bad labels, bad params.
  */
 template <real_scalar T, std::integral L>
-pseudo_label_result<T> pseudo_labels(const tensor<T, 3>& tokens, const tensor<L, 2>& pixels, std::int64_t num_seen,
-                                     const pseudo_label_options& p = {}, std::uint64_t image = 0) {
+pseudo_label_result<T> pseudo_labels(const tensor<T, 3>& tokens, const tensor<L, 2>& pixels,
+                                     std::int64_t num_seen, const pseudo_label_options& p = {},
+                                     std::uint64_t image = 0) {
   detail::check_pseudo_params(p, num_seen);
   const index_t h = tokens.shape()[0], w = tokens.shape()[1], d = tokens.shape()[2];
-  require(h > 0 && w > 0 && d > 0, "pseudo_labels: tokens are empty " + shape_string(tokens.shape()));
+  require(h > 0 && w > 0 && d > 0,
+          "pseudo_labels: tokens are empty " + shape_string(tokens.shape()));
   std::vector<T> z;
   return detail::pseudo_labels_one<T, L>(tokens.data(), h, w, d, pixels.data(), pixels.shape()[0],
                                          pixels.shape()[1], num_seen, p, image, z);
@@ -154,22 +164,28 @@ pseudo_label_result<T> pseudo_labels(const tensor<T, 3>& tokens, const tensor<L,
  *         message).
  */
 template <real_scalar T, std::integral L>
-std::vector<pseudo_label_result<T>> pseudo_labels_batch(const tensor<T, 4>& tokens, const tensor<L, 3>& pixels,
-                                                        std::int64_t num_seen, const pseudo_label_options& p = {}) {
+std::vector<pseudo_label_result<T>> pseudo_labels_batch(const tensor<T, 4>& tokens,
+                                                        const tensor<L, 3>& pixels,
+                                                        std::int64_t num_seen,
+                                                        const pseudo_label_options& p = {}) {
   detail::check_pseudo_params(p, num_seen);
-  const index_t B = tokens.shape()[0], h = tokens.shape()[1], w = tokens.shape()[2], d = tokens.shape()[3];
+  const index_t B = tokens.shape()[0], h = tokens.shape()[1], w = tokens.shape()[2],
+                d = tokens.shape()[3];
   check_extent("pseudo_labels_batch", "pixel label maps", pixels.shape()[0], "token images", B);
-  require(h > 0 && w > 0 && d > 0, "pseudo_labels_batch: tokens are empty " + shape_string(tokens.shape()));
+  require(h > 0 && w > 0 && d > 0,
+          "pseudo_labels_batch: tokens are empty " + shape_string(tokens.shape()));
   const index_t H = pixels.shape()[1], W = pixels.shape()[2];
   std::vector<pseudo_label_result<T>> out(B);
   const int threads = resolve_threads(p.threads);
   std::vector<std::vector<T>> scratch(static_cast<std::size_t>(threads));
   parallel_for(B, threads, [&](index_t b, int t) {
     try {
-      out[b] = detail::pseudo_labels_one<T, L>(tokens.data() + b * h * w * d, h, w, d, pixels.data() + b * H * W, H,
-                                               W, num_seen, p, b, scratch[static_cast<std::size_t>(t)]);
+      out[b] = detail::pseudo_labels_one<T, L>(tokens.data() + b * h * w * d, h, w, d,
+                                               pixels.data() + b * H * W, H, W, num_seen, p, b,
+                                               scratch[static_cast<std::size_t>(t)]);
     } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument("pseudo_labels_batch: image " + std::to_string(b) + ": " + e.what());
+      throw std::invalid_argument("pseudo_labels_batch: image " + std::to_string(b) + ": " +
+                                  e.what());
     }
   });
   return out;

@@ -42,12 +42,14 @@ struct region_pool_options {
 };
 
 namespace detail {
-inline void region_pool_check(std::string_view where, std::span<const int> region, index_t n, index_t L) {
+inline void region_pool_check(std::string_view where, std::span<const int> region, index_t n,
+                              index_t L) {
   check_extent(where, "number of region ids", region.size(), "rows of R", n);
   for (index_t i = 0; i < region.size(); ++i)
     if (region[i] < -1 || (region[i] >= 0 && static_cast<index_t>(region[i]) >= L))
-      throw std::invalid_argument(std::string(where) + ": region id " + std::to_string(region[i]) + " of row " +
-                                  std::to_string(i) + " is out of range [-1, " + std::to_string(L) + ")");
+      throw std::invalid_argument(std::string(where) + ": region id " + std::to_string(region[i]) +
+                                  " of row " + std::to_string(i) + " is out of range [-1, " +
+                                  std::to_string(L) + ")");
 }
 }  // namespace detail
 
@@ -78,7 +80,8 @@ void region_pool_forward(matrix_ref<T> pooled, region_pool_cache& cache, const_m
   parallel_for(L, resolve_threads(params.threads), [&](index_t l, int) {
     T* p = pooled.row(l);
     std::fill_n(p, D, T(0));
-    for (index_t j = cache.offsets[l]; j < cache.offsets[l + 1]; ++j) simd::axpy(T(1), R.row(cache.rows[j]), p, D);
+    for (index_t j = cache.offsets[l]; j < cache.offsets[l + 1]; ++j)
+      simd::axpy(T(1), R.row(cache.rows[j]), p, D);
     if (cache.count[l] > 0) simd::scale(T(1) / T(cache.count[l]), p, D);
   });
 }
@@ -91,8 +94,9 @@ void region_pool_forward(matrix_ref<T> pooled, region_pool_cache& cache, const_m
  * @param region  the same N ids.
  */
 template <real_scalar T>
-void region_pool_backward(matrix_ref<T> dR, const_matrix_ref<T> dpooled, const region_pool_cache& cache,
-                          std::span<const int> region, const region_pool_options& params = {}) {
+void region_pool_backward(matrix_ref<T> dR, const_matrix_ref<T> dpooled,
+                          const region_pool_cache& cache, std::span<const int> region,
+                          const region_pool_options& params = {}) {
   constexpr std::string_view where = "region_pool_backward";
   const index_t L = dpooled.rows, D = dpooled.cols;
   check_extent(where, "width of dR", dR.cols, "width of dpooled", D);

@@ -109,7 +109,7 @@ struct synthesizer_param_ids {
 
   /// All tensor ids in declaration order (the order of the init streams).
   std::vector<index_t> all() const {
-    return {ln1_gamma, ln1_beta, q_w, q_b, k_w, k_b, v_w, v_b,
+    return {ln1_gamma, ln1_beta, q_w,       q_b,      k_w,   k_b,   v_w,   v_b,
             o_w,       o_b,      ln2_gamma, ln2_beta, fc1_w, fc1_b, fc2_w, fc2_b};
   }
 
@@ -189,7 +189,8 @@ enum class synthesizer_init {
   /// The table in the file comment (Xavier / He normal, the usual transformer init).
   xavier,
   /// As `xavier`, but W_q = W_k = W_v = W_o = I and fc2 = 0: the untrained block returns
-  /// `n(Σ_m a_lm · memory_m)` (plus `p` with the query shortcut), so it starts by reading the teacher,
+  /// `n(Σ_m a_lm · memory_m)` (plus `p` with the query shortcut), so it starts by reading the
+  /// teacher,
   /// and directions that L_syn never constrains (the class-own parts of unseen classes' embeddings,
   /// outside the span of the seen text) pass through unchanged instead of through a random map.
   identity,
@@ -219,7 +220,8 @@ void init_synthesizer_params(param_buffer<T>& buf, const synthesizer_param_ids& 
       std::fill_n(v, e.size, T(0));
     } else {
       const double fan_out = double(e.shape[0]), fan_in = double(e.shape[1]);
-      const double sd = id == ids.fc1_w ? std::sqrt(2.0 / fan_in) : std::sqrt(2.0 / (fan_in + fan_out));
+      const double sd =
+          id == ids.fc1_w ? std::sqrt(2.0 / fan_in) : std::sqrt(2.0 / (fan_in + fan_out));
       rng g(seed, s);
       for (index_t i = 0; i < e.size; ++i) v[i] = static_cast<T>(sd * g.normal<double>());
     }
@@ -242,11 +244,11 @@ struct synthesizer_cache {
   attention_cache<T> attn;
   mlp_cache<T> mlp;
   normalize_cache<T> norm;
-  aligned_vector<T> memory;                 ///< (B + N) × D assembled memory (region tokens on)
-  std::vector<index_t> memory_offsets;      ///< B + 1
-  aligned_vector<T> a, h, g, o;             ///< N × D each: LN₁(p), residual 1, LN₂(h), output
-  aligned_vector<T> attn_out, mlp_out;      ///< N × D forward scratch
-  aligned_vector<T> d_o, d_g, d_a;          ///< N × D backward scratch
+  aligned_vector<T> memory;             ///< (B + N) × D assembled memory (region tokens on)
+  std::vector<index_t> memory_offsets;  ///< B + 1
+  aligned_vector<T> a, h, g, o;         ///< N × D each: LN₁(p), residual 1, LN₂(h), output
+  aligned_vector<T> attn_out, mlp_out;  ///< N × D forward scratch
+  aligned_vector<T> d_o, d_g, d_a;      ///< N × D backward scratch
   index_t rows = 0, width = 0;
 };
 
@@ -254,12 +256,12 @@ namespace detail {
 template <real_scalar T>
 void check_synthesizer_inputs(std::string_view where, const_matrix_ref<T> P, const_matrix_ref<T> C,
                               const_matrix_ref<T> U, std::span<const index_t> region_offsets,
-                              const synthesizer_params<T>& params,
-                              const synthesizer_options& opt) {
+                              const synthesizer_params<T>& params, const synthesizer_options& opt) {
   const index_t d = params.attn.q.W.cols;
-  check_extent(where, "columns of P " + shape_string(P.shape()), P.cols,
-               "the synthesizer width D", d);
-  require(!region_offsets.empty(), std::string(where) + ": region_offsets needs B + 1 >= 1 entries");
+  check_extent(where, "columns of P " + shape_string(P.shape()), P.cols, "the synthesizer width D",
+               d);
+  require(!region_offsets.empty(),
+          std::string(where) + ": region_offsets needs B + 1 >= 1 entries");
   const index_t b = region_offsets.size() - 1;
   check_shape(where, "C (teacher CLS)", C, b, d);
   if (opt.region_tokens) check_shape(where, "U (teacher region tokens)", U, P.rows, d);
@@ -269,8 +271,7 @@ void check_synthesizer_inputs(std::string_view where, const_matrix_ref<T> P, con
 /// Memory rows per image: [c_b ; u_l…] (region tokens) or [c_b]; returns a view of the memory.
 template <real_scalar T>
 matrix_ref<const T> assemble_memory(synthesizer_cache<T>& cache, const_matrix_ref<T> C,
-                                    const_matrix_ref<T> U,
-                                    std::span<const index_t> region_offsets,
+                                    const_matrix_ref<T> U, std::span<const index_t> region_offsets,
                                     const synthesizer_options& opt) {
   const index_t images = region_offsets.size() - 1, d = C.cols;
   cache.memory_offsets.resize(images + 1);
@@ -327,8 +328,10 @@ void synthesizer_forward(matrix_ref<T> Pi, synthesizer_cache<T>& cache, const_ma
   attention_forward(attn_out, cache.attn, matrix_ref<const T>(a), memory, region_offsets,
                     std::span<const index_t>(cache.memory_offsets), params.attn, threads);
   for (index_t i = 0; i < n; ++i)
-    for (index_t j = 0; j < d; ++j) h(i, j) = (opt.query_residual ? P(i, j) : T(0)) + attn_out(i, j);
-  layer_norm_forward(g, cache.ln2, matrix_ref<const T>(h), params.ln2, T(opt.layer_norm_eps), threads);
+    for (index_t j = 0; j < d; ++j)
+      h(i, j) = (opt.query_residual ? P(i, j) : T(0)) + attn_out(i, j);
+  layer_norm_forward(g, cache.ln2, matrix_ref<const T>(h), params.ln2, T(opt.layer_norm_eps),
+                     threads);
   mlp_forward(mlp_out, cache.mlp, matrix_ref<const T>(g), params.mlp, opt.activation, threads);
   for (index_t i = 0; i < n * d; ++i) cache.o[i] = cache.h[i] + cache.mlp_out[i];
   normalize_rows_forward(Pi, cache.norm, matrix_ref<const T>(o), T(opt.normalize_eps), threads);
@@ -361,11 +364,14 @@ void synthesizer_backward(matrix_ref<T> dP, const synthesizer_grads<T>& grads,
   cache.d_o.assign(n * d, T(0));
   cache.d_g.assign(n * d, T(0));
   cache.d_a.assign(n * d, T(0));
-  matrix_ref<T> d_o(cache.d_o.data(), n, d), d_g(cache.d_g.data(), n, d), d_a(cache.d_a.data(), n, d);
+  matrix_ref<T> d_o(cache.d_o.data(), n, d), d_g(cache.d_g.data(), n, d),
+      d_a(cache.d_a.data(), n, d);
   const matrix_ref<const T> a(cache.a.data(), n, d), h(cache.h.data(), n, d),
       g(cache.g.data(), n, d);
   const matrix_ref<const T> memory =
-      opt.region_tokens ? matrix_ref<const T>(cache.memory.data(), cache.memory.size() / (d ? d : 1), d) : C;
+      opt.region_tokens
+          ? matrix_ref<const T>(cache.memory.data(), cache.memory.size() / (d ? d : 1), d)
+          : C;
 
   // π = n(o) → do; o = h + MLP(g): dh = do + LN₂ᵀ(MLPᵀ(do)).
   normalize_rows_backward(d_o, dPi, cache.norm, Pi, threads);

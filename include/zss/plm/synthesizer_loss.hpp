@@ -9,8 +9,8 @@
  * label −1 and take no part).
  *
  *     z_lk = ⟨π_l, n(t_k)⟩ / τ_s − δ                               (N × K logits)
- *     bce (default): L = 1/(S·K) Σ_{l seen} Σ_k ℓ(z_lk, [k = y_l])   ℓ = BCE on logits (loss/bce.hpp)
- *     ce:            L = 1/S Σ_{l seen} (lse(z_l) − z_l,y_l)
+ *     bce (default): L = 1/(S·K) Σ_{l seen} Σ_k ℓ(z_lk, [k = y_l])   ℓ = BCE on logits
+ * (loss/bce.hpp) ce:            L = 1/S Σ_{l seen} (lse(z_l) − z_l,y_l)
  *
  * Defaults τ_s = 0.07, δ = 0 (the paper publishes none; tunable). With no seen region the loss
  * is 0 and the gradient is zero. The text embeddings are constants (no gradient); their
@@ -30,8 +30,8 @@
 #include "zss/core/option_fields.hpp"
 #include "zss/core/tensor.hpp"
 #include "zss/loss/bce.hpp"
-#include "zss/nn/softmax.hpp"
 #include "zss/nn/normalize.hpp"
+#include "zss/nn/softmax.hpp"
 
 namespace zss {
 
@@ -41,7 +41,8 @@ enum class syn_loss_kind {
   ce,   ///< softmax cross-entropy over the seen classes
 };
 /// Names of the L_syn kinds (configuration text, command line).
-inline const enum_names<syn_loss_kind, 2> syn_loss_kind_names{{{syn_loss_kind::bce, "bce"}, {syn_loss_kind::ce, "ce"}}};
+inline const enum_names<syn_loss_kind, 2> syn_loss_kind_names{
+    {{syn_loss_kind::bce, "bce"}, {syn_loss_kind::ce, "ce"}}};
 
 /// Options of L_syn; defaults as in DESIGN §2.4.
 struct syn_loss_options {
@@ -56,15 +57,16 @@ struct syn_loss_cache {
   aligned_vector<T> text;  ///< K × D, n(t_k)
   aligned_vector<T> Z;     ///< N × K logits (all rows; only seen rows are used)
   normalize_cache<T> text_norm;
-  index_t seen = 0;        ///< S
-  index_t classes = 0;     ///< K
+  index_t seen = 0;     ///< S
+  index_t classes = 0;  ///< K
 };
 
 namespace detail {
 template <real_scalar T>
 void check_syn_loss(std::string_view where, matrix_ref<const T> Pi, std::span<const int> labels,
                     matrix_ref<const T> Text, const syn_loss_options& opt) {
-  check_extent(where, "labels.size()", labels.size(), "rows of Pi " + shape_string(Pi.shape()), Pi.rows);
+  check_extent(where, "labels.size()", labels.size(), "rows of Pi " + shape_string(Pi.shape()),
+               Pi.rows);
   require(Text.rows > 0, std::string(where) + ": no seen classes (text has shape " +
                              shape_string(Text.shape()) + ")");
   check_extent(where, "columns of the text embeddings " + shape_string(Text.shape()), Text.cols,
@@ -101,7 +103,8 @@ void syn_loss_forward(T& loss, syn_loss_cache<T>& cache, const_matrix_ref<T> Pi,
   normalize_rows_forward(Tn, cache.text_norm, Text);
   const T inv_tau = T(1 / opt.tau), delta = T(opt.delta);
   if (n > 0) {
-    eigen_map(Z).noalias() = inv_tau * (eigen_map(Pi) * eigen_map(matrix_ref<const T>(Tn)).transpose());
+    eigen_map(Z).noalias() =
+        inv_tau * (eigen_map(Pi) * eigen_map(matrix_ref<const T>(Tn)).transpose());
     eigen_map(Z).array() -= delta;
   }
   double s = 0;

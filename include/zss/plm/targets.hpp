@@ -38,21 +38,25 @@ namespace zss {
 /// The constant training targets of one image (see the file comment).
 template <real_scalar T>
 struct image_targets {
-  index_t grid_h = 0, grid_w = 0;          ///< student grid h × w
-  index_t seen_classes = 0;                ///< Ks
-  index_t pseudo_count = 0;                ///< M
-  std::vector<std::int32_t> labels;        ///< P fused labels (class-set indices or −1)
-  std::vector<std::int32_t> region_label;  ///< L: seen index for the S seen regions, −1 for the M pseudo ones
-  tensor<T, 2> region_tokens;              ///< L × D: teacher tokens pooled over each region (u_l)
-  std::vector<std::int32_t> teacher_map;   ///< Q fused labels on the teacher grid (for pictures), −1 ignored
+  index_t grid_h = 0, grid_w = 0;    ///< student grid h × w
+  index_t seen_classes = 0;          ///< Ks
+  index_t pseudo_count = 0;          ///< M
+  std::vector<std::int32_t> labels;  ///< P fused labels (class-set indices or −1)
+  std::vector<std::int32_t>
+      region_label;            ///< L: seen index for the S seen regions, −1 for the M pseudo ones
+  tensor<T, 2> region_tokens;  ///< L × D: teacher tokens pooled over each region (u_l)
+  std::vector<std::int32_t>
+      teacher_map;  ///< Q fused labels on the teacher grid (for pictures), −1 ignored
 
   index_t regions() const noexcept { return region_label.size(); }
   /// S: seen regions (the first S regions).
   index_t seen_regions() const noexcept { return regions() - pseudo_count; }
-  /// Local region id of a label (−1 for ignored). Seen label k → its rank among present seen classes.
+  /// Local region id of a label (−1 for ignored). Seen label k → its rank among present seen
+  /// classes.
   std::int32_t region_of(std::int32_t label) const noexcept {
     if (label < 0) return -1;
-    if (index_t(label) >= seen_classes) return std::int32_t(seen_regions() + (index_t(label) - seen_classes));
+    if (index_t(label) >= seen_classes)
+      return std::int32_t(seen_regions() + (index_t(label) - seen_classes));
     const auto S = seen_regions();
     for (index_t r = 0; r < S; ++r)
       if (region_label[r] == label) return std::int32_t(r);
@@ -70,8 +74,8 @@ struct image_targets {
  * @throws std::invalid_argument on mismatched sizes or labels < −1.
  */
 template <real_scalar T>
-image_targets<T> targets_from_fused(std::span<const std::int32_t> fused, matrix_ref<const T> tokens, index_t th,
-                                    index_t tw, index_t h, index_t w, index_t Ks) {
+image_targets<T> targets_from_fused(std::span<const std::int32_t> fused, matrix_ref<const T> tokens,
+                                    index_t th, index_t tw, index_t h, index_t w, index_t Ks) {
   constexpr const char* where = "targets_from_fused";
   check_extent(where, "fused labels", fused.size(), "h_t * w_t", th * tw);
   check_extent(where, "teacher tokens", tokens.rows, "h_t * w_t", th * tw);
@@ -125,14 +129,16 @@ image_targets<T> targets_from_fused(std::span<const std::int32_t> fused, matrix_
  * @param seen_pixels H × W labels: seen index in [0, Ks) or −1.
  */
 template <real_scalar T>
-image_targets<T> seen_targets(const tensor<std::int32_t, 2>& seen_pixels, matrix_ref<const T> tokens, index_t th,
-                              index_t tw, index_t h, index_t w, index_t Ks, double ignored_fraction = 0.5) {
+image_targets<T> seen_targets(const tensor<std::int32_t, 2>& seen_pixels,
+                              matrix_ref<const T> tokens, index_t th, index_t tw, index_t h,
+                              index_t w, index_t Ks, double ignored_fraction = 0.5) {
   token_label_options tp;
   tp.ignore_value = -1;
   tp.ignored_fraction = ignored_fraction;
   tp.num_seen = std::int64_t(Ks);
   const auto fused = token_labels(seen_pixels, th, tw, tp);
-  return targets_from_fused<T>(std::span<const std::int32_t>(fused.data(), fused.size()), tokens, th, tw, h, w, Ks);
+  return targets_from_fused<T>(std::span<const std::int32_t>(fused.data(), fused.size()), tokens,
+                               th, tw, h, w, Ks);
 }
 
 }  // namespace zss

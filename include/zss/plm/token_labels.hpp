@@ -42,8 +42,9 @@ inline constexpr std::int32_t ignore_label = -1;
 /// Options of `token_labels`.
 struct token_label_options {
   std::int64_t ignore_value = 255;  ///< a second pixel value meaning "ignored" (−1 always is)
-  double ignored_fraction = 0.5;    ///< a token is ignored when ≥ this fraction of its area is ignored; in (0, 1]
-  std::int64_t num_seen = 0;        ///< when > 0, seen labels must lie in [0, num_seen) (else an error)
+  double ignored_fraction =
+      0.5;  ///< a token is ignored when ≥ this fraction of its area is ignored; in (0, 1]
+  std::int64_t num_seen = 0;  ///< when > 0, seen labels must lie in [0, num_seen) (else an error)
 };
 
 namespace detail {
@@ -79,29 +80,33 @@ inline std::vector<std::vector<axis_overlap>> axis_overlaps(index_t N, index_t n
  *         naming the value and its pixel.
  */
 template <std::integral L>
-void token_labels(std::span<std::int32_t> out, const L* pixels, index_t H, index_t W, index_t h, index_t w,
-                  const token_label_options& p = {}) {
+void token_labels(std::span<std::int32_t> out, const L* pixels, index_t H, index_t W, index_t h,
+                  index_t w, const token_label_options& p = {}) {
   constexpr const char* where = "token_labels";
-  require(H > 0 && W > 0, std::string(where) + ": pixel grid " + std::to_string(H) + " x " + std::to_string(W) +
-                              " is empty");
-  require(h > 0 && w > 0, std::string(where) + ": token grid " + std::to_string(h) + " x " + std::to_string(w) +
-                              " is empty");
+  require(H > 0 && W > 0, std::string(where) + ": pixel grid " + std::to_string(H) + " x " +
+                              std::to_string(W) + " is empty");
+  require(h > 0 && w > 0, std::string(where) + ": token grid " + std::to_string(h) + " x " +
+                              std::to_string(w) + " is empty");
   check_extent(where, "out size", out.size(), "h * w", h * w);
   require(p.ignored_fraction > 0 && p.ignored_fraction <= 1,
-          std::string(where) + ": ignored_fraction must be in (0, 1], got " + std::to_string(p.ignored_fraction));
+          std::string(where) + ": ignored_fraction must be in (0, 1], got " +
+              std::to_string(p.ignored_fraction));
   auto ignored = [&](std::int64_t v) { return v == -1 || v == p.ignore_value; };
   for (index_t i = 0; i < H * W; ++i) {
     const auto v = static_cast<std::int64_t>(pixels[i]);
     if (ignored(v)) continue;
-    if (v < 0 || (p.num_seen > 0 && v >= p.num_seen) || v > std::numeric_limits<std::int32_t>::max())
-      throw std::invalid_argument(std::string(where) + ": pixel (" + std::to_string(i / W) + ", " +
-                                  std::to_string(i % W) + ") has label " + std::to_string(v) +
-                                  (p.num_seen > 0 ? ", outside [0, " + std::to_string(p.num_seen) + ")"
-                                                  : ", expected a class id >= 0") +
-                                  " (ignored pixels are -1 or " + std::to_string(p.ignore_value) + ")");
+    if (v < 0 || (p.num_seen > 0 && v >= p.num_seen) ||
+        v > std::numeric_limits<std::int32_t>::max())
+      throw std::invalid_argument(
+          std::string(where) + ": pixel (" + std::to_string(i / W) + ", " + std::to_string(i % W) +
+          ") has label " + std::to_string(v) +
+          (p.num_seen > 0 ? ", outside [0, " + std::to_string(p.num_seen) + ")"
+                          : ", expected a class id >= 0") +
+          " (ignored pixels are -1 or " + std::to_string(p.ignore_value) + ")");
   }
   const auto rows = detail::axis_overlaps(H, h), cols = detail::axis_overlaps(W, w);
-  const double area = static_cast<double>(H) * static_cast<double>(W);  // each token's area in scaled units
+  const double area =
+      static_cast<double>(H) * static_cast<double>(W);       // each token's area in scaled units
   std::vector<std::pair<std::int32_t, std::int64_t>> votes;  // (label, area), few per token
   for (index_t i = 0; i < h; ++i) {
     for (index_t j = 0; j < w; ++j) {
@@ -116,9 +121,12 @@ void token_labels(std::span<std::int32_t> out, const L* pixels, index_t H, index
             continue;
           }
           const auto label = static_cast<std::int32_t>(v);
-          auto it = std::find_if(votes.begin(), votes.end(), [&](const auto& e) { return e.first == label; });
-          if (it == votes.end()) votes.emplace_back(label, a);
-          else it->second += a;
+          auto it = std::find_if(votes.begin(), votes.end(),
+                                 [&](const auto& e) { return e.first == label; });
+          if (it == votes.end())
+            votes.emplace_back(label, a);
+          else
+            it->second += a;
         }
       }
       std::int32_t best = ignore_label;
@@ -156,7 +164,8 @@ tensor<std::int32_t, 2> token_labels(const tensor<L, 2>& pixels, index_t h, inde
  * @throws std::invalid_argument on an empty grid or a wrong `out` size.
  */
 template <class L>
-void resize_nearest(std::span<L> out, index_t Ht, index_t Wt, std::span<const L> in, index_t h, index_t w) {
+void resize_nearest(std::span<L> out, index_t Ht, index_t Wt, std::span<const L> in, index_t h,
+                    index_t w) {
   require(h > 0 && w > 0 && Ht > 0 && Wt > 0,
           "resize_nearest: empty grid (" + std::to_string(h) + " x " + std::to_string(w) + " to " +
               std::to_string(Ht) + " x " + std::to_string(Wt) + ")");
@@ -174,8 +183,8 @@ void resize_nearest(std::span<L> out, index_t Ht, index_t Wt, std::span<const L>
 template <class L>
 tensor<L, 2> resize_nearest(const tensor<L, 2>& in, index_t Ht, index_t Wt) {
   tensor<L, 2> out = tensor<L, 2>::from_shape({Ht, Wt});
-  resize_nearest<L>(std::span<L>(out.data(), out.size()), Ht, Wt, std::span<const L>(in.data(), in.size()),
-                    in.shape()[0], in.shape()[1]);
+  resize_nearest<L>(std::span<L>(out.data(), out.size()), Ht, Wt,
+                    std::span<const L>(in.data(), in.size()), in.shape()[0], in.shape()[1]);
   return out;
 }
 

@@ -29,13 +29,15 @@ inline constexpr std::int32_t background = 0;
 
 enum class texture : int { solid = 0, stripes = 1, dots = 2, checker = 3 };
 
-inline constexpr std::array<const char*, colour_count> colour_names = {"red", "green", "blue", "yellow",
-                                                                       "purple"};
+inline constexpr std::array<const char*, colour_count> colour_names = {"red", "green", "blue",
+                                                                       "yellow", "purple"};
 inline constexpr std::array<const char*, texture_count> texture_names = {"solid", "stripes", "dots",
                                                                          "checker"};
 
 /// Colour family of object class k (1..20).
-constexpr index_t colour_of(std::int32_t k) noexcept { return index_t(k - 1) / texture_count; }
+constexpr index_t colour_of(std::int32_t k) noexcept {
+  return index_t(k - 1) / texture_count;
+}
 /// Texture of object class k (1..20).
 constexpr texture texture_of(std::int32_t k) noexcept {
   return static_cast<texture>(index_t(k - 1) % texture_count);
@@ -79,11 +81,13 @@ struct class_split {
   /// Checks ids are object classes, distinct, and not all.
   void validate() const {
     for (auto k : unseen)
-      require(k >= 1 && index_t(k) < class_count,
-              "toy::class_split: unseen class " + std::to_string(k) + " must be an object class in [1, 21)");
+      require(k >= 1 && index_t(k) < class_count, "toy::class_split: unseen class " +
+                                                      std::to_string(k) +
+                                                      " must be an object class in [1, 21)");
     auto u = unseen;
     std::sort(u.begin(), u.end());
-    require(std::adjacent_find(u.begin(), u.end()) == u.end(), "toy::class_split: duplicate unseen class");
+    require(std::adjacent_find(u.begin(), u.end()) == u.end(),
+            "toy::class_split: duplicate unseen class");
     require(u.size() < class_count - 1, "toy::class_split: at least one object class must be seen");
   }
 };

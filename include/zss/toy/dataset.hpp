@@ -41,27 +41,34 @@ void describe(V& v, world_options& w) {
   v.field("test_images", w.test_images, "test scenes", at_least(1), "test-images");
   v.field("scenes.height", w.scenes.height, "scene height H", at_least(4), "height");
   v.field("scenes.width", w.scenes.width, "scene width W", at_least(4), "width");
-  v.field("scenes.min_objects", w.scenes.min_objects, "objects per scene, at least", at_least(1), "min-objects");
-  v.field("scenes.max_objects", w.scenes.max_objects, "objects per scene, at most", at_least(1), "max-objects");
-  v.field("scenes.clutter_objects", w.scenes.clutter_objects, "extra unlabelled clutter objects", {}, "clutter");
+  v.field("scenes.min_objects", w.scenes.min_objects, "objects per scene, at least", at_least(1),
+          "min-objects");
+  v.field("scenes.max_objects", w.scenes.max_objects, "objects per scene, at most", at_least(1),
+          "max-objects");
+  v.field("scenes.clutter_objects", w.scenes.clutter_objects, "extra unlabelled clutter objects",
+          {}, "clutter");
   v.field("text.dim", w.text.dim, "text embedding width D", at_least(1), "dim");
-  v.field("text.shared", w.text.shared, "weight a of the colour and texture parts", non_negative(), "text-shared");
+  v.field("text.shared", w.text.shared, "weight a of the colour and texture parts", non_negative(),
+          "text-shared");
   v.field("text.own", w.text.own, "weight b of the class-own part", non_negative(), "text-own");
   v.field("teacher.patch", w.teacher.patch, "teacher patch size (pixels)", at_least(1), "patch");
-  v.field("teacher.dense_noise", w.teacher.dense_noise, "teacher's dense-token noise sigma_d", non_negative(),
-          "dense-noise");
-  v.field("teacher.cls_noise", w.teacher.cls_noise, "teacher's CLS noise sigma_c", non_negative(), "cls-noise");
-  v.field("teacher.gap", w.teacher.gap, "teacher's modality gap (rotation strength; 0 = none)", non_negative(), "gap");
-  v.field("teacher.global_bias", w.teacher.global_bias, "teacher's global bias gamma in dense tokens", non_negative(),
-          "global-bias");
-  v.field("teacher.area_power", w.teacher.area_power, "CLS weight of a class: area^beta", positive(), "area-power");
+  v.field("teacher.dense_noise", w.teacher.dense_noise, "teacher's dense-token noise sigma_d",
+          non_negative(), "dense-noise");
+  v.field("teacher.cls_noise", w.teacher.cls_noise, "teacher's CLS noise sigma_c", non_negative(),
+          "cls-noise");
+  v.field("teacher.gap", w.teacher.gap, "teacher's modality gap (rotation strength; 0 = none)",
+          non_negative(), "gap");
+  v.field("teacher.global_bias", w.teacher.global_bias,
+          "teacher's global bias gamma in dense tokens", non_negative(), "global-bias");
+  v.field("teacher.area_power", w.teacher.area_power, "CLS weight of a class: area^beta",
+          positive(), "area-power");
 }
 
 template <real_scalar T = float>
 struct world {
   world_options params;
-  tensor<T, 2> text;                        ///< 21 × D class embeddings (unit rows)
-  std::vector<scene> train, test;           ///< scenes
+  tensor<T, 2> text;               ///< 21 × D class embeddings (unit rows)
+  std::vector<scene> train, test;  ///< scenes
   std::vector<teacher_output<T>> train_teacher, test_teacher;
 
   /// Class k is seen in training.
@@ -99,7 +106,8 @@ world<T> make_world(world_options p, int threads = 0) {
  */
 template <real_scalar T>
 tensor<std::int32_t, 2> classify_tokens(const teacher_output<T>& t, const tensor<T, 2>& text,
-                                        const std::vector<std::int32_t>& classes, index_t H, index_t W) {
+                                        const std::vector<std::int32_t>& classes, index_t H,
+                                        index_t W) {
   require(!classes.empty(), "toy::classify_tokens: empty class list");
   const index_t D = text.shape()[1];
   check_extent("toy::classify_tokens", "token width", t.tokens.shape()[1], "text width", D);

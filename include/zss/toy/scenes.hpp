@@ -36,28 +36,29 @@ enum class shape_kind : int { disc = 0, rectangle = 1, triangle = 2, ellipse = 3
 
 /// Knobs of the scene generator, with defaults.
 struct scene_options {
-  index_t height = 64;           ///< H
-  index_t width = 64;            ///< W
-  index_t min_objects = 1;       ///< objects per scene, inclusive range
+  index_t height = 64;      ///< H
+  index_t width = 64;       ///< W
+  index_t min_objects = 1;  ///< objects per scene, inclusive range
   index_t max_objects = 3;
-  double min_size = 0.18;        ///< object radius as a fraction of min(H, W)
+  double min_size = 0.18;  ///< object radius as a fraction of min(H, W)
   double max_size = 0.38;
-  double colour_jitter = 0.06;   ///< uniform ± per channel of an object's base colour
-  double pixel_noise = 0.03;     ///< Gaussian σ per pixel and channel
-  index_t clutter_objects = 0;   ///< extra unlabelled grey objects (label −1)
-  double unseen_frequency = 0.0; ///< if > 0, probability that an object's class is drawn from the
-                                 ///< unseen classes (else classes are uniform over all 20)
+  double colour_jitter = 0.06;    ///< uniform ± per channel of an object's base colour
+  double pixel_noise = 0.03;      ///< Gaussian σ per pixel and channel
+  index_t clutter_objects = 0;    ///< extra unlabelled grey objects (label −1)
+  double unseen_frequency = 0.0;  ///< if > 0, probability that an object's class is drawn from the
+                                  ///< unseen classes (else classes are uniform over all 20)
   class_split split = class_split::standard();
 
   void validate() const {
     require(height >= 4 && width >= 4, "toy::scene_options: image must be at least 4 x 4, got " +
-                                            std::to_string(height) + " x " + std::to_string(width));
+                                           std::to_string(height) + " x " + std::to_string(width));
     require(min_objects >= 1 && min_objects <= max_objects,
             "toy::scene_options: need 1 <= min_objects (" + std::to_string(min_objects) +
                 ") <= max_objects (" + std::to_string(max_objects) + ")");
     require(min_size > 0 && min_size <= max_size && max_size <= 1,
             "toy::scene_options: need 0 < min_size <= max_size <= 1");
-    require(colour_jitter >= 0 && pixel_noise >= 0, "toy::scene_options: noise levels must be >= 0");
+    require(colour_jitter >= 0 && pixel_noise >= 0,
+            "toy::scene_options: noise levels must be >= 0");
     require(unseen_frequency >= 0 && unseen_frequency <= 1,
             "toy::scene_options: unseen_frequency must be in [0, 1]");
     split.validate();
@@ -74,10 +75,11 @@ struct object_info {
 
 /// One scene.
 struct scene {
-  tensor<float, 3> image;                 ///< H × W × 3, RGB in [0, 1]
-  tensor<std::int32_t, 2> labels;         ///< H × W, all classes (test labels); −1 = clutter
-  tensor<std::int32_t, 2> train_labels;   ///< H × W, unseen classes → −1
-  tensor<std::int32_t, 2> owner;          ///< H × W, index into `objects` of the top-most object, −1 = background
+  tensor<float, 3> image;                ///< H × W × 3, RGB in [0, 1]
+  tensor<std::int32_t, 2> labels;        ///< H × W, all classes (test labels); −1 = clutter
+  tensor<std::int32_t, 2> train_labels;  ///< H × W, unseen classes → −1
+  tensor<std::int32_t, 2>
+      owner;  ///< H × W, index into `objects` of the top-most object, −1 = background
   std::vector<object_info> objects;
 };
 
@@ -170,11 +172,13 @@ inline scene make_scene(const scene_options& p, std::uint64_t seed, std::uint64_
   // Background: a smooth colour gradient plus pixel noise.
   const double base = g.uniform(0.35, 0.55);
   const double gy = g.uniform(-0.12, 0.12), gx = g.uniform(-0.12, 0.12);
-  const std::array<double, 3> tint = {g.uniform(-0.05, 0.05), g.uniform(-0.05, 0.05), g.uniform(-0.05, 0.05)};
+  const std::array<double, 3> tint = {g.uniform(-0.05, 0.05), g.uniform(-0.05, 0.05),
+                                      g.uniform(-0.05, 0.05)};
   for (index_t y = 0; y < H; ++y)
     for (index_t x = 0; x < W; ++x)
       for (index_t c = 0; c < 3; ++c)
-        s.image(y, x, c) = float(base + tint[c] + gy * (double(y) / H - 0.5) + gx * (double(x) / W - 0.5));
+        s.image(y, x, c) =
+            float(base + tint[c] + gy * (double(y) / H - 0.5) + gx * (double(x) / W - 0.5));
 
   const auto seen = p.split.seen();
   const index_t n_obj = p.min_objects + index_t(g.below(p.max_objects - p.min_objects + 1));
@@ -193,8 +197,13 @@ inline scene make_scene(const scene_options& p, std::uint64_t seed, std::uint64_
     info.radius = side * g.uniform(p.min_size, p.max_size);
     info.cy = g.uniform(0.15, 0.85) * double(H);
     info.cx = g.uniform(0.15, 0.85) * double(W);
-    detail::shape_geometry geo{info.shape, info.cy, info.cx, info.radius, g.uniform(0.55, 1.0),
-                               g.uniform(0.0, std::numbers::pi), {}};
+    detail::shape_geometry geo{info.shape,
+                               info.cy,
+                               info.cx,
+                               info.radius,
+                               g.uniform(0.55, 1.0),
+                               g.uniform(0.0, std::numbers::pi),
+                               {}};
     for (int v = 0; v < 3; ++v) {
       const double a = g.uniform(0.0, 2 * std::numbers::pi);
       const double rr = info.radius * g.uniform(0.8, 1.25);
@@ -225,7 +234,8 @@ inline scene make_scene(const scene_options& p, std::uint64_t seed, std::uint64_
       }
     s.objects.push_back(info);
   }
-  for (auto& v : s.image) v = std::clamp(v + g.normal<float>(0.0f, float(p.pixel_noise)), 0.0f, 1.0f);
+  for (auto& v : s.image)
+    v = std::clamp(v + g.normal<float>(0.0f, float(p.pixel_noise)), 0.0f, 1.0f);
 
   s.train_labels = s.labels;
   for (auto& l : s.train_labels)

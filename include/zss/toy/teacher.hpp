@@ -35,16 +35,16 @@
 namespace zss::toy {
 
 struct teacher_options {
-  index_t patch = 4;           ///< patch size in pixels
+  index_t patch = 4;  ///< patch size in pixels
   // Defaults make the teacher's own zero-shot segmentation (tokens classified directly against
   // the text embeddings) mediocre on unseen classes — about a third of pure unseen patches right
   // at gap 1.5, σ_d 0.5, as MaskCLIP is with real CLIP — while within-image token similarity
   // stays informative for clustering (a rotation preserves it).
-  double dense_noise = 0.5;    ///< σ_d
-  double cls_noise = 0.2;      ///< σ_c
-  double gap = 1.5;            ///< modality-gap strength (scale of the skew generator; 0 = none)
-  double global_bias = 0.3;    ///< γ
-  double area_power = 0.5;     ///< β
+  double dense_noise = 0.5;  ///< σ_d
+  double cls_noise = 0.2;    ///< σ_c
+  double gap = 1.5;          ///< modality-gap strength (scale of the skew generator; 0 = none)
+  double global_bias = 0.3;  ///< γ
+  double area_power = 0.5;   ///< β
   std::uint64_t seed = 0;
 
   void validate() const {
@@ -69,7 +69,8 @@ class teacher {
   teacher(const tensor<T, 2>& text, const teacher_options& p) : p_(p), text_(text) {
     p.validate();
     check_rank("toy::teacher", "text", text, 2);
-    check_extent("toy::teacher", "text rows", text.shape()[0], "the number of classes", class_count);
+    check_extent("toy::teacher", "text rows", text.shape()[0], "the number of classes",
+                 class_count);
     const index_t D = text.shape()[1];
     rng g(p.seed, 0x7eac);
     const double sd = 1.0 / std::sqrt(double(D));
@@ -95,9 +96,9 @@ class teacher {
    */
   teacher_output<T> operator()(const scene& s, std::uint64_t index) const {
     const index_t H = s.labels.shape()[0], W = s.labels.shape()[1], P = p_.patch, D = dim();
-    require(H % P == 0 && W % P == 0, "toy::teacher: image " + std::to_string(H) + " x " +
-                                          std::to_string(W) + " is not a multiple of the patch size " +
-                                          std::to_string(P));
+    require(H % P == 0 && W % P == 0,
+            "toy::teacher: image " + std::to_string(H) + " x " + std::to_string(W) +
+                " is not a multiple of the patch size " + std::to_string(P));
     rng g(p_.seed ^ 0x5eed7eac4e12ull, index);
     const double sd = 1.0 / std::sqrt(double(D));
     teacher_output<T> out;

@@ -50,13 +50,13 @@ namespace zss::train {
 
 /// Module switches and loss weights (DESIGN §1).
 struct module_options {
-  bool glm = true;          ///< Global Learning Module (L_glm)
-  bool plm = true;          ///< Pixel Learning Module (pseudo labels, synthesizer, L_syn)
-  bool nel = true;          ///< ZegCLIP's non-mutually-exclusive loss (focal + dice)
-  double lambda_ce = 1;     ///< λ_ce
-  double lambda_nel = 1;    ///< λ_nel
-  double lambda_glm = 1;    ///< λ_glm
-  double lambda_syn = 1;    ///< λ_syn
+  bool glm = true;        ///< Global Learning Module (L_glm)
+  bool plm = true;        ///< Pixel Learning Module (pseudo labels, synthesizer, L_syn)
+  bool nel = true;        ///< ZegCLIP's non-mutually-exclusive loss (focal + dice)
+  double lambda_ce = 1;   ///< λ_ce
+  double lambda_nel = 1;  ///< λ_nel
+  double lambda_glm = 1;  ///< λ_glm
+  double lambda_syn = 1;  ///< λ_syn
   bool glm_on() const noexcept { return glm && lambda_glm > 0; }
   bool nel_on() const noexcept { return nel && lambda_nel > 0; }
   bool syn_on() const noexcept { return plm && lambda_syn > 0; }
@@ -64,11 +64,13 @@ struct module_options {
 
 /// Where the pseudo classes' classifier weights come from (DESIGN §2.4).
 enum class prototype_source {
-  synthesizer,     ///< the synthesizer's prototypes π_l (the paper; trained by L_syn and L_ce/L_nel)
-  teacher_tokens,  ///< ablation without the synthesizer: n(u_l), the teacher's region-pooled token (a constant)
+  synthesizer,  ///< the synthesizer's prototypes π_l (the paper; trained by L_syn and L_ce/L_nel)
+  teacher_tokens,  ///< ablation without the synthesizer: n(u_l), the teacher's region-pooled token
+                   ///< (a constant)
 };
 inline const enum_names<prototype_source, 2> prototype_source_names{
-    {{prototype_source::synthesizer, "synthesizer"}, {prototype_source::teacher_tokens, "teacher-tokens"}}};
+    {{prototype_source::synthesizer, "synthesizer"},
+     {prototype_source::teacher_tokens, "teacher-tokens"}}};
 
 /// The trainer's own PLM choices (beyond the synthesizer block's options).
 struct plm_options {
@@ -92,21 +94,21 @@ inline pseudo_label_options trainer_pseudo_label_defaults() {
 struct trainer_options {
   module_options modules;
   pseudo_label_options pseudo = trainer_pseudo_label_defaults();  ///< DESIGN §2.3
-  encoder_options encoder;      ///< the student (DESIGN §3); embed_dim = the text width
-  cosine_ce_options ce;         ///< L_ce's logits (α seen, β pseudo); NEL uses the same scales
-  focal_dice_options nel;       ///< L_nel
-  glm_options glm;              ///< L_glm (DESIGN §2.2)
-  index_t bank_size = 256;      ///< M: the CLS bank (the library's default is 0; the toy's 256)
+  encoder_options encoder;  ///< the student (DESIGN §3); embed_dim = the text width
+  cosine_ce_options ce;     ///< L_ce's logits (α seen, β pseudo); NEL uses the same scales
+  focal_dice_options nel;   ///< L_nel
+  glm_options glm;          ///< L_glm (DESIGN §2.2)
+  index_t bank_size = 256;  ///< M: the CLS bank (the library's default is 0; the toy's 256)
   synthesizer_options synthesizer;  ///< the block (DESIGN §2.4)
-  plm_options plm;              ///< prototypes, stop-gradient, the block's init and width
-  syn_loss_options syn_loss;    ///< L_syn
+  plm_options plm;                  ///< prototypes, stop-gradient, the block's init and width
+  syn_loss_options syn_loss;        ///< L_syn
   adamw_options adamw{.lr = 2e-3, .weight_decay = 1e-2};  ///< AdamW (lr: from `schedule`)
   cosine_schedule schedule{.base_lr = 2e-3, .min_lr = 2e-5, .warmup_steps = 50, .total_steps = 600};
-  double clip = 5.0;            ///< max global gradient norm (0 = no clipping)
-  index_t batch = 16;           ///< images per step
-  bool flip = true;             ///< random horizontal flips of training images (and their targets)
-  std::uint64_t seed = 0;       ///< seeds initialisation and batch sampling
-  int threads = 0;              ///< 0 = OpenMP default
+  double clip = 5.0;       ///< max global gradient norm (0 = no clipping)
+  index_t batch = 16;      ///< images per step
+  bool flip = true;        ///< random horizontal flips of training images (and their targets)
+  std::uint64_t seed = 0;  ///< seeds initialisation and batch sampling
+  int threads = 0;         ///< 0 = OpenMP default
 
   std::uint64_t steps() const noexcept { return schedule.total_steps; }
 
@@ -141,24 +143,29 @@ void describe(V& v, trainer_options& c) {
   v.field("modules.lambda_syn", m.lambda_syn, "weight of L_syn", non_negative(), "lambda-syn");
 
   auto& p = c.pseudo;
-  v.field("pseudo.kmeans.windows", p.kmeans.windows, "K-Means window sizes on the teacher grid (one scale each)",
-          at_least(1), "windows");
-  v.field("pseudo.kmeans.max_iter", p.kmeans.max_iter, "Lloyd iterations per scale at most", at_least(1),
-          "kmeans-max-iter");
-  v.field("pseudo.kmeans.spherical", p.kmeans.spherical, "spherical (cosine) K-Means", "kmeans-spherical");
-  v.field("pseudo.fusion.lambda", p.fusion.lambda, "mask-fusion cosine threshold λ", interval(-1, 1, true, false),
-          "fusion-lambda");
-  v.field("pseudo.fusion.min_tokens", p.fusion.min_tokens, "min ignored tokens of a pseudo class", {}, "min-tokens");
+  v.field("pseudo.kmeans.windows", p.kmeans.windows,
+          "K-Means window sizes on the teacher grid (one scale each)", at_least(1), "windows");
+  v.field("pseudo.kmeans.max_iter", p.kmeans.max_iter, "Lloyd iterations per scale at most",
+          at_least(1), "kmeans-max-iter");
+  v.field("pseudo.kmeans.spherical", p.kmeans.spherical, "spherical (cosine) K-Means",
+          "kmeans-spherical");
+  v.field("pseudo.fusion.lambda", p.fusion.lambda, "mask-fusion cosine threshold λ",
+          interval(-1, 1, true, false), "fusion-lambda");
+  v.field("pseudo.fusion.min_tokens", p.fusion.min_tokens, "min ignored tokens of a pseudo class",
+          {}, "min-tokens");
   v.field("pseudo.token.ignored_fraction", p.token.ignored_fraction,
-          "a token is ignored when at least this fraction of its pixels is", interval(0, 1, true, false),
-          "ignored-fraction");
+          "a token is ignored when at least this fraction of its pixels is",
+          interval(0, 1, true, false), "ignored-fraction");
 
   auto& e = c.encoder;
-  v.field("encoder.widths", e.widths, "output channels of the k x k conv layers", at_least(1), "widths");
+  v.field("encoder.widths", e.widths, "output channels of the k x k conv layers", at_least(1),
+          "widths");
   v.field("encoder.strides", e.strides, "their strides", at_least(1), "strides");
   v.field("encoder.kernel", e.kernel, "conv kernel size k (odd)", at_least(1), "kernel");
-  v.field("encoder.norm_groups", e.norm_groups, "GroupNorm groups after each conv (0 = none)", {}, "norm-groups");
-  v.field("encoder.embed_dim", e.embed_dim, "D, the feature width (= the text embeddings' width)", at_least(1));
+  v.field("encoder.norm_groups", e.norm_groups, "GroupNorm groups after each conv (0 = none)", {},
+          "norm-groups");
+  v.field("encoder.embed_dim", e.embed_dim, "D, the feature width (= the text embeddings' width)",
+          at_least(1));
 
   v.field("ce.alpha", c.ce.alpha, "logit scale of the seen classes (1/tau)", positive(), "alpha");
   v.field("ce.beta", c.ce.beta, "logit scale of the pseudo classes (1/tau)", positive(), "beta");
@@ -168,33 +175,39 @@ void describe(V& v, trainer_options& c) {
 
   v.choice("glm.pool", c.glm.pool, glm_pool_names, "GLM pooling", "pool");
   v.field("glm.tau", c.glm.tau, "GLM temperature tau_g", positive(), "glm-tau");
-  v.field("glm.rho", c.glm.rho, "selective pooling: fraction of pixels kept", interval(0, 1, true, false), "glm-rho");
+  v.field("glm.rho", c.glm.rho, "selective pooling: fraction of pixels kept",
+          interval(0, 1, true, false), "glm-rho");
   v.field("bank_size", c.bank_size, "CLS bank size M", {}, "bank");
 
   v.field("synthesizer.region_tokens", c.synthesizer.region_tokens,
-          "synthesizer memory = [CLS ; teacher region tokens] (else the CLS only)", "region-tokens");
+          "synthesizer memory = [CLS ; teacher region tokens] (else the CLS only)",
+          "region-tokens");
   v.field("synthesizer.query_residual", c.synthesizer.query_residual,
-          "query shortcut h = p + CrossAttn(LN(p), memory) (DESIGN; else h = CrossAttn)", "synth-residual");
-  v.choice("synthesizer.activation", c.synthesizer.activation, mlp_activation_names, "synthesizer MLP activation",
-           "synth-activation");
+          "query shortcut h = p + CrossAttn(LN(p), memory) (DESIGN; else h = CrossAttn)",
+          "synth-residual");
+  v.choice("synthesizer.activation", c.synthesizer.activation, mlp_activation_names,
+           "synthesizer MLP activation", "synth-activation");
   v.choice("plm.prototypes", c.plm.prototypes, prototype_source_names,
-           "pseudo classes' weights: the synthesizer's prototypes or the teacher's region tokens (ablation)",
+           "pseudo classes' weights: the synthesizer's prototypes or the teacher's region tokens "
+           "(ablation)",
            "prototypes");
-  v.field("plm.pseudo_grad", c.plm.pseudo_grad, "L_ce/L_nel also train the pseudo prototypes (else stop-gradient)",
-          "pseudo-grad");
+  v.field("plm.pseudo_grad", c.plm.pseudo_grad,
+          "L_ce/L_nel also train the pseudo prototypes (else stop-gradient)", "pseudo-grad");
   v.choice("plm.init", c.plm.init, synthesizer_init_names,
            "synthesizer init: xavier, or identity attention projections and fc2 = 0", "synth-init");
   v.field("plm.hidden", c.plm.hidden, "synthesizer MLP width (0 = 4 D)", {}, "synth-hidden");
-  v.choice("syn_loss.kind", c.syn_loss.kind, syn_loss_kind_names, "L_syn: BCE over seen classes or softmax CE",
-           "syn-loss");
+  v.choice("syn_loss.kind", c.syn_loss.kind, syn_loss_kind_names,
+           "L_syn: BCE over seen classes or softmax CE", "syn-loss");
   v.field("syn_loss.tau", c.syn_loss.tau, "L_syn temperature tau_s", positive(), "syn-tau");
   v.field("syn_loss.delta", c.syn_loss.delta, "L_syn logit offset delta", finite(), "syn-delta");
 
   v.field("schedule.total_steps", c.schedule.total_steps, "optimiser steps", at_least(1), "steps");
-  v.field("schedule.base_lr", c.schedule.base_lr, "peak learning rate (AdamW, cosine schedule)", positive(), "lr");
+  v.field("schedule.base_lr", c.schedule.base_lr, "peak learning rate (AdamW, cosine schedule)",
+          positive(), "lr");
   v.field("schedule.min_lr", c.schedule.min_lr, "final learning rate", non_negative(), "min-lr");
   v.field("schedule.warmup_steps", c.schedule.warmup_steps, "linear warm-up steps", {}, "warmup");
-  v.field("adamw.weight_decay", c.adamw.weight_decay, "AdamW decoupled weight decay", non_negative(), "weight-decay");
+  v.field("adamw.weight_decay", c.adamw.weight_decay, "AdamW decoupled weight decay",
+          non_negative(), "weight-decay");
   v.field("adamw.beta1", c.adamw.beta1, "AdamW beta1", interval(0, 1, false, true), "beta1");
   v.field("adamw.beta2", c.adamw.beta2, "AdamW beta2", interval(0, 1, false, true), "beta2");
   v.field("adamw.eps", c.adamw.eps, "AdamW epsilon", positive(), "adam-eps");
@@ -212,11 +225,11 @@ inline void trainer_options::validate() const {
   auto need = [](bool ok, const std::string& what) { require(ok, "trainer_options: " + what); };
   encoder.validate();
   need(schedule.min_lr <= schedule.base_lr, "schedule.min_lr (" + readable_number(schedule.min_lr) +
-                                                ") must be <= schedule.base_lr (" + readable_number(schedule.base_lr) +
-                                                ")");
+                                                ") must be <= schedule.base_lr (" +
+                                                readable_number(schedule.base_lr) + ")");
   need(schedule.warmup_steps <= schedule.total_steps,
-       "schedule.warmup_steps (" + std::to_string(schedule.warmup_steps) + ") must be <= schedule.total_steps (" +
-           std::to_string(schedule.total_steps) + ")");
+       "schedule.warmup_steps (" + std::to_string(schedule.warmup_steps) +
+           ") must be <= schedule.total_steps (" + std::to_string(schedule.total_steps) + ")");
 }
 
 }  // namespace zss::train

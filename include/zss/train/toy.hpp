@@ -25,12 +25,12 @@
 #include "zss/core/parallel.hpp"
 #include "zss/core/random.hpp"
 #include "zss/eval/metrics.hpp"
+#include "zss/eval/predict.hpp"
 #include "zss/plm/pseudo_labels.hpp"
+#include "zss/plm/targets.hpp"
 #include "zss/plm/token_labels.hpp"
 #include "zss/toy/dataset.hpp"
 #include "zss/train/config.hpp"
-#include "zss/eval/predict.hpp"
-#include "zss/plm/targets.hpp"
 #include "zss/train/trainer.hpp"
 
 namespace zss::train {
@@ -38,10 +38,10 @@ namespace zss::train {
 /// Seen/unseen bookkeeping of a toy world.
 template <real_scalar T>
 struct toy_classes {
-  std::vector<std::int32_t> seen_ids;  ///< Ks dataset ids in class-set order (ascending)
-  std::vector<std::int32_t> all_ids;   ///< 0..20
+  std::vector<std::int32_t> seen_ids;    ///< Ks dataset ids in class-set order (ascending)
+  std::vector<std::int32_t> all_ids;     ///< 0..20
   std::vector<std::int32_t> seen_index;  ///< 21: class-set index of a seen id, −1 for unseen
-  tensor<T, 2> seen_text;              ///< Ks × D
+  tensor<T, 2> seen_text;                ///< Ks × D
   std::array<bool, toy::class_count> seen_flag{};  ///< per class id: seen
 
   explicit toy_classes(const toy::world<T>& w) {
@@ -74,7 +74,8 @@ tensor<std::int32_t, 2> seen_index_labels(const toy::scene& s, const toy_classes
  */
 template <real_scalar T>
 std::vector<std::int32_t> toy_fused_labels(const toy::scene& s, const toy::teacher_output<T>& t,
-                                           const toy_classes<T>& cls, const pseudo_label_options& pc,
+                                           const toy_classes<T>& cls,
+                                           const pseudo_label_options& pc,
                                            std::uint64_t image = 0) {
   const index_t th = t.grid_h, tw = t.grid_w, D = t.tokens.shape()[1];
   tensor<T, 3> tokens = tensor<T, 3>::from_shape({th, tw, D});
@@ -83,7 +84,8 @@ std::vector<std::int32_t> toy_fused_labels(const toy::scene& s, const toy::teach
   p.token.ignore_value = -1;
   p.normalize_tokens = false;  // the toy teacher's tokens are unit rows already
   p.check_finite = false;
-  auto r = pseudo_labels(tokens, seen_index_labels(s, cls), std::int64_t(cls.seen_ids.size()), p, image);
+  auto r =
+      pseudo_labels(tokens, seen_index_labels(s, cls), std::int64_t(cls.seen_ids.size()), p, image);
   return std::vector<std::int32_t>(r.fused_tokens.begin(), r.fused_tokens.end());
 }
 
@@ -93,7 +95,8 @@ std::vector<std::int32_t> toy_fused_labels(const toy::scene& s, const toy::teach
  */
 template <real_scalar T>
 std::vector<image_targets<T>> make_toy_targets(const toy::world<T>& w, const toy_classes<T>& cls,
-                                               const trainer_options& cfg, bool plm, int threads = 0) {
+                                               const trainer_options& cfg, bool plm,
+                                               int threads = 0) {
   const index_t n = w.train.size(), Ks = cls.seen_ids.size();
   std::vector<image_targets<T>> out(n);
   parallel_for(n, threads, [&](index_t i, int) {
@@ -103,9 +106,11 @@ std::vector<image_targets<T>> make_toy_targets(const toy::world<T>& w, const toy
     const matrix_ref<const T> Z(t.tokens.data(), t.grid_h * t.grid_w, t.tokens.shape()[1]);
     if (plm) {
       const auto fused = toy_fused_labels(s, t, cls, cfg.pseudo, i);
-      out[i] = targets_from_fused<T>(std::span<const std::int32_t>(fused), Z, t.grid_h, t.grid_w, h, wd, Ks);
+      out[i] = targets_from_fused<T>(std::span<const std::int32_t>(fused), Z, t.grid_h, t.grid_w, h,
+                                     wd, Ks);
     } else {
-      out[i] = seen_targets<T>(seen_index_labels(s, cls), Z, t.grid_h, t.grid_w, h, wd, Ks, cfg.pseudo.token.ignored_fraction);
+      out[i] = seen_targets<T>(seen_index_labels(s, cls), Z, t.grid_h, t.grid_w, h, wd, Ks,
+                               cfg.pseudo.token.ignored_fraction);
     }
   });
   return out;
@@ -115,7 +120,8 @@ std::vector<image_targets<T>> make_toy_targets(const toy::world<T>& w, const toy
 template <real_scalar T>
 tensor<T, 4> toy_images(const std::vector<toy::scene>& scenes, std::span<const index_t> idx) {
   require(!idx.empty(), "toy_images: no images");
-  const index_t B = idx.size(), H = scenes[idx[0]].image.shape()[0], W = scenes[idx[0]].image.shape()[1];
+  const index_t B = idx.size(), H = scenes[idx[0]].image.shape()[0],
+                W = scenes[idx[0]].image.shape()[1];
   tensor<T, 4> out = tensor<T, 4>::from_shape({B, H, W, 3});
   for (index_t b = 0; b < B; ++b) {
     const auto& im = scenes[idx[b]].image;
@@ -142,9 +148,10 @@ train_batch<T> toy_batch(const toy::world<T>& w, const std::vector<image_targets
 
 /// GZSL metrics of the student on the test scenes (all 21 classes scored; DESIGN §2.5).
 template <real_scalar T>
-eval::segmentation_metrics evaluate_student(const toy::world<T>& w, const toy_classes<T>& cls, const encoder<T>& net,
-                                            const eval::predict_options& ip = {}, index_t batch = 32,
-                                            std::vector<tensor<std::int32_t, 2>>* predictions = nullptr) {
+eval::segmentation_metrics evaluate_student(
+    const toy::world<T>& w, const toy_classes<T>& cls, const encoder<T>& net,
+    const eval::predict_options& ip = {}, index_t batch = 32,
+    std::vector<tensor<std::int32_t, 2>>* predictions = nullptr) {
   const index_t n = w.test.size(), H = w.params.scenes.height, W = w.params.scenes.width;
   eval::confusion_matrix cm(toy::class_count);
   eval::predict_cache<T> cache;
@@ -155,7 +162,8 @@ eval::segmentation_metrics evaluate_student(const toy::world<T>& w, const toy_cl
     for (index_t i = 0; i < B; ++i) idx[i] = b0 + i;
     const auto images = toy_images<T>(w.test, std::span<const index_t>(idx));
     tensor<std::int32_t, 3> labels = tensor<std::int32_t, 3>::from_shape({B, H, W});
-    eval::predict(labels, cache, images, net, w.text, std::span<const std::int32_t>(cls.all_ids), cls.seen(), ip);
+    eval::predict(labels, cache, images, net, w.text, std::span<const std::int32_t>(cls.all_ids),
+                  cls.seen(), ip);
     for (index_t i = 0; i < B; ++i) {
       cm.add(w.test[b0 + i].labels.data(), labels.data() + i * H * W, H * W);
       if (predictions) {

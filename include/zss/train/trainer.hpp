@@ -78,10 +78,11 @@ namespace zss::train {
 /// One batch: images and labels in the same orientation, the teacher's CLS tokens, the targets.
 template <real_scalar T>
 struct train_batch {
-  tensor<T, 4> images;                           ///< B × H × W × C (NHWC)
-  tensor<T, 2> cls;                              ///< B × D teacher CLS tokens
-  std::vector<const image_targets<T>*> targets;  ///< B (not owned): regions and u_l (flip-invariant)
-  tensor<std::int32_t, 2> labels;                ///< B × P target labels on the student grid, as `images`
+  tensor<T, 4> images;  ///< B × H × W × C (NHWC)
+  tensor<T, 2> cls;     ///< B × D teacher CLS tokens
+  std::vector<const image_targets<T>*>
+      targets;                     ///< B (not owned): regions and u_l (flip-invariant)
+  tensor<std::int32_t, 2> labels;  ///< B × P target labels on the student grid, as `images`
 };
 
 /**
@@ -91,33 +92,39 @@ struct train_batch {
  * @throws std::invalid_argument on mismatched counts or a null target.
  */
 template <real_scalar T>
-train_batch<T> make_train_batch(tensor<T, 4> images, tensor<T, 2> cls, std::vector<const image_targets<T>*> targets,
+train_batch<T> make_train_batch(tensor<T, 4> images, tensor<T, 2> cls,
+                                std::vector<const image_targets<T>*> targets,
                                 std::span<const char> flips = {}) {
   constexpr const char* where = "make_train_batch";
-  const index_t B = images.shape()[0], H = images.shape()[1], W = images.shape()[2], C = images.shape()[3];
+  const index_t B = images.shape()[0], H = images.shape()[1], W = images.shape()[2],
+                C = images.shape()[3];
   check_extent(where, "targets", targets.size(), "images", B);
   check_extent(where, "CLS rows", cls.shape()[0], "images", B);
-  require(flips.empty() || flips.size() == B, std::string(where) + ": flips must be empty or have one flag per image");
+  require(flips.empty() || flips.size() == B,
+          std::string(where) + ": flips must be empty or have one flag per image");
   require(B > 0, std::string(where) + ": no images");
   for (index_t b = 0; b < B; ++b)
-    require(targets[b] != nullptr, std::string(where) + ": targets of image " + std::to_string(b) + " are null");
+    require(targets[b] != nullptr,
+            std::string(where) + ": targets of image " + std::to_string(b) + " are null");
   const index_t h = targets[0]->grid_h, w = targets[0]->grid_w;
   train_batch<T> out;
   out.labels = tensor<std::int32_t, 2>::from_shape({B, h * w});
   for (index_t b = 0; b < B; ++b) {
     const auto* t = targets[b];
     require(t->grid_h == h && t->grid_w == w && t->labels.size() == h * w,
-            std::string(where) + ": targets of image " + std::to_string(b) + " are on a " + std::to_string(t->grid_h) +
-                " x " + std::to_string(t->grid_w) + " grid, image 0's on " + std::to_string(h) + " x " +
-                std::to_string(w));
+            std::string(where) + ": targets of image " + std::to_string(b) + " are on a " +
+                std::to_string(t->grid_h) + " x " + std::to_string(t->grid_w) +
+                " grid, image 0's on " + std::to_string(h) + " x " + std::to_string(w));
     const bool f = !flips.empty() && flips[b];
     for (index_t y = 0; y < h; ++y)
-      for (index_t x = 0; x < w; ++x) out.labels(b, y * w + x) = t->labels[y * w + (f ? w - 1 - x : x)];
+      for (index_t x = 0; x < w; ++x)
+        out.labels(b, y * w + x) = t->labels[y * w + (f ? w - 1 - x : x)];
     if (!f) continue;
     T* im = images.data() + b * H * W * C;
     for (index_t y = 0; y < H; ++y)
       for (index_t x = 0; x < W / 2; ++x)
-        std::swap_ranges(im + (y * W + x) * C, im + (y * W + x + 1) * C, im + (y * W + W - 1 - x) * C);
+        std::swap_ranges(im + (y * W + x) * C, im + (y * W + x + 1) * C,
+                         im + (y * W + W - 1 - x) * C);
   }
   out.images = std::move(images);
   out.cls = std::move(cls);
@@ -127,10 +134,10 @@ train_batch<T> make_train_batch(tensor<T, 4> images, tensor<T, 2> cls, std::vect
 
 /// The losses of one step (unweighted, as computed) and the optimiser's numbers.
 struct step_losses {
-  double total = 0;      ///< λ-weighted sum
+  double total = 0;  ///< λ-weighted sum
   double ce = 0, nel = 0, glm = 0, syn = 0;
-  double grad_norm = 0;  ///< global gradient norm before clipping (`step` only)
-  double lr = 0;         ///< learning rate used (`step` only)
+  double grad_norm = 0;        ///< global gradient norm before clipping (`step` only)
+  double lr = 0;               ///< learning rate used (`step` only)
   index_t pseudo_classes = 0;  ///< Σ_b M_b in the batch
 };
 
@@ -145,7 +152,8 @@ class trainer {
   trainer(const trainer_options& cfg, const tensor<T, 2>& seen_text)
       : cfg_(checked(cfg)), seen_text_(seen_text), net_(cfg.encoder, params_, "encoder.") {
     require(seen_text.shape()[0] > 0, "trainer: no seen classes");
-    check_extent("trainer", "text width", seen_text.shape()[1], "encoder embed_dim", cfg.encoder.embed_dim);
+    check_extent("trainer", "text width", seen_text.shape()[1], "encoder embed_dim",
+                 cfg.encoder.embed_dim);
     const index_t D = cfg.encoder.embed_dim;
     const index_t first_synth = params_.entries().size();
     synth_ids_ = declare_synthesizer_params(params_, D, cfg.plm.hidden, "synthesizer.");
@@ -159,7 +167,8 @@ class trainer {
     // Every section runs on the trainer's threads.
     threads_ = resolve_threads(cfg.threads);
     cfg_.ce.threads = cfg_.nel.threads = cfg_.glm.threads = threads_;
-    logits_.alpha = cfg_.ce.alpha, logits_.beta = cfg_.ce.beta, logits_.eps = cfg_.ce.eps, logits_.threads = threads_;
+    logits_.alpha = cfg_.ce.alpha, logits_.beta = cfg_.ce.beta, logits_.eps = cfg_.ce.eps,
+    logits_.threads = threads_;
   }
 
   const trainer_options& config() const noexcept { return cfg_; }
@@ -209,7 +218,8 @@ class trainer {
     student_backward(batch);
     const auto& m = cfg_.modules;
     out.total = m.lambda_ce * out.ce + (m.nel_on() ? m.lambda_nel * out.nel : 0.0) +
-                (m.glm_on() ? m.lambda_glm * out.glm : 0.0) + (run_synth_ && m.syn_on() ? m.lambda_syn * out.syn : 0.0);
+                (m.glm_on() ? m.lambda_glm * out.glm : 0.0) +
+                (run_synth_ && m.syn_on() ? m.lambda_syn * out.syn : 0.0);
     return out;
   }
 
@@ -224,8 +234,9 @@ class trainer {
     // Clipping leaves a non-finite gradient untouched; the check below then throws.
     out.grad_norm = cfg_.clip > 0 ? clip_grad_norm(g, cfg_.clip) : grad_norm(std::span<const T>(g));
     if (!std::isfinite(out.total) || !std::isfinite(out.grad_norm))
-      throw std::domain_error("trainer::step: non-finite loss (" + std::to_string(out.total) + ") or gradient norm (" +
-                              std::to_string(out.grad_norm) + ") at step " + std::to_string(step_));
+      throw std::domain_error("trainer::step: non-finite loss (" + std::to_string(out.total) +
+                              ") or gradient norm (" + std::to_string(out.grad_norm) +
+                              ") at step " + std::to_string(step_));
     out.lr = cfg_.schedule(step_);
     adamw_options ao = cfg_.adamw;
     ao.lr = out.lr;
@@ -261,18 +272,22 @@ class trainer {
    *         first differing field).
    */
   std::vector<checkpoint_section> load(const std::filesystem::path& file) {
-    param_buffer<T> scratch = params_;  // validate into a copy: a failure leaves the trainer unchanged
+    param_buffer<T> scratch =
+        params_;  // validate into a copy: a failure leaves the trainer unchanged
     adamw_state<T> opt;
     std::vector<checkpoint_section> sections;
     const auto step = load_checkpoint(file, scratch, opt, &sections);
     const std::string where = "trainer::load(" + file.string() + ")";
     const auto* cfg = find_section(sections, "trainer.config");
     const auto* bank = find_section(sections, "trainer.bank");
-    require(cfg && bank, where + ": the file has no trainer configuration or bank (not written by trainer::save)");
+    require(
+        cfg && bank,
+        where + ": the file has no trainer configuration or bank (not written by trainer::save)");
     auto now = cfg_;
     now.threads = threads_;
     const auto diff = first_difference(from_bytes(cfg->bytes), option_fields(now));
-    require(diff.empty(), where + ": the checkpoint was trained with another configuration: " + diff);
+    require(diff.empty(),
+            where + ": the checkpoint was trained with another configuration: " + diff);
     cls_bank<T> restored(cfg_.bank_size, cfg_.encoder.embed_dim);
     restore_bank(restored, bank->bytes, where);
     std::copy_n(scratch.values(), scratch.size(), params_.values());
@@ -308,11 +323,12 @@ class trainer {
     check_shape(where, "labels", batch.labels, {s.B, s.P});
     for (index_t b = 0; b < s.B; ++b) {
       const auto* t = batch.targets[b];
-      require(t != nullptr, std::string(where) + ": targets of image " + std::to_string(b) + " are null");
+      require(t != nullptr,
+              std::string(where) + ": targets of image " + std::to_string(b) + " are null");
       require(t->grid_h == h && t->grid_w == w,
-              std::string(where) + ": targets of image " + std::to_string(b) + " are on a " + std::to_string(t->grid_h) +
-                  " x " + std::to_string(t->grid_w) + " grid, the student's is " + std::to_string(h) + " x " +
-                  std::to_string(w));
+              std::string(where) + ": targets of image " + std::to_string(b) + " are on a " +
+                  std::to_string(t->grid_h) + " x " + std::to_string(t->grid_w) +
+                  " grid, the student's is " + std::to_string(h) + " x " + std::to_string(w));
       check_extent(where, "seen classes of the targets", t->seen_classes, "Ks", s.Ks);
     }
     return s;
@@ -345,13 +361,15 @@ class trainer {
       const auto* t = batch.targets[b];
       const index_t M = plm ? t->pseudo_count : 0, L = plm ? t->regions() : 0;
       region_lut_.assign(s.Ks + t->pseudo_count, -1);
-      for (index_t k = 0; k < region_lut_.size(); ++k) region_lut_[k] = t->region_of(std::int32_t(k));
+      for (index_t k = 0; k < region_lut_.size(); ++k)
+        region_lut_[k] = t->region_of(std::int32_t(k));
       for (index_t p = 0; p < s.P; ++p) {
         const std::int32_t lab = batch.labels(b, p);
         const index_t row = b * s.P + p;
         if (lab < 0 || (!plm && index_t(lab) >= s.Ks)) continue;
-        require(index_t(lab) < s.Ks + t->pseudo_count, "trainer::forward_backward: label " + std::to_string(lab) +
-                                                           " of image " + std::to_string(b) + " is out of range");
+        require(index_t(lab) < s.Ks + t->pseudo_count, "trainer::forward_backward: label " +
+                                                           std::to_string(lab) + " of image " +
+                                                           std::to_string(b) + " is out of range");
         labels_[row] = lab;
         if (plm) region_ids_[row] = std::int32_t(region_offsets_[b]) + region_lut_[index_t(lab)];
       }
@@ -385,19 +403,22 @@ class trainer {
     if (run_synth_) {
       pooled_.assign(L * D, T(0));
       Pi_.assign(L * D, T(0));
-      region_pool_forward(matrix_ref<T>(pooled_.data(), L, D), rpcache_, features(s), std::span<const int>(region_ids_),
-                          region_pool_options{threads_});
-      synthesizer_forward(matrix_ref<T>(Pi_.data(), L, D), scache_, matrix_ref<const T>(pooled_.data(), L, D),
-                          cls(batch), region_tokens(s), std::span<const index_t>(region_offsets_),
-                          synth_ids_.params(params_), cfg_.synthesizer, threads_);
+      region_pool_forward(matrix_ref<T>(pooled_.data(), L, D), rpcache_, features(s),
+                          std::span<const int>(region_ids_), region_pool_options{threads_});
+      synthesizer_forward(matrix_ref<T>(Pi_.data(), L, D), scache_,
+                          matrix_ref<const T>(pooled_.data(), L, D), cls(batch), region_tokens(s),
+                          std::span<const index_t>(region_offsets_), synth_ids_.params(params_),
+                          cfg_.synthesizer, threads_);
       for (index_t b = 0; b < s.B; ++b)
-        std::copy_n(Pi_.data() + first_pseudo_region(b) * D, (pseudo_offsets_[b + 1] - pseudo_offsets_[b]) * D,
+        std::copy_n(Pi_.data() + first_pseudo_region(b) * D,
+                    (pseudo_offsets_[b + 1] - pseudo_offsets_[b]) * D,
                     Pp_.data() + pseudo_offsets_[b] * D);
     }
     if (plm && cfg_.plm.prototypes == prototype_source::teacher_tokens) {
       // The synthesizer-free ablation: a pseudo class's weight is its teacher region token, n(u_l).
       for (index_t b = 0; b < s.B; ++b) {
-        const index_t Mb = pseudo_offsets_[b + 1] - pseudo_offsets_[b], first = first_pseudo_region(b);
+        const index_t Mb = pseudo_offsets_[b + 1] - pseudo_offsets_[b],
+                      first = first_pseudo_region(b);
         for (index_t m = 0; m < Mb; ++m)
           normalize_row(Pp_.data() + (pseudo_offsets_[b] + m) * D, U_.data() + (first + m) * D, D);
       }
@@ -420,7 +441,8 @@ class trainer {
   class_set_grads<T> pseudo_grads(const batch_shape& s) {
     class_set_grads<T> dW;
     const index_t Mt = pseudo_offsets_[s.B];
-    if (Mt > 0 && run_synth_ && cfg_.plm.pseudo_grad) dW.pseudo = matrix_ref<T>(dPp_.data(), Mt, s.D);
+    if (Mt > 0 && run_synth_ && cfg_.plm.pseudo_grad)
+      dW.pseudo = matrix_ref<T>(dPp_.data(), Mt, s.D);
     return dW;
   }
 
@@ -431,21 +453,23 @@ class trainer {
     const auto dW = pseudo_grads(s);
     if (m.lambda_ce > 0) {
       T loss{};
-      cosine_ce_forward_backward(loss, dfeatures(s), dW, ce_cache_, features(s), labels, std::span<const T>(), sets,
-                                 cfg_.ce, T(m.lambda_ce));
+      cosine_ce_forward_backward(loss, dfeatures(s), dW, ce_cache_, features(s), labels,
+                                 std::span<const T>(), sets, cfg_.ce, T(m.lambda_ce));
       out.ce = double(loss);
     }
     if (m.nel_on()) {
       const index_t Kmax = sets.max_classes();
       S_.assign(s.N * Kmax, T(0));
       dS_.assign(s.N * Kmax, T(0));
-      cosine_logits_forward(matrix_ref<T>(S_.data(), s.N, Kmax), logits_cache_, features(s), sets, logits_);
+      cosine_logits_forward(matrix_ref<T>(S_.data(), s.N, Kmax), logits_cache_, features(s), sets,
+                            logits_);
       T loss{};
       const matrix_ref<const T> S(S_.data(), s.N, Kmax);
       focal_dice_forward(loss, fd_cache_, S, labels, sets, cfg_.nel);
-      focal_dice_backward(matrix_ref<T>(dS_.data(), s.N, Kmax), T(m.lambda_nel), fd_cache_, S, labels, sets, cfg_.nel);
-      cosine_logits_backward(dfeatures(s), dW, matrix_ref<const T>(dS_.data(), s.N, Kmax), logits_cache_, features(s),
-                             sets, logits_);
+      focal_dice_backward(matrix_ref<T>(dS_.data(), s.N, Kmax), T(m.lambda_nel), fd_cache_, S,
+                          labels, sets, cfg_.nel);
+      cosine_logits_backward(dfeatures(s), dW, matrix_ref<const T>(dS_.data(), s.N, Kmax),
+                             logits_cache_, features(s), sets, logits_);
       out.nel = double(loss);
     }
   }
@@ -454,8 +478,8 @@ class trainer {
   void glm_loss(step_losses& out, const train_batch<T>& batch, const batch_shape& s) {
     if (!cfg_.modules.glm_on()) return;
     T loss{};
-    glm_forward_backward(loss, dfeatures(s), glm_cache_, features(s), s.P, cls(batch), bank_, cfg_.glm,
-                         T(cfg_.modules.lambda_glm));
+    glm_forward_backward(loss, dfeatures(s), glm_cache_, features(s), s.P, cls(batch), bank_,
+                         cfg_.glm, T(cfg_.modules.lambda_glm));
     out.glm = double(loss);
   }
 
@@ -469,20 +493,23 @@ class trainer {
     const matrix_ref<const T> Pi(Pi_.data(), L, D);
     if (cfg_.modules.syn_on()) {
       T loss{};
-      syn_loss_forward(loss, syn_cache_, Pi, std::span<const int>(syn_labels_), sets.seen, cfg_.syn_loss);
-      syn_loss_backward(matrix_ref<T>(dPi_.data(), L, D), T(cfg_.modules.lambda_syn), syn_cache_, Pi,
-                        std::span<const int>(syn_labels_), sets.seen, cfg_.syn_loss);
+      syn_loss_forward(loss, syn_cache_, Pi, std::span<const int>(syn_labels_), sets.seen,
+                       cfg_.syn_loss);
+      syn_loss_backward(matrix_ref<T>(dPi_.data(), L, D), T(cfg_.modules.lambda_syn), syn_cache_,
+                        Pi, std::span<const int>(syn_labels_), sets.seen, cfg_.syn_loss);
       out.syn = double(loss);
     }
     for (index_t b = 0; b < s.B; ++b) {
-      const index_t Mb = pseudo_offsets_[b + 1] - pseudo_offsets_[b], first = first_pseudo_region(b);
+      const index_t Mb = pseudo_offsets_[b + 1] - pseudo_offsets_[b],
+                    first = first_pseudo_region(b);
       for (index_t j = 0; j < Mb * D; ++j) dPi_[first * D + j] += dPp_[pseudo_offsets_[b] * D + j];
     }
     dpooled_.assign(L * D, T(0));
     synthesizer_backward(matrix_ref<T>(dpooled_.data(), L, D), synth_ids_.grads(params_),
-                         matrix_ref<const T>(dPi_.data(), L, D), scache_, Pi, matrix_ref<const T>(pooled_.data(), L, D),
-                         cls(batch), region_tokens(s), std::span<const index_t>(region_offsets_),
-                         synth_ids_.params(params_), cfg_.synthesizer, threads_);
+                         matrix_ref<const T>(dPi_.data(), L, D), scache_, Pi,
+                         matrix_ref<const T>(pooled_.data(), L, D), cls(batch), region_tokens(s),
+                         std::span<const index_t>(region_offsets_), synth_ids_.params(params_),
+                         cfg_.synthesizer, threads_);
     region_pool_backward(dfeatures(s), matrix_ref<const T>(dpooled_.data(), L, D), rpcache_,
                          std::span<const int>(region_ids_), region_pool_options{threads_});
   }
@@ -497,11 +524,16 @@ class trainer {
   static matrix_ref<const T> cls(const train_batch<T>& batch) {
     return {batch.cls.data(), batch.cls.shape()[0], batch.cls.shape()[1]};
   }
-  matrix_ref<const T> region_tokens(const batch_shape& s) const { return {U_.data(), region_offsets_[s.B], s.D}; }
+  matrix_ref<const T> region_tokens(const batch_shape& s) const {
+    return {U_.data(), region_offsets_[s.B], s.D};
+  }
 
   static std::vector<unsigned char> to_bytes(const std::string& s) { return {s.begin(), s.end()}; }
-  static std::string from_bytes(const std::vector<unsigned char>& b) { return {b.begin(), b.end()}; }
-  static const checkpoint_section* find_section(const std::vector<checkpoint_section>& all, const std::string& name) {
+  static std::string from_bytes(const std::vector<unsigned char>& b) {
+    return {b.begin(), b.end()};
+  }
+  static const checkpoint_section* find_section(const std::vector<checkpoint_section>& all,
+                                                const std::string& name) {
     for (const auto& s : all)
       if (s.name == name) return &s;
     return nullptr;
@@ -518,14 +550,15 @@ class trainer {
     return out;
   }
 
-  static void restore_bank(cls_bank<T>& bank, const std::vector<unsigned char>& bytes, const std::string& where) {
+  static void restore_bank(cls_bank<T>& bank, const std::vector<unsigned char>& bytes,
+                           const std::string& where) {
     std::uint64_t n = 0;
     require(bytes.size() >= sizeof n, where + ": the bank section is truncated");
     std::memcpy(&n, bytes.data(), sizeof n);
     require(n <= bank.capacity() && bytes.size() == sizeof n + n * bank.width() * sizeof(T),
             where + ": the bank section holds " + std::to_string(bytes.size()) + " bytes, not " +
-                std::to_string(n) + " rows of width " + std::to_string(bank.width()) + " (capacity " +
-                std::to_string(bank.capacity()) + ")");
+                std::to_string(n) + " rows of width " + std::to_string(bank.width()) +
+                " (capacity " + std::to_string(bank.capacity()) + ")");
     std::vector<T> rows(n * bank.width());
     if (n) std::memcpy(rows.data(), bytes.data() + sizeof n, rows.size() * sizeof(T));
     bank.assign_rows(rows.data(), index_t(n));
