@@ -32,6 +32,15 @@ TEST_CASE("IoU, mIoU(S/U), hIoU and pixel accuracy on a hand-computed case") {
   const double S = (0.5 + 1.0 / 3) / 2, U = 0.5;
   CHECK(m.hiou == doctest::Approx(2 * S * U / (S + U)));
   CHECK(m.pixel_acc == doctest::Approx(5.0 / 8));
+  // Precision TP / (TP + FP), recall TP / (TP + FN); never predicted / absent → NaN.
+  CHECK(m.per_class_precision[0] == doctest::Approx(2.0 / 3));
+  CHECK(m.per_class_recall[1] == doctest::Approx(1.0 / 2));
+  CHECK(m.per_class_recall[2] == doctest::Approx(2.0 / 3));
+  CHECK(std::isnan(m.per_class_precision[3]));
+  CHECK(std::isnan(m.per_class_recall[3]));
+  REQUIRE(m.confusion.size() == 16);
+  CHECK(m.confusion[2 * 4 + 0] == 1);
+  CHECK(m.confusion[1 * 4 + 2] == 1);
   // Without background in the means.
   auto nb = eval::compute_metrics(cm, seen, false);
   CHECK(nb.miou_seen == doctest::Approx(1.0 / 3));

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/gradcheck.hpp"
@@ -19,6 +20,15 @@ namespace test_plm_synthesizer {
 using namespace zss;
 
 namespace {
+
+test::ref::residual ref_residual(synthesizer_residual r) {
+  return r == synthesizer_residual::query  ? test::ref::residual::query
+         : r == synthesizer_residual::none ? test::ref::residual::none
+                                           : test::ref::residual::teacher;
+}
+
+constexpr synthesizer_residual all_residuals[] = {
+    synthesizer_residual::query, synthesizer_residual::none, synthesizer_residual::teacher};
 
 /// A synthesizer problem: B images with the given region counts, width d, hidden h.
 template <class T>
@@ -82,7 +92,7 @@ struct synth_problem {
   test::ref::vec reference(const synthesizer_options& opt, test::ref::act a) const {
     return test::ref::synthesizer(test::to_double(P), n, test::to_double(C), test::to_double(U),
                                   off, ref_params(), opt.region_tokens, a, opt.layer_norm_eps,
-                                  nullptr, opt.query_residual);
+                                  nullptr, ref_residual(opt.residual));
   }
 };
 
@@ -136,14 +146,16 @@ TEST_CASE_TEMPLATE("synthesizer forward matches the unfused plain-loop block", T
       {mlp_activation::relu, test::ref::act::relu}};
   // Images with 3, 1, 0 and 4 regions.
   synth_problem<T> p({3, 1, 0, 4}, 16, 24, 1);
-  for (bool residual : {true, false})
+  for (auto residual : all_residuals)
     for (bool tokens : {true, false})
       for (auto [act, ref_act] : acts) {
-        CAPTURE(residual);
+        if (residual == synthesizer_residual::teacher && !tokens)
+          continue;  // refused (tested below)
+        CAPTURE(int(residual));
         CAPTURE(tokens);
         CAPTURE(int(act));
         synthesizer_options opt;
-        opt.query_residual = residual;
+        opt.residual = residual;
         opt.region_tokens = tokens;
         opt.activation = act;
         synthesizer_cache<T> cache;
@@ -168,22 +180,25 @@ TEST_CASE("synthesizer backward end to end equals finite differences (all parame
     std::vector<index_t> counts;
     bool tokens;
     mlp_activation act;
-    bool residual = true;
+    synthesizer_residual residual = synthesizer_residual::query;
   };
-  const variant variants[] = {{{2, 1, 3}, true, mlp_activation::gelu_erf},
-                              {{2, 0, 3}, false, mlp_activation::gelu_tanh},
-                              {{1}, true, mlp_activation::gelu_erf},
-                              {{1, 2}, false, mlp_activation::gelu_erf},
-                              {{2, 1, 3}, true, mlp_activation::gelu_erf, false},
-                              {{3, 2}, true, mlp_activation::gelu_tanh, false}};
+  const variant variants[] = {
+      {{2, 1, 3}, true, mlp_activation::gelu_erf},
+      {{2, 0, 3}, false, mlp_activation::gelu_tanh},
+      {{1}, true, mlp_activation::gelu_erf},
+      {{1, 2}, false, mlp_activation::gelu_erf},
+      {{2, 1, 3}, true, mlp_activation::gelu_erf, synthesizer_residual::none},
+      {{3, 2}, true, mlp_activation::gelu_tanh, synthesizer_residual::none},
+      {{2, 1, 3}, true, mlp_activation::gelu_erf, synthesizer_residual::teacher},
+      {{1}, true, mlp_activation::gelu_tanh, synthesizer_residual::teacher}};
   for (const auto& v : variants) {
     CAPTURE(v.tokens);
-    CAPTURE(v.residual);
+    CAPTURE(int(v.residual));
     CAPTURE(v.counts.size());
     synth_problem<double> p(v.counts, 6, 10, 3);
     synthesizer_options opt;
     opt.region_tokens = v.tokens;
-    opt.query_residual = v.residual;
+    opt.residual = v.residual;
     opt.activation = v.act;
     // One zero region feature (LN of a constant row: x̂ = 0).
     for (index_t j = 0; j < p.d; ++j) p.P[j] = 0;
@@ -241,7 +256,7 @@ TEST_CASE(
   CHECK(sv > 0);
   // Without the query shortcut as well, every region of the image gets the same prototype, read
   // from the CLS alone: nothing depends on P, and no gradient reaches it.
-  opt.query_residual = false;
+  opt.residual = synthesizer_residual::none;
   const auto Pi2 = p.forward(cache, opt);
   for (index_t i = 1; i < p.n; ++i)
     for (index_t j = 0; j < p.d; ++j)
@@ -269,7 +284,7 @@ TEST_CASE(
   CHECK(std::equal(p.buf.value(p.ids.fc1_w), p.buf.value(p.ids.fc1_w) + p.h * d,
                    other.value(ids2.fc1_w)));
   synthesizer_options opt;
-  opt.query_residual = false;
+  opt.residual = synthesizer_residual::none;
   opt.region_tokens = false;  // one memory row per image: the read is exactly c_b
   synthesizer_cache<double> cache;
   const auto Pi = p.forward(cache, opt);
@@ -280,6 +295,49 @@ TEST_CASE(
       for (index_t j = 0; j < d; ++j)
         CHECK(Pi[l * d + j] == doctest::Approx(p.C[b * d + j] / std::sqrt(nc)));
   }
+}
+
+TEST_CASE("zero-update init with the teacher residual: the untrained block returns n(u_l)") {
+  eigen_single_thread_guard guard;
+  synth_problem<double> p({2, 3, 1}, 6, 12, 8, false);
+  init_synthesizer_params(p.buf, p.ids, 8, synthesizer_init::zero_update);
+  const index_t d = p.d;
+  for (auto id : {p.ids.o_w, p.ids.fc2_w})
+    for (index_t i = 0; i < p.buf.entries()[id].size; ++i) CHECK(p.buf.value(id)[i] == 0.0);
+  // The other tensors keep their Xavier / He values (the same numbers as the xavier mode's).
+  param_buffer<double> other;
+  const auto ids2 = declare_synthesizer_params(other, d, p.h, "syn.");
+  other.allocate();
+  init_synthesizer_params(other, ids2, 8);
+  for (auto [a, b] :
+       {std::pair{p.ids.q_w, ids2.q_w}, {p.ids.v_w, ids2.v_w}, {p.ids.fc1_w, ids2.fc1_w}})
+    CHECK(std::equal(p.buf.value(a), p.buf.value(a) + p.buf.entries()[a].size, other.value(b)));
+  synthesizer_options opt;
+  opt.residual = synthesizer_residual::teacher;
+  synthesizer_cache<double> cache;
+  const auto Pi = p.forward(cache, opt);
+  for (index_t l = 0; l < p.n; ++l) {
+    double nu = 0;
+    for (index_t j = 0; j < d; ++j) nu += p.U[l * d + j] * p.U[l * d + j];
+    for (index_t j = 0; j < d; ++j)
+      CHECK(Pi[l * d + j] == doctest::Approx(p.U[l * d + j] / std::sqrt(nu)).epsilon(1e-12));
+  }
+  // The student's features still reach the prototypes through the attention once W_o moves, and
+  // not before: with W_o = 0 and fc2 = 0 the gradient into P is zero.
+  const auto R = test::uniform_vector<double>(p.n * d, 9);
+  std::vector<double> dP(p.n * d, 0.0), dPi(R.begin(), R.end());
+  p.buf.zero_grad();
+  p.backward(dP, dPi, cache, Pi, opt);
+  for (double x : dP) CHECK(x == 0.0);
+  double go = 0;
+  for (index_t i = 0; i < p.buf.entries()[p.ids.o_w].size; ++i)
+    go += std::abs(p.buf.grad(p.ids.o_w)[i]);
+  CHECK(go > 0);  // W_o learns first
+  // Without region tokens the teacher residual has nothing to start from: refused.
+  opt.region_tokens = false;
+  CHECK_THROWS_WITH_AS(p.forward(cache, opt),
+                       doctest::Contains("teacher residual needs the region tokens"),
+                       std::invalid_argument);
 }
 
 TEST_CASE_TEMPLATE("synthesizer: 1 and 2 threads give the same bits", T, float, double) {

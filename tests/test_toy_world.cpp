@@ -2,9 +2,11 @@
 // Property tests for zss/toy/{classes,scenes,text_embeddings,teacher}.hpp (DESIGN.md §4).
 #include <doctest/doctest.h>
 
+#include <array>
 #include <set>
 
 #include "zss/core/simd.hpp"
+#include "zss/eval/metrics.hpp"
 #include "zss/toy/classes.hpp"
 #include "zss/toy/dataset.hpp"
 #include "zss/toy/scenes.hpp"
@@ -168,11 +170,10 @@ TEST_CASE("teacher: G is orthogonal; pure patches are nearest their class at low
                        std::invalid_argument);
 }
 
-TEST_CASE(
-    "world: identical for 1 and 2 threads; teacher zero-shot is good on seen, weaker on unseen") {
+TEST_CASE("world: identical for 1 and 2 threads; the default teacher is calibrated like CLIP") {
   toy::world_options p;
   p.train_images = 6;
-  p.test_images = 40;
+  p.test_images = 48;
   p.seed = 3;
   const auto a = toy::make_world<float>(p, 1), b = toy::make_world<float>(p, 2);
   for (index_t i = 0; i < 6; ++i) {
@@ -180,28 +181,36 @@ TEST_CASE(
     CHECK(a.train_teacher[i].tokens == b.train_teacher[i].tokens);
   }
   CHECK(!(a.train[0].image == a.test[0].image));
+  // The teacher's own dense zero-shot (tokens classified against all 21 text embeddings): the
+  // calibration band of docs/EXPERIMENTS.md, 25–60 % mIoU on seen and on unseen classes, around
+  // what MaskCLIP gets from real CLIP's dense tokens (PASCAL VOC ≈ 50–60 %, docs/NOTES): clearly
+  // above chance (≈ 5 %), clearly below a good segmenter.
   std::vector<std::int32_t> all(toy::class_count);
   for (index_t k = 0; k < all.size(); ++k) all[k] = std::int32_t(k);
-  // Pixel accuracy of the teacher's own segmentation, separately on seen and unseen pixels.
-  index_t seen_ok = 0, seen_n = 0, unseen_ok = 0, unseen_n = 0;
+  eval::confusion_matrix cm(toy::class_count);
   for (index_t i = 0; i < a.test.size(); ++i) {
     const auto pred = toy::classify_tokens(a.test_teacher[i], a.text, all, 64, 64);
-    for (index_t j = 0; j < pred.size(); ++j) {
-      const auto l = a.test[i].labels.data()[j];
-      if (l < 0) continue;
-      const bool ok = pred.data()[j] == l;
-      if (a.seen(l))
-        seen_ok += ok, ++seen_n;
-      else
-        unseen_ok += ok, ++unseen_n;
-    }
+    cm.add(a.test[i].labels.data(), pred.data(), pred.size());
   }
-  REQUIRE(unseen_n > 0);
-  const double seen_acc = double(seen_ok) / double(seen_n),
-               unseen_acc = double(unseen_ok) / double(unseen_n);
-  CHECK(seen_acc > 0.6);
-  CHECK(unseen_acc > 0.1);             // it knows unseen classes a little ...
-  CHECK(unseen_acc < seen_acc - 0.2);  // ... much less well than seen ones (the modality gap)
+  std::array<bool, toy::class_count> seen{};
+  for (index_t k = 0; k < seen.size(); ++k) seen[k] = a.seen(std::int32_t(k));
+  const auto m = eval::compute_metrics(cm, seen);
+  CAPTURE(m.miou_seen);
+  CAPTURE(m.miou_unseen);
+  CHECK(m.miou_seen > 0.25);
+  CHECK(m.miou_seen < 0.60);
+  CHECK(m.miou_unseen > 0.25);
+  CHECK(m.miou_unseen < 0.60);
+  // The hard-gap regime (gap 1.5, γ 0.3) is text-blind on unseen classes by comparison.
+  auto hard = p;
+  hard.teacher.gap = 1.5;
+  hard.teacher.global_bias = 0.3;
+  const toy::teacher<float> teach_default(a.text, p.teacher), teach_hard(a.text, hard.teacher);
+  const double D = double(a.text.shape()[1]);
+  const double cos_default = teach_default.gap_rotation().trace() / D,
+               cos_hard = teach_hard.gap_rotation().trace() / D;
+  CHECK(cos_default > 0.7);
+  CHECK(cos_hard < 0.35);
 }
 
 }  // namespace test_toy_world

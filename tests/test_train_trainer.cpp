@@ -163,7 +163,7 @@ TEST_CASE("trainer: stop-gradient into the pseudo prototypes and teacher-token p
   SUBCASE("synthesizer prototypes, stopped") {
     // Without the query shortcut and with the CLS as the only memory row, the prototypes do not
     // depend on the student: the stopped gradient is then the whole gradient of the encoder.
-    cfg.synthesizer.query_residual = false;
+    cfg.synthesizer.residual = synthesizer_residual::none;
     cfg.synthesizer.region_tokens = false;
   }
   SUBCASE("teacher-token prototypes (constants)") {

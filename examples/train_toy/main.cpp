@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -54,8 +55,9 @@ void describe(V& v, run_options& o) {
 struct control_options {
   std::string out;
   bool resume = false, ablation = false, quick = false, baseline = true, quiet = false,
-       recipe = false;
+       recipe = false, teacher_only = false;
   index_t seeds = 3, panels = 6;
+  std::vector<std::string> arms = {"baseline", "glm", "plm", "glm+plm", "plm-tokens"};
   std::uint64_t checkpoint_every = 0;
   double require_gain = -1;
 };
@@ -64,13 +66,47 @@ struct run_result {
   eval::segmentation_metrics metrics;
   double seconds = 0;
   std::vector<tensor<std::int32_t, 2>> predictions;
+  /// With PLM: what the pseudo weights know about unseen classes (train/toy.hpp), for the
+  /// weights this run used and for the teacher's region tokens.
+  std::optional<train::prototype_probe> probe, probe_teacher_tokens;
 };
 
-std::string arm_name(const train::module_options& m) {
-  if (m.glm && m.plm) return "GLM+PLM";
+std::string arm_name(const train::trainer_options& c) {
+  const auto& m = c.modules;
+  const std::string tt =
+      c.plm.prototypes == train::prototype_source::teacher_tokens ? " (teacher tokens)" : "";
+  if (m.glm && m.plm) return "GLM+PLM" + tt;
   if (m.glm) return "+GLM";
-  if (m.plm) return "+PLM";
+  if (m.plm) return "+PLM" + tt;
   return "baseline (seen only)";
+}
+
+nlohmann::json probe_json(const train::prototype_probe& p) {
+  return {{"regions", p.regions},
+          {"top1", p.top1},
+          {"top1_rate", p.top1_rate()},
+          {"chance", p.chance()},
+          {"mean_rank", p.mean_rank},
+          {"cos_own", p.cos_own},
+          {"cos_best_other", p.cos_other},
+          {"class_regions", p.class_regions},
+          {"class_top1", p.class_top1},
+          {"cos_within_class", p.cos_within},
+          {"cos_between_classes", p.cos_between}};
+}
+
+nlohmann::json teacher_statistics_json(const train::teacher_statistics& t) {
+  auto part = [](const train::teacher_statistics::part& p) {
+    return nlohmann::json{{"tokens", p.tokens},
+                          {"cos_own", p.cos_own},
+                          {"cos_best_other", p.cos_other},
+                          {"nearest_is_own", p.nearest_is_own}};
+  };
+  return {{"seen", part(t.seen)},
+          {"unseen", part(t.unseen)},
+          {"gap_cos", t.gap_cos},
+          {"cls_cos_present", t.cls_cos_present},
+          {"cls_cos_absent", t.cls_cos_absent}};
 }
 
 nlohmann::json metrics_json(const eval::segmentation_metrics& m) {
@@ -82,6 +118,14 @@ nlohmann::json metrics_json(const eval::segmentation_metrics& m) {
   for (double v : m.per_class_iou)
     pc.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
   j["per_class_iou"] = pc;
+  auto values = [](const std::vector<double>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (double x : v) a.push_back(std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x));
+    return a;
+  };
+  j["per_class_precision"] = values(m.per_class_precision);
+  j["per_class_recall"] = values(m.per_class_recall);
+  j["confusion"] = m.confusion;
   return j;
 }
 
@@ -169,6 +213,11 @@ run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w,
   }
   if (ckpt) save();
   run_result r;
+  if (cfg.modules.plm) {
+    if (cfg.plm.prototypes == train::prototype_source::synthesizer)
+      r.probe = train::probe_prototypes(tr, w, cls, targets, false);
+    r.probe_teacher_tokens = train::probe_prototypes(tr, w, cls, targets, true);
+  }
   eval::predict_options ip;
   ip.calibration = ro.calibration;
   ip.threads = cfg.threads;
@@ -266,14 +315,53 @@ int run(run_options ro, const control_options& o) {
                targets.size(),
                std::chrono::duration<double>(clock_type::now() - t_targets).count());
   const auto teacher = train::evaluate_teacher(world, cls);
+  const auto tstats = train::measure_teacher(world, cls);
   const auto config_json = examples::to_json(option_fields(ro));
+  std::fprintf(
+      stderr,
+      "teacher: zero-shot mIoU(S) %.1f mIoU(U) %.1f hIoU %.1f; pure tokens: cos(own text) "
+      "%.2f / %.2f (seen / unseen), best other %.2f / %.2f, own nearest %.0f %% / %.0f %%; "
+      "cos(CLS, text) present %.2f, absent %.2f; gap cos(Gt, t) %.2f\n",
+      100 * teacher.miou_seen, 100 * teacher.miou_unseen, 100 * teacher.hiou, tstats.seen.cos_own,
+      tstats.unseen.cos_own, tstats.seen.cos_other, tstats.unseen.cos_other,
+      100 * tstats.seen.nearest_is_own, 100 * tstats.unseen.nearest_is_own, tstats.cls_cos_present,
+      tstats.cls_cos_absent, tstats.gap_cos);
+  if (o.teacher_only) {
+    if (out_dir) {
+      nlohmann::json j;
+      j["teacher"] = metrics_json(teacher);
+      j["teacher_statistics"] = teacher_statistics_json(tstats);
+      j["config"] = config_json;
+      write_json(*out_dir / "teacher.json", j);
+    }
+    return 0;
+  }
 
   if (o.ablation) {
-    const std::vector<std::pair<bool, bool>> arms = {
-        {false, false}, {true, false}, {false, true}, {true, true}};
+    // The arms: the paper's four, plus PLM with the teacher's region tokens as the pseudo weights
+    // (no synthesizer), which shows what the synthesizer adds.
+    struct arm {
+      bool glm, plm, teacher_tokens;
+    };
+    const std::map<std::string, arm> arm_by_name = {{"baseline", {false, false, false}},
+                                                    {"glm", {true, false, false}},
+                                                    {"plm", {false, true, false}},
+                                                    {"glm+plm", {true, true, false}},
+                                                    {"plm-tokens", {false, true, true}}};
+    std::vector<arm> arms;
+    for (const auto& n : o.arms) arms.push_back(arm_by_name.at(n));  // names checked by CLI11
+    auto configure = [](run_options r, const arm& a) {
+      r.train.modules.glm = a.glm;
+      r.train.modules.plm = a.plm;
+      if (a.teacher_tokens) r.train.plm.prototypes = train::prototype_source::teacher_tokens;
+      return r;
+    };
     nlohmann::json aj;
     aj["seeds"] = nlohmann::json::array();
     std::vector<std::vector<eval::segmentation_metrics>> res(arms.size());
+    std::vector<nlohmann::json> runs(arms.size(), nlohmann::json::array());
+    std::vector<eval::segmentation_metrics> teachers;
+    nlohmann::json teacher_runs = nlohmann::json::array();
     for (index_t s = 0; s < o.seeds; ++s) aj["seeds"].push_back(cfg.seed + s);
     for (index_t s = 0; s < o.seeds; ++s) {
       auto rs = ro;
@@ -286,19 +374,23 @@ int run(run_options ro, const control_options& o) {
       const auto tg = s == 0 ? std::vector<image_targets<T>>()
                              : train::make_toy_targets<T>(wref, cs, rs.train, true, cfg.threads);
       const auto& tref = s == 0 ? targets : tg;
+      teachers.push_back(s == 0 ? teacher : train::evaluate_teacher(wref, cs));
+      teacher_runs.push_back(metrics_json(teachers.back()));
       for (index_t a = 0; a < arms.size(); ++a) {
-        auto ra = rs;
-        ra.train.modules.glm = arms[a].first;
-        ra.train.modules.plm = arms[a].second;
-        const auto r = train_and_evaluate(
-            ra, wref, cs, tref, o,
-            arm_name(ra.train.modules) + " seed " + std::to_string(ra.train.seed), nullptr, false,
-            false);
+        const auto ra = configure(rs, arms[a]);
+        const std::string name = arm_name(ra.train);
+        const auto r = train_and_evaluate(ra, wref, cs, tref, o,
+                                          name + " seed " + std::to_string(ra.train.seed), nullptr,
+                                          false, false);
         res[a].push_back(r.metrics);
+        auto j = metrics_json(r.metrics);
+        j["seed"] = ra.train.seed;
+        if (r.probe) j["probe"] = probe_json(*r.probe);
+        if (r.probe_teacher_tokens) j["probe_teacher_tokens"] = probe_json(*r.probe_teacher_tokens);
+        runs[a].push_back(j);
         std::fprintf(stderr, "  %s seed %llu: mIoU(S) %.1f  mIoU(U) %.1f  hIoU %.1f  (%.0f s)\n",
-                     arm_name(ra.train.modules).c_str(), (unsigned long long)ra.train.seed,
-                     100 * r.metrics.miou_seen, 100 * r.metrics.miou_unseen, 100 * r.metrics.hiou,
-                     r.seconds);
+                     name.c_str(), (unsigned long long)ra.train.seed, 100 * r.metrics.miou_seen,
+                     100 * r.metrics.miou_unseen, 100 * r.metrics.hiou, r.seconds);
       }
     }
     auto stat = [](const std::vector<double>& v) {
@@ -308,36 +400,37 @@ int run(run_options ro, const control_options& o) {
       return std::pair<double, double>{mean,
                                        v.size() > 1 ? std::sqrt(var / double(v.size() - 1)) : 0.0};
     };
+    auto summary = [&](const std::vector<eval::segmentation_metrics>& ms) {
+      std::vector<double> S, U, Hh;
+      for (const auto& r : ms)
+        S.push_back(100 * r.miou_seen), U.push_back(100 * r.miou_unseen),
+            Hh.push_back(100 * r.hiou);
+      return std::array<std::pair<double, double>, 3>{stat(S), stat(U), stat(Hh)};
+    };
     std::printf("\n| modules | mIoU(S) | mIoU(U) | hIoU |\n|---|---|---|---|\n");
     aj["arms"] = nlohmann::json::array();
+    auto row = [&](const std::string& name, const std::vector<eval::segmentation_metrics>& ms) {
+      const auto [sv, uv, hv] = summary(ms);
+      std::printf("| %s | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f |\n", name.c_str(), sv.first,
+                  sv.second, uv.first, uv.second, hv.first, hv.second);
+      return nlohmann::json{{"name", name},
+                            {"miou_seen_mean", sv.first},
+                            {"miou_seen_std", sv.second},
+                            {"miou_unseen_mean", uv.first},
+                            {"miou_unseen_std", uv.second},
+                            {"hiou_mean", hv.first},
+                            {"hiou_std", hv.second}};
+    };
     for (index_t a = 0; a < arms.size(); ++a) {
-      train::module_options m;
-      m.glm = arms[a].first, m.plm = arms[a].second;
-      std::vector<double> S, U, Hh;
-      nlohmann::json runs = nlohmann::json::array();
-      for (const auto& r : res[a])
-        S.push_back(100 * r.miou_seen), U.push_back(100 * r.miou_unseen),
-            Hh.push_back(100 * r.hiou), runs.push_back(metrics_json(r));
-      const auto [sm, ss] = stat(S);
-      const auto [um, us] = stat(U);
-      const auto [hm, hs] = stat(Hh);
-      std::printf("| %s | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f |\n", arm_name(m).c_str(), sm, ss,
-                  um, us, hm, hs);
-      aj["arms"].push_back({{"name", arm_name(m)},
-                            {"glm", m.glm},
-                            {"plm", m.plm},
-                            {"miou_seen_mean", sm},
-                            {"miou_seen_std", ss},
-                            {"miou_unseen_mean", um},
-                            {"miou_unseen_std", us},
-                            {"hiou_mean", hm},
-                            {"hiou_std", hs},
-                            {"runs", runs}});
+      auto j = row(arm_name(configure(ro, arms[a]).train), res[a]);
+      j["arm"] = o.arms[a];
+      j["glm"] = arms[a].glm, j["plm"] = arms[a].plm, j["teacher_tokens"] = arms[a].teacher_tokens;
+      j["runs"] = runs[a];
+      aj["arms"].push_back(j);
     }
-    std::printf("| teacher zero-shot (seed %llu) | %.1f | %.1f | %.1f |\n",
-                (unsigned long long)cfg.seed, 100 * teacher.miou_seen, 100 * teacher.miou_unseen,
-                100 * teacher.hiou);
-    aj["teacher"] = metrics_json(teacher);
+    auto tj = row("teacher's own zero-shot", teachers);
+    tj["runs"] = teacher_runs;
+    aj["teacher"] = tj;
     aj["config"] = config_json;
     aj["seconds"] = std::chrono::duration<double>(clock_type::now() - t_start).count();
     const fs::path file = out_dir ? *out_dir / "ablation.json" : fs::path("ablation.json");
@@ -348,10 +441,10 @@ int run(run_options ro, const control_options& o) {
 
   std::optional<fs::path> ckpt;
   if (out_dir) ckpt = *out_dir / "checkpoint.zss";
-  const auto main_run = train_and_evaluate(ro, world, cls, targets, o, arm_name(cfg.modules),
+  const auto main_run = train_and_evaluate(ro, world, cls, targets, o, arm_name(cfg),
                                            ckpt ? &*ckpt : nullptr, o.resume, out_dir.has_value());
   std::vector<std::pair<std::string, eval::segmentation_metrics>> rows = {
-      {"this run: " + arm_name(cfg.modules), main_run.metrics}};
+      {"this run: " + arm_name(cfg), main_run.metrics}};
   std::optional<eval::segmentation_metrics> base;
   const bool is_baseline = !cfg.modules.glm && !cfg.modules.plm;
   if (is_baseline) {
@@ -365,6 +458,23 @@ int run(run_options ro, const control_options& o) {
   }
   rows.push_back({"teacher zero-shot (tokens)", teacher});
   print_table(rows);
+  auto print_probe = [](const char* what, const train::prototype_probe& p) {
+    std::printf(
+        "%s: %zu pure unseen pseudo regions, nearest text = their class for %.0f %% "
+        "(chance %.0f %%), mean rank %.2f, cos %.2f (best other %.2f); cos between two weights "
+        "of one class %.2f, of two classes %.2f\n",
+        what, p.regions, 100 * p.top1_rate(), 100 * p.chance(), p.mean_rank, p.cos_own, p.cos_other,
+        p.cos_within, p.cos_between);
+    std::printf("  per unseen class (nearest = own / regions):");
+    for (index_t k = 0; k < toy::class_count; ++k)
+      if (p.class_regions[k])
+        std::printf(" %s %zu/%zu", toy::class_name(std::int32_t(k)).c_str(), p.class_top1[k],
+                    p.class_regions[k]);
+    std::printf("\n");
+  };
+  if (main_run.probe) print_probe("\npseudo weights (synthesizer)", *main_run.probe);
+  if (main_run.probe_teacher_tokens)
+    print_probe("pseudo weights (teacher tokens)", *main_run.probe_teacher_tokens);
   const double seconds = std::chrono::duration<double>(clock_type::now() - t_start).count();
   std::printf("\n%.1f s in total (this run %.1f s)\n", seconds, main_run.seconds);
 
@@ -374,6 +484,10 @@ int run(run_options ro, const control_options& o) {
     j["seconds"] = seconds;
     if (base) j["baseline"] = metrics_json(*base);
     j["teacher"] = metrics_json(teacher);
+    j["teacher_statistics"] = teacher_statistics_json(tstats);
+    if (main_run.probe) j["probe"] = probe_json(*main_run.probe);
+    if (main_run.probe_teacher_tokens)
+      j["probe_teacher_tokens"] = probe_json(*main_run.probe_teacher_tokens);
     j["class_names"] = nlohmann::json::array();
     for (index_t k = 0; k < toy::class_count; ++k)
       j["class_names"].push_back(toy::class_name(std::int32_t(k)));
@@ -428,14 +542,23 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--panels", o.panels, "test images drawn as panels with --out")
       ->capture_default_str();
-  app.add_flag(
-      "--ablation", o.ablation,
-      "train baseline, +GLM, +PLM, +GLM+PLM for each seed; Markdown table + ablation.json");
+  app.add_flag("--ablation", o.ablation,
+               "train the --arms for each seed; Markdown table + ablation.json (DIR/ with --out)");
+  app.add_option("--arms", o.arms,
+                 "arms of --ablation: baseline, glm, plm, glm+plm, plm-tokens (PLM with the "
+                 "teacher's region tokens as pseudo weights)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::IsMember({"baseline", "glm", "plm", "glm+plm", "plm-tokens"}));
   app.add_option("--seeds", o.seeds, "seeds of --ablation (S, S+1, ...)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_flag("!--no-baseline", o.baseline, "do not train the seen-only baseline reference");
   app.add_flag("--quiet", o.quiet, "no progress display");
+  app.add_flag(
+      "--teacher-only", o.teacher_only,
+      "report the teacher (zero-shot metrics, token and CLS cosines; DIR/teacher.json with "
+      "--out) and stop");
   app.add_option("--require-unseen-gain", o.require_gain,
                  "exit 3 unless mIoU(U) beats the baseline's by this much (0..1; tests)");
   try {

@@ -123,11 +123,14 @@ struct synth_params {
   vec ln1_g, ln1_b, Wq, bq, Wk, bk, Wv, bv, Wo, bo, ln2_g, ln2_b, W1, b1, W2, b2;
 };
 
+/// The residual stream of the first sub-layer: r = p (query), 0 (none) or u_l (teacher).
+enum class residual { query, none, teacher };
+
 /// The block of DESIGN §2.4, unfused: returns π (n × d); `o` receives the unnormalised output;
-/// without `query_residual` h = CrossAttn(LN(p), memory).
+/// h = r + CrossAttn(LN(p), memory) with r chosen by `res`.
 inline vec synthesizer(const vec& P, size_t n, const vec& C, const vec& U,
                        const std::vector<size_t>& roff, const synth_params& p, bool region_tokens,
-                       act a, double ln_eps, vec* o_out = nullptr, bool query_residual = true) {
+                       act a, double ln_eps, vec* o_out = nullptr, residual res = residual::query) {
   const size_t d = p.d, B = roff.size() - 1;
   vec mem;
   std::vector<size_t> moff{0};
@@ -141,7 +144,7 @@ inline vec synthesizer(const vec& P, size_t n, const vec& C, const vec& U,
   const vec A = layer_norm(P, n, d, p.ln1_g, p.ln1_b, ln_eps);
   const vec At = attention(A, n, d, mem, mem.size() / d, d, roff, moff, p.Wq, p.bq, p.Wk, p.bk,
                            p.Wv, p.bv, p.Wo, p.bo, d, d);
-  vec H = query_residual ? P : vec(P.size(), 0.0);
+  vec H = res == residual::query ? P : res == residual::teacher ? U : vec(P.size(), 0.0);
   for (size_t i = 0; i < H.size(); ++i) H[i] += At[i];
   const vec G = layer_norm(H, n, d, p.ln2_g, p.ln2_b, ln_eps);
   const vec M = mlp(G, n, d, p.W1, p.b1, p.h, p.W2, p.b2, d, a);
@@ -153,19 +156,24 @@ inline vec synthesizer(const vec& P, size_t n, const vec& C, const vec& U,
 
 /// L_syn of DESIGN §2.4; `ce` selects the softmax variant.
 inline double syn_loss(const vec& Pi, size_t n, size_t d, const std::vector<int>& labels,
-                       const vec& Text, size_t k, double tau, double delta, bool ce) {
+                       const vec& Text, size_t k, double tau, double delta, bool ce,
+                       double pseudo_negatives = 0) {
   const vec Tn = normalize_rows(Text, k, d);
-  double s = 0;
-  size_t seen = 0;
+  double s = 0, s_pseudo = 0;
+  size_t seen = 0, pseudo = 0;
   for (size_t l = 0; l < n; ++l) {
-    if (labels[l] < 0) continue;
-    ++seen;
     vec z(k);
     for (size_t c = 0; c < k; ++c) {
       double dot = 0;
       for (size_t j = 0; j < d; ++j) dot += Pi[l * d + j] * Tn[c * d + j];
       z[c] = dot / tau - delta;
     }
+    if (labels[l] < 0) {  // pseudo region: target 0 for every seen class
+      ++pseudo;
+      s_pseudo += bce_mean(z, vec(k, 0.0)) * double(k);
+      continue;
+    }
+    ++seen;
     if (ce) {
       double mx = *std::max_element(z.begin(), z.end()), sum = 0;
       for (double x : z) sum += std::exp(x - mx);
@@ -176,8 +184,8 @@ inline double syn_loss(const vec& Pi, size_t n, size_t d, const std::vector<int>
       s += bce_mean(z, y) * double(k);
     }
   }
-  if (seen == 0) return 0;
-  return ce ? s / double(seen) : s / double(seen * k);
+  const double seen_term = seen == 0 ? 0.0 : ce ? s / double(seen) : s / double(seen * k);
+  return seen_term + (pseudo == 0 ? 0.0 : pseudo_negatives * s_pseudo / double(pseudo * k));
 }
 
 }  // namespace zss::test::ref

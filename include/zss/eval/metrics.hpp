@@ -64,12 +64,15 @@ class confusion_matrix {
 };
 
 struct segmentation_metrics {
-  std::vector<double> per_class_iou;  ///< C values, NaN where the class is absent
-  double miou_seen = 0;               ///< mean IoU over seen classes present
-  double miou_unseen = 0;             ///< mean IoU over unseen classes present
-  double hiou = 0;                    ///< harmonic mean of the two
-  double miou = 0;                    ///< mean IoU over all classes present
-  double pixel_acc = 0;               ///< correct / counted pixels
+  std::vector<double> per_class_iou;        ///< C values, NaN where the class is absent
+  double miou_seen = 0;                     ///< mean IoU over seen classes present
+  double miou_unseen = 0;                   ///< mean IoU over unseen classes present
+  double hiou = 0;                          ///< harmonic mean of the two
+  double miou = 0;                          ///< mean IoU over all classes present
+  double pixel_acc = 0;                     ///< correct / counted pixels
+  std::vector<double> per_class_precision;  ///< C values: TP / (TP + FP), NaN when never predicted
+  std::vector<double> per_class_recall;     ///< C values: TP / (TP + FN), NaN where absent
+  std::vector<std::uint64_t> confusion;     ///< C × C counts (rows truth, columns prediction)
 };
 
 /**
@@ -83,6 +86,11 @@ inline segmentation_metrics compute_metrics(const confusion_matrix& cm, std::spa
   check_extent("compute_metrics", "seen flags", seen.size(), "classes", C);
   segmentation_metrics r;
   r.per_class_iou.assign(C, std::numeric_limits<double>::quiet_NaN());
+  r.per_class_precision.assign(C, std::numeric_limits<double>::quiet_NaN());
+  r.per_class_recall.assign(C, std::numeric_limits<double>::quiet_NaN());
+  r.confusion.resize(C * C);
+  for (index_t k = 0; k < C; ++k)
+    for (index_t j = 0; j < C; ++j) r.confusion[k * C + j] = cm(k, j);
   std::uint64_t correct = 0, total = 0;
   double s_sum = 0, u_sum = 0, a_sum = 0;
   index_t s_n = 0, u_n = 0, a_n = 0;
@@ -95,6 +103,8 @@ inline segmentation_metrics compute_metrics(const confusion_matrix& cm, std::spa
       fn += cm(k, j);
     }
     correct += tp;
+    if (tp + fp) r.per_class_precision[k] = double(tp) / double(tp + fp);
+    if (tp + fn) r.per_class_recall[k] = double(tp) / double(tp + fn);
     const std::uint64_t den = tp + fp + fn;
     if (den == 0) continue;
     const double iou = double(tp) / double(den);

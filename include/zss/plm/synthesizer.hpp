@@ -10,17 +10,23 @@
  * (the CLIP embedding width), H hidden width of the MLP (default 4·D).
  *
  *     a = LN₁(p)                          (N × D)
- *     h = p + CrossAttn(a, memory_b)      memory_b = [c_b ; u_l for l in image b]  (1 + n_b rows)
+ *     h = r + CrossAttn(a, memory_b)      memory_b = [c_b ; u_l for l in image b]  (1 + n_b rows)
  *     g = LN₂(h)
  *     o = h + MLP(g)                      MLP = fc2(act(fc1(g))), act = exact GELU by default
  *     π = n(o)                            (row L2 normalisation, nn/normalize.hpp)
  *
- * With `query_residual = false` the first line becomes `h = CrossAttn(a, memory_b)`: the
- * prototype is then a function of the teacher memory, the student feature only choosing (through
- * the attention weights) what to read. With the shortcut, L_syn can be met by the student's own
- * pooled feature (which L_ce already pulls to the text embeddings of seen classes) and the block
- * may learn to ignore the memory, so pseudo prototypes carry little of the teacher's knowledge
- * about unseen classes; the toy trainer measures both (train/config.hpp, README).
+ * The residual stream `r` (option `residual`) is
+ *  - `query`: r = p, the query's own feature (DESIGN §2.4's block, the transformer default);
+ *  - `none`: r = 0, so h = CrossAttn(a, memory_b): the prototype is a function of the teacher
+ *    memory, the student feature only choosing (through the attention weights) what to read;
+ *  - `teacher`: r = u_l, the region's own teacher token: the block learns a *correction* of what
+ *    the teacher says about the region (queries stay the student's features, keys and values the
+ *    teacher's CLS and region tokens). With `synthesizer_init::zero_update` the untrained block
+ *    returns exactly n(u_l). Needs `region_tokens`.
+ * With the `query` shortcut L_syn can be met by the student's own pooled feature (which L_ce
+ * already pulls to the text embeddings of seen classes) and the block may learn to ignore the
+ * memory, so pseudo prototypes carry little of the teacher's knowledge about unseen classes;
+ * docs/EXPERIMENTS.md measures the three.
  *
  * The memory is the teacher's CLS `c_b` plus, when `region_tokens` is on (default), the
  * teacher's region-pooled tokens `u_l` of the same image; with `c_b` alone the attention is
@@ -67,13 +73,23 @@
 
 namespace zss {
 
+/// The residual stream of the block's first sub-layer (see the file comment).
+enum class synthesizer_residual {
+  query,    ///< h = p + CrossAttn(LN₁(p), memory) (DESIGN §2.4)
+  none,     ///< h = CrossAttn(LN₁(p), memory)
+  teacher,  ///< h = u_l + CrossAttn(LN₁(p), memory): a correction of the teacher's region token
+};
+/// Names of the residual streams (configuration text, command line).
+inline const enum_names<synthesizer_residual, 3> synthesizer_residual_names{
+    {{synthesizer_residual::query, "query"},
+     {synthesizer_residual::none, "none"},
+     {synthesizer_residual::teacher, "teacher"}}};
+
 /// Options of the synthesizer block (DESIGN §2.4); defaults as documented.
 struct synthesizer_options {
   bool region_tokens = true;  ///< memory = [c_b ; u_l of image b] (true) or [c_b] alone (false)
-  /// `h = p + CrossAttn(LN₁(p), memory)` (true, DESIGN §2.4) or `h = CrossAttn(LN₁(p), memory)`
-  /// (false): without the query shortcut the prototype is built from the teacher memory only,
-  /// the query `p` choosing what to read (see the file comment).
-  bool query_residual = true;
+  /// The first sub-layer's residual stream: `query` (DESIGN), `none` or `teacher` (file comment).
+  synthesizer_residual residual = synthesizer_residual::query;
   mlp_activation activation = mlp_activation::gelu_erf;  ///< MLP non-linearity
   double layer_norm_eps = 1e-5;                          ///< ε of both layer norms
   double normalize_eps = 1e-12;                          ///< ε of the prototype normalisation
@@ -189,21 +205,28 @@ enum class synthesizer_init {
   /// The table in the file comment (Xavier / He normal, the usual transformer init).
   xavier,
   /// As `xavier`, but W_q = W_k = W_v = W_o = I and fc2 = 0: the untrained block returns
-  /// `n(Σ_m a_lm · memory_m)` (plus `p` with the query shortcut), so it starts by reading the
-  /// teacher,
-  /// and directions that L_syn never constrains (the class-own parts of unseen classes' embeddings,
-  /// outside the span of the seen text) pass through unchanged instead of through a random map.
+  /// `n(Σ_m a_lm · memory_m)` (plus its residual stream), so it starts by reading the teacher,
+  /// and directions that L_syn never constrains (the class-own parts of unseen classes'
+  /// embeddings, outside the span of the seen text) pass through unchanged instead of through a
+  /// random map.
   identity,
+  /// As `xavier`, but W_o = 0 and fc2 = 0: both branches start at zero, so the untrained block
+  /// passes its residual stream through (π = n(r); with the `teacher` residual, n(u_l)) and
+  /// learns a correction of it (the zero-initialised residual branches of ReZero / Fixup).
+  zero_update,
 };
 /// Names of the initialisations (configuration text, command line).
-inline const enum_names<synthesizer_init, 2> synthesizer_init_names{
-    {{synthesizer_init::xavier, "xavier"}, {synthesizer_init::identity, "identity"}}};
+inline const enum_names<synthesizer_init, 3> synthesizer_init_names{
+    {{synthesizer_init::xavier, "xavier"},
+     {synthesizer_init::identity, "identity"},
+     {synthesizer_init::zero_update, "zero-update"}}};
 
 /**
  * Initialises the synthesizer's values in `buf` (see the table in the file comment): γ = 1,
  * β = 0, biases 0, attention and fc2 weights Xavier normal, fc1 weights He normal; tensor `i`
  * (declaration order) draws from `rng(seed, i)`. With `synthesizer_init::identity` the four
- * attention projections are the identity and fc2 is zero instead. Gradients are untouched.
+ * attention projections are the identity and fc2 is zero instead; with `zero_update` W_o and fc2
+ * are zero. Gradients are untouched.
  */
 template <real_scalar T>
 void init_synthesizer_params(param_buffer<T>& buf, const synthesizer_param_ids& ids,
@@ -235,6 +258,10 @@ void init_synthesizer_params(param_buffer<T>& buf, const synthesizer_param_ids& 
     }
     std::fill_n(buf.value(ids.fc2_w), ids.width * ids.hidden, T(0));
   }
+  if (mode == synthesizer_init::zero_update) {
+    std::fill_n(buf.value(ids.o_w), ids.width * ids.width, T(0));
+    std::fill_n(buf.value(ids.fc2_w), ids.width * ids.hidden, T(0));
+  }
 }
 
 /// Forward intermediates (a, h, g, o, memory) and backward scratch; reuse it across steps.
@@ -264,6 +291,8 @@ void check_synthesizer_inputs(std::string_view where, const_matrix_ref<T> P, con
           std::string(where) + ": region_offsets needs B + 1 >= 1 entries");
   const index_t b = region_offsets.size() - 1;
   check_shape(where, "C (teacher CLS)", C, b, d);
+  require(opt.region_tokens || opt.residual != synthesizer_residual::teacher,
+          std::string(where) + ": the teacher residual needs the region tokens (region_tokens on)");
   if (opt.region_tokens) check_shape(where, "U (teacher region tokens)", U, P.rows, d);
   detail::check_offsets(where, "region_offsets", region_offsets, P.rows);
 }
@@ -327,9 +356,11 @@ void synthesizer_forward(matrix_ref<T> Pi, synthesizer_cache<T>& cache, const_ma
   layer_norm_forward(a, cache.ln1, P, params.ln1, T(opt.layer_norm_eps), threads);
   attention_forward(attn_out, cache.attn, matrix_ref<const T>(a), memory, region_offsets,
                     std::span<const index_t>(cache.memory_offsets), params.attn, threads);
+  const bool from_p = opt.residual == synthesizer_residual::query;
+  const bool from_u = opt.residual == synthesizer_residual::teacher;
   for (index_t i = 0; i < n; ++i)
     for (index_t j = 0; j < d; ++j)
-      h(i, j) = (opt.query_residual ? P(i, j) : T(0)) + attn_out(i, j);
+      h(i, j) = (from_p ? P(i, j) : from_u ? U(i, j) : T(0)) + attn_out(i, j);
   layer_norm_forward(g, cache.ln2, matrix_ref<const T>(h), params.ln2, T(opt.layer_norm_eps),
                      threads);
   mlp_forward(mlp_out, cache.mlp, matrix_ref<const T>(g), params.mlp, opt.activation, threads);
@@ -377,13 +408,14 @@ void synthesizer_backward(matrix_ref<T> dP, const synthesizer_grads<T>& grads,
   normalize_rows_backward(d_o, dPi, cache.norm, Pi, threads);
   mlp_backward(d_g, grads.mlp, matrix_ref<const T>(d_o), cache.mlp, g, params.mlp, threads);
   layer_norm_backward(d_o, grads.ln2, matrix_ref<const T>(d_g), cache.ln2, h, params.ln2, threads);
-  // d_o now holds dh. h = p + Attn(LN₁(p)): dp = dh + LN₁ᵀ(Attnᵀ(dh)) (no dh without the shortcut).
+  // d_o now holds dh. h = r + Attn(LN₁(p)): dp = LN₁ᵀ(Attnᵀ(dh)) (+ dh when r = p; u_l is a
+  // constant).
   attention_backward(d_a, matrix_ref<T>(), grads.attn, matrix_ref<const T>(d_o), cache.attn, a,
                      memory, region_offsets, std::span<const index_t>(cache.memory_offsets),
                      params.attn, threads);
   if (dP.data) check_shape(where, "dP", dP, n, d);
   layer_norm_backward(dP, grads.ln1, matrix_ref<const T>(d_a), cache.ln1, P, params.ln1, threads);
-  if (dP.data && opt.query_residual)
+  if (dP.data && opt.residual == synthesizer_residual::query)
     for (index_t i = 0; i < n; ++i) simd::axpy(T(1), d_o.row(i), dP.row(i), d);
 }
 

@@ -115,7 +115,7 @@ struct trainer_options {
   /// The synthesizer recipe of stop 8 (docs/EXPERIMENTS.md): no query shortcut, identity init,
   /// δ = 10, stop-gradient from L_ce/L_nel into the pseudo prototypes.
   void use_synthesizer_recipe() noexcept {
-    synthesizer.query_residual = false;
+    synthesizer.residual = synthesizer_residual::none;
     plm.init = synthesizer_init::identity;
     syn_loss.delta = 10;
     plm.pseudo_grad = false;
@@ -182,9 +182,10 @@ void describe(V& v, trainer_options& c) {
   v.field("synthesizer.region_tokens", c.synthesizer.region_tokens,
           "synthesizer memory = [CLS ; teacher region tokens] (else the CLS only)",
           "region-tokens");
-  v.field("synthesizer.query_residual", c.synthesizer.query_residual,
-          "query shortcut h = p + CrossAttn(LN(p), memory) (DESIGN; else h = CrossAttn)",
-          "synth-residual");
+  v.choice(
+      "synthesizer.residual", c.synthesizer.residual, synthesizer_residual_names,
+      "residual stream: query (h = p + CrossAttn, DESIGN), none, teacher (h = u_l + CrossAttn)",
+      "synth-residual");
   v.choice("synthesizer.activation", c.synthesizer.activation, mlp_activation_names,
            "synthesizer MLP activation", "synth-activation");
   v.choice("plm.prototypes", c.plm.prototypes, prototype_source_names,
@@ -200,6 +201,9 @@ void describe(V& v, trainer_options& c) {
            "L_syn: BCE over seen classes or softmax CE", "syn-loss");
   v.field("syn_loss.tau", c.syn_loss.tau, "L_syn temperature tau_s", positive(), "syn-tau");
   v.field("syn_loss.delta", c.syn_loss.delta, "L_syn logit offset delta", finite(), "syn-delta");
+  v.field("syn_loss.pseudo_negatives", c.syn_loss.pseudo_negatives,
+          "L_syn weight of the pseudo regions' target-0 BCE against every seen class (0 = DESIGN)",
+          non_negative(), "syn-pseudo-negatives");
 
   v.field("schedule.total_steps", c.schedule.total_steps, "optimiser steps", at_least(1), "steps");
   v.field("schedule.base_lr", c.schedule.base_lr, "peak learning rate (AdamW, cosine schedule)",
