@@ -156,24 +156,19 @@ inline vec synthesizer(const vec& P, size_t n, const vec& C, const vec& U,
 
 /// L_syn of DESIGN §2.4; `ce` selects the softmax variant.
 inline double syn_loss(const vec& Pi, size_t n, size_t d, const std::vector<int>& labels,
-                       const vec& Text, size_t k, double tau, double delta, bool ce,
-                       double pseudo_negatives = 0) {
+                       const vec& Text, size_t k, double tau, double delta, bool ce) {
   const vec Tn = normalize_rows(Text, k, d);
-  double s = 0, s_pseudo = 0;
-  size_t seen = 0, pseudo = 0;
+  double s = 0;
+  size_t seen = 0;
   for (size_t l = 0; l < n; ++l) {
+    if (labels[l] < 0) continue;
+    ++seen;
     vec z(k);
     for (size_t c = 0; c < k; ++c) {
       double dot = 0;
       for (size_t j = 0; j < d; ++j) dot += Pi[l * d + j] * Tn[c * d + j];
       z[c] = dot / tau - delta;
     }
-    if (labels[l] < 0) {  // pseudo region: target 0 for every seen class
-      ++pseudo;
-      s_pseudo += bce_mean(z, vec(k, 0.0)) * double(k);
-      continue;
-    }
-    ++seen;
     if (ce) {
       double mx = *std::max_element(z.begin(), z.end()), sum = 0;
       for (double x : z) sum += std::exp(x - mx);
@@ -184,8 +179,8 @@ inline double syn_loss(const vec& Pi, size_t n, size_t d, const std::vector<int>
       s += bce_mean(z, y) * double(k);
     }
   }
-  const double seen_term = seen == 0 ? 0.0 : ce ? s / double(seen) : s / double(seen * k);
-  return seen_term + (pseudo == 0 ? 0.0 : pseudo_negatives * s_pseudo / double(pseudo * k));
+  if (seen == 0) return 0;
+  return ce ? s / double(seen) : s / double(seen * k);
 }
 
 }  // namespace zss::test::ref

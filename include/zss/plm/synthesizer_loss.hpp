@@ -5,29 +5,20 @@
  * `L_syn`: the seen regions' prototypes against the seen classes' text embeddings, forward and
  * backward (DESIGN.md §2.4).
  *
- * Legend: N regions, D width, K seen classes, S seen regions (label ≥ 0), P pseudo regions
- * (label −1).
+ * Legend: N regions, D width, K seen classes, S seen regions (label ≥ 0; pseudo regions carry
+ * label −1 and take no part).
  *
  *     z_lk = ⟨π_l, n(t_k)⟩ / τ_s − δ                               (N × K logits)
  *     bce (default): L = 1/(S·K) Σ_{l seen} Σ_k ℓ(z_lk, [k = y_l])   ℓ = BCE on logits
  * (loss/bce.hpp) ce:            L = 1/S Σ_{l seen} (lse(z_l) − z_l,y_l)
- *     + ν/(P·K) Σ_{l pseudo} Σ_k ℓ(z_lk, 0)                         (pseudo negatives, ν ≥ 0)
- *
- * Pseudo negatives (option `pseudo_negatives` = ν, our addition, 0 = DESIGN §2.4): a pseudo
- * region lies in the unannotated area, and every seen class's pixels are annotated, so it is
- * known *not* to be any seen class. The term says so to the synthesizer: without it, a block
- * trained only to map seen regions onto seen text embeddings also pulls the pseudo prototypes
- * towards the seen texts (of the same colour, on the toy world), and the student learns to
- * call the unseen class by a seen name (docs/EXPERIMENTS.md, issue #11). Same ℓ for both kinds.
  *
  * Defaults τ_s = 0.07, δ = 0 (the paper publishes none; tunable). With no seen region the loss
- * term is 0 (likewise with no pseudo region) and adds no gradient. The text embeddings are
- * constants (no gradient); their normalisation is done in the forward and kept in the cache. The
- * prototypes are taken as given (the synthesizer's output is already unit-norm).
+ * is 0 and the gradient is zero. The text embeddings are constants (no gradient); their
+ * normalisation is done in the forward and kept in the cache. The prototypes are taken as given
+ * (the synthesizer's output is already unit-norm).
  *
  * Backward: `dz_lk = dloss · (σ(z_lk) − [k = y_l]) / (S·K)` (bce) or
- * `dloss · (softmax(z_l)_k − [k = y_l]) / S` (ce) on seen rows, `dloss · ν σ(z_lk) / (P·K)` on
- * pseudo rows, then `dπ_l += dz_l n(T) / τ_s`.
+ * `dloss · (softmax(z_l)_k − [k = y_l]) / S` (ce), then `dπ_l += dz_l n(T) / τ_s`.
  */
 #include <cmath>
 #include <span>
@@ -56,9 +47,8 @@ inline const enum_names<syn_loss_kind, 2> syn_loss_kind_names{
 /// Options of L_syn; defaults as in DESIGN §2.4.
 struct syn_loss_options {
   syn_loss_kind kind = syn_loss_kind::bce;
-  double tau = 0.07;              ///< τ_s > 0: logits are cosines / τ_s
-  double delta = 0.0;             ///< δ: subtracted from every logit
-  double pseudo_negatives = 0.0;  ///< ν ≥ 0: weight of the pseudo regions' target-0 BCE term
+  double tau = 0.07;   ///< τ_s > 0: logits are cosines / τ_s
+  double delta = 0.0;  ///< δ: subtracted from every logit
 };
 
 /// Forward results the backward reuses: n(T) and the logits.
@@ -68,7 +58,6 @@ struct syn_loss_cache {
   aligned_vector<T> Z;     ///< N × K logits (all rows; only seen rows are used)
   normalize_cache<T> text_norm;
   index_t seen = 0;     ///< S
-  index_t pseudo = 0;   ///< P
   index_t classes = 0;  ///< K
 };
 
@@ -85,9 +74,6 @@ void check_syn_loss(std::string_view where, matrix_ref<const T> Pi, std::span<co
   require(opt.tau > 0 && std::isfinite(opt.tau),
           std::string(where) + ": tau must be finite and > 0, got " + std::to_string(opt.tau));
   require(std::isfinite(opt.delta), std::string(where) + ": delta must be finite");
-  require(opt.pseudo_negatives >= 0 && std::isfinite(opt.pseudo_negatives),
-          std::string(where) + ": pseudo_negatives must be finite and >= 0, got " +
-              std::to_string(opt.pseudo_negatives));
   for (index_t l = 0; l < labels.size(); ++l)
     require(labels[l] >= -1 && labels[l] < static_cast<int>(Text.rows),
             std::string(where) + ": label " + std::to_string(labels[l]) + " of region " +
@@ -121,15 +107,10 @@ void syn_loss_forward(T& loss, syn_loss_cache<T>& cache, const_matrix_ref<T> Pi,
         inv_tau * (eigen_map(Pi) * eigen_map(matrix_ref<const T>(Tn)).transpose());
     eigen_map(Z).array() -= delta;
   }
-  double s = 0, s_pseudo = 0;
-  index_t seen = 0, pseudo = 0;
+  double s = 0;
+  index_t seen = 0;
   for (index_t l = 0; l < n; ++l) {
-    if (labels[l] < 0) {
-      ++pseudo;
-      if (opt.pseudo_negatives > 0)
-        for (index_t c = 0; c < k; ++c) s_pseudo += double(bce_with_logits(Z.row(l)[c], T(0)));
-      continue;
-    }
+    if (labels[l] < 0) continue;
     ++seen;
     const T* z = Z.row(l);
     const auto y = static_cast<index_t>(labels[l]);
@@ -140,16 +121,12 @@ void syn_loss_forward(T& loss, syn_loss_cache<T>& cache, const_matrix_ref<T> Pi,
     }
   }
   cache.seen = seen;
-  cache.pseudo = pseudo;
   const double count = opt.kind == syn_loss_kind::bce ? double(seen * k) : double(seen);
-  double total = seen == 0 ? 0.0 : s / count;
-  if (opt.pseudo_negatives > 0 && pseudo > 0)
-    total += opt.pseudo_negatives * s_pseudo / double(pseudo * k);
-  loss = T(total);
+  loss = seen == 0 ? T(0) : T(s / count);
 }
 
 /**
- * Backward (DESIGN §2.4): **adds** `dloss · ∂L_syn/∂Π` into `dPi` (pseudo rows only through ν).
+ * Backward (DESIGN §2.4): **adds** `dloss · ∂L_syn/∂Π` into `dPi` (pseudo rows get nothing).
  * @param dPi    N × D (adds into).
  * @param dloss  upstream gradient of the scalar (λ_syn in the trainer).
  * @param cache  from the forward.
@@ -164,25 +141,16 @@ void syn_loss_backward(matrix_ref<T> dPi, T dloss, const syn_loss_cache<T>& cach
   const index_t n = Pi.rows, k = Text.rows, d = Text.cols;
   check_extent("syn_loss_backward", "cache classes", cache.classes, "rows of Text", k);
   check_extent("syn_loss_backward", "cache logits", cache.Z.size(), "N·K", n * k);
+  if (cache.seen == 0) return;
   const T inv_tau = T(1 / opt.tau);
-  const T g = cache.seen == 0                  ? T(0)
-              : opt.kind == syn_loss_kind::bce ? dloss / T(cache.seen * k)
-                                               : dloss / T(cache.seen);
-  const T g_pseudo =
-      cache.pseudo == 0 ? T(0) : dloss * T(opt.pseudo_negatives) / T(cache.pseudo * k);
+  const T g = opt.kind == syn_loss_kind::bce ? dloss / T(cache.seen * k) : dloss / T(cache.seen);
   const matrix_ref<const T> Tn(cache.text.data(), k, d);
   alignas(simd_alignment) T dz_stack[64];
   aligned_vector<T> dz_heap(k > 64 ? k : 0);
   T* dz = k > 64 ? dz_heap.data() : dz_stack;
   for (index_t l = 0; l < n; ++l) {
+    if (labels[l] < 0) continue;
     const T* z = cache.Z.data() + l * k;
-    if (labels[l] < 0) {
-      if (g_pseudo == T(0)) continue;
-      for (index_t c = 0; c < k; ++c) dz[c] = g_pseudo * sigmoid(z[c]);
-      for (index_t c = 0; c < k; ++c) simd::axpy(dz[c] * inv_tau, Tn.row(c), dPi.row(l), d);
-      continue;
-    }
-    if (cache.seen == 0) continue;
     const auto y = static_cast<index_t>(labels[l]);
     if (opt.kind == syn_loss_kind::bce) {
       for (index_t c = 0; c < k; ++c) dz[c] = g * (sigmoid(z[c]) - (c == y ? T(1) : T(0)));

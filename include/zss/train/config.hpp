@@ -201,9 +201,6 @@ void describe(V& v, trainer_options& c) {
            "L_syn: BCE over seen classes or softmax CE", "syn-loss");
   v.field("syn_loss.tau", c.syn_loss.tau, "L_syn temperature tau_s", positive(), "syn-tau");
   v.field("syn_loss.delta", c.syn_loss.delta, "L_syn logit offset delta", finite(), "syn-delta");
-  v.field("syn_loss.pseudo_negatives", c.syn_loss.pseudo_negatives,
-          "L_syn weight of the pseudo regions' target-0 BCE against every seen class (0 = DESIGN)",
-          non_negative(), "syn-pseudo-negatives");
 
   v.field("schedule.total_steps", c.schedule.total_steps, "optimiser steps", at_least(1), "steps");
   v.field("schedule.base_lr", c.schedule.base_lr, "peak learning rate (AdamW, cosine schedule)",
