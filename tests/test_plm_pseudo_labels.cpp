@@ -129,6 +129,24 @@ TEST_CASE_TEMPLATE("pseudo_labels_batch equals single images, bitwise, for 1 and
   const auto stacked = stack_labels(two);
   CHECK(stacked.shape() == std::array<std::size_t, 3>{B, 20, 30});
   CHECK(stacked(3, 7, 11) == two[3].labels(7, 11));
+
+  // The caller-memory overload writes the same maps into the caller's buffer, per-image labels
+  // left empty; the other fields are the same.
+  std::vector<std::int32_t> out(B * 20 * 30, -7);
+  const auto viewed = pseudo_labels_batch<T, std::int32_t>(tokens.data(), B, h, w, D, pixels.data(),
+                                                           H, W, 2, p, std::span(out));
+  REQUIRE(viewed.size() == B);
+  CHECK(std::equal(out.begin(), out.end(), stacked.begin()));
+  for (index_t b = 0; b < B; ++b) {
+    CHECK(viewed[b].labels.size() == 0);
+    CHECK(viewed[b].fused_tokens == two[b].fused_tokens);
+    CHECK(viewed[b].num_pseudo == two[b].num_pseudo);
+  }
+  std::vector<std::int32_t> short_out(B * 20 * 30 - 1);
+  CHECK_THROWS_WITH_AS(
+      (pseudo_labels_batch<T, std::int32_t>(tokens.data(), B, h, w, D, pixels.data(), H, W, 2, p,
+                                            std::span(short_out))),
+      doctest::Contains("labels_out size (2999)"), std::invalid_argument);
 }
 
 TEST_CASE("pseudo_labels errors name the problem and the image") {

@@ -44,10 +44,12 @@ class confusion_matrix {
     for (index_t i = 0; i < n; ++i) {
       const auto t = truth[i], p = pred[i];
       if (t == -1) continue;
-      require(t >= 0 && index_t(t) < c_ && p >= 0 && index_t(p) < c_,
-              "confusion_matrix::add: pixel " + std::to_string(i) + " has truth " +
-                  std::to_string(t) + " and prediction " + std::to_string(p) +
-                  ", expected labels in [0, " + std::to_string(c_) + ") (truth may be -1)");
+      // The message is built only on failure (this runs once per pixel).
+      if (!(t >= 0 && index_t(t) < c_ && p >= 0 && index_t(p) < c_))
+        throw std::invalid_argument("confusion_matrix::add: pixel " + std::to_string(i) +
+                                    " has truth " + std::to_string(t) + " and prediction " +
+                                    std::to_string(p) + ", expected labels in [0, " +
+                                    std::to_string(c_) + ") (truth may be -1)");
       m_[index_t(t) * c_ + index_t(p)]++;
     }
   }

@@ -296,9 +296,10 @@ void cosine_ce_prepare(std::string_view where, cosine_ce_cache<T>& cache, const_
   if (!weights.empty()) {
     check_extent(where, "number of row weights", weights.size(), "rows of X", X.rows);
     for (index_t i = 0; i < weights.size(); ++i)
-      require(weights[i] >= T(0) && std::isfinite(weights[i]),
-              std::string(where) + ": row weight " + std::to_string(double(weights[i])) +
-                  " of row " + std::to_string(i) + " must be finite and >= 0");
+      if (!(weights[i] >= T(0) && std::isfinite(weights[i])))  // message built only on failure
+        throw std::invalid_argument(std::string(where) + ": row weight " +
+                                    std::to_string(double(weights[i])) + " of row " +
+                                    std::to_string(i) + " must be finite and >= 0");
   }
   if (params.check_finite) {
     for (index_t i = 0; i < X.rows; ++i) check_finite(where, "X", X.row(i), X.cols);

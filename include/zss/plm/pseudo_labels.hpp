@@ -83,7 +83,8 @@ template <real_scalar T, std::integral L>
 pseudo_label_result<T> pseudo_labels_one(const T* tokens, index_t h, index_t w, index_t d,
                                          const L* pixels, index_t H, index_t W,
                                          std::int64_t num_seen, const pseudo_label_options& p,
-                                         std::uint64_t image, std::vector<T>& z) {
+                                         std::uint64_t image, std::vector<T>& z,
+                                         std::span<std::int32_t> labels_out = {}) {
   const index_t Q = h * w;
   if (p.check_finite) check_finite("pseudo_labels", "tokens", tokens, Q * d);
   const T* data = tokens;
@@ -121,7 +122,11 @@ pseudo_label_result<T> pseudo_labels_one(const T* tokens, index_t h, index_t w, 
   r.fused_tokens = tensor<std::int32_t, 2>::from_shape({h, w});
   std::copy(fusion.labels.begin(), fusion.labels.end(), r.fused_tokens.data());
   const index_t Ho = p.out_h ? p.out_h : h, Wo = p.out_w ? p.out_w : w;
-  r.labels = resize_nearest(r.fused_tokens, Ho, Wo);
+  if (labels_out.empty())
+    r.labels = resize_nearest(r.fused_tokens, Ho, Wo);
+  else
+    resize_nearest<std::int32_t>(labels_out, Ho, Wo,
+                                 std::span<const std::int32_t>(r.fused_tokens.data(), Q), h, w);
   if (p.keep_details) {
     r.scales = std::move(scales);
     r.fusion = std::move(fusion);
@@ -156,6 +161,49 @@ pseudo_label_result<T> pseudo_labels(const tensor<T, 3>& tokens, const tensor<L,
 }
 
 /**
+ * Pseudo labels of a batch held in caller memory (row-major, contiguous), one image per thread;
+ * result b equals `pseudo_labels(tokens[b], pixels[b], num_seen, p, b)` bitwise, for every
+ * thread count. What a caller that owns the memory hands over without a copy (the Python
+ * binding, an MPI receive buffer).
+ * @param tokens     B·h·w·D teacher tokens (B × h × w × D).
+ * @param pixels     B·H·W pixel labels (B × H × W).
+ * @param labels_out empty, or B·H'·W' entries (H' × W' = `p.out_h × p.out_w`, or h × w when
+ *                   those are 0): the output label maps are written there and each result's
+ *                   `labels` stays empty (no per-image allocation, no stacking copy).
+ * @throws std::invalid_argument on an empty grid, a `labels_out` of the wrong size, or for the
+ *         first failing image (its index in the message).
+ */
+template <real_scalar T, std::integral L>
+std::vector<pseudo_label_result<T>> pseudo_labels_batch(const T* tokens, index_t B, index_t h,
+                                                        index_t w, index_t d, const L* pixels,
+                                                        index_t H, index_t W, std::int64_t num_seen,
+                                                        const pseudo_label_options& p = {},
+                                                        std::span<std::int32_t> labels_out = {}) {
+  detail::check_pseudo_params(p, num_seen);
+  require(h > 0 && w > 0 && d > 0,
+          "pseudo_labels_batch: tokens are empty " + shape_string({B, h, w, d}));
+  const index_t Ho = p.out_h ? p.out_h : h, Wo = p.out_w ? p.out_w : w;
+  if (!labels_out.empty())
+    check_extent("pseudo_labels_batch", "labels_out size", labels_out.size(), "B * H' * W'",
+                 B * Ho * Wo);
+  std::vector<pseudo_label_result<T>> out(B);
+  const int threads = resolve_threads(p.threads);
+  std::vector<std::vector<T>> scratch(static_cast<std::size_t>(threads));
+  parallel_for(B, threads, [&](index_t b, int t) {
+    try {
+      out[b] = detail::pseudo_labels_one<T, L>(
+          tokens + b * h * w * d, h, w, d, pixels + b * H * W, H, W, num_seen, p, b,
+          scratch[static_cast<std::size_t>(t)],
+          labels_out.empty() ? labels_out : labels_out.subspan(b * Ho * Wo, Ho * Wo));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("pseudo_labels_batch: image " + std::to_string(b) + ": " +
+                                  e.what());
+    }
+  });
+  return out;
+}
+
+/**
  * Pseudo labels of a batch, one image per thread; result b equals `pseudo_labels(tokens[b],
  * pixels[b], num_seen, p, b)` bitwise, for every thread count.
  * @param tokens   B × h × w × D teacher tokens.
@@ -168,27 +216,11 @@ std::vector<pseudo_label_result<T>> pseudo_labels_batch(const tensor<T, 4>& toke
                                                         const tensor<L, 3>& pixels,
                                                         std::int64_t num_seen,
                                                         const pseudo_label_options& p = {}) {
-  detail::check_pseudo_params(p, num_seen);
-  const index_t B = tokens.shape()[0], h = tokens.shape()[1], w = tokens.shape()[2],
-                d = tokens.shape()[3];
-  check_extent("pseudo_labels_batch", "pixel label maps", pixels.shape()[0], "token images", B);
-  require(h > 0 && w > 0 && d > 0,
-          "pseudo_labels_batch: tokens are empty " + shape_string(tokens.shape()));
-  const index_t H = pixels.shape()[1], W = pixels.shape()[2];
-  std::vector<pseudo_label_result<T>> out(B);
-  const int threads = resolve_threads(p.threads);
-  std::vector<std::vector<T>> scratch(static_cast<std::size_t>(threads));
-  parallel_for(B, threads, [&](index_t b, int t) {
-    try {
-      out[b] = detail::pseudo_labels_one<T, L>(tokens.data() + b * h * w * d, h, w, d,
-                                               pixels.data() + b * H * W, H, W, num_seen, p, b,
-                                               scratch[static_cast<std::size_t>(t)]);
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument("pseudo_labels_batch: image " + std::to_string(b) + ": " +
-                                  e.what());
-    }
-  });
-  return out;
+  check_extent("pseudo_labels_batch", "pixel label maps", pixels.shape()[0], "token images",
+               tokens.shape()[0]);
+  return pseudo_labels_batch<T, L>(tokens.data(), tokens.shape()[0], tokens.shape()[1],
+                                   tokens.shape()[2], tokens.shape()[3], pixels.data(),
+                                   pixels.shape()[1], pixels.shape()[2], num_seen, p);
 }
 
 /// The output label maps of a batch as one B × H' × W' tensor.

@@ -80,7 +80,9 @@ image_targets<T> targets_from_fused(std::span<const std::int32_t> fused, matrix_
   check_extent(where, "fused labels", fused.size(), "h_t * w_t", th * tw);
   check_extent(where, "teacher tokens", tokens.rows, "h_t * w_t", th * tw);
   for (auto l : fused)
-    require(l >= -1, std::string(where) + ": label " + std::to_string(l) + " is below -1");
+    if (l < -1)  // the message is built only on failure
+      throw std::invalid_argument(std::string(where) + ": label " + std::to_string(l) +
+                                  " is below -1");
   const index_t D = tokens.cols;
   image_targets<T> t;
   t.grid_h = h, t.grid_w = w, t.seen_classes = Ks;
