@@ -17,13 +17,16 @@ namespace {
 struct conv_case {
   index_t h, w, c, co, kh, kw, s, p;
 };
-// Odd sizes, every kernel/stride/padding mix the encoder and a user may need; the last two are
-// large enough in K for several im2col tiles (tile rows < P).
-const conv_case cases[] = {{7, 5, 3, 4, 3, 3, 1, 1},   {8, 8, 3, 5, 3, 3, 2, 1},
-                           {9, 7, 2, 3, 5, 5, 1, 2},   {6, 9, 4, 6, 1, 1, 1, 0},
-                           {7, 7, 3, 2, 1, 1, 2, 0},   {5, 6, 2, 3, 2, 2, 2, 0},
-                           {11, 10, 3, 4, 3, 3, 3, 0}, {4, 4, 5, 2, 4, 4, 1, 1},
-                           {10, 9, 64, 3, 3, 3, 1, 1}, {9, 9, 40, 2, 3, 3, 1, 1}};
+// Odd sizes, every kernel/stride/padding mix the encoder and a user may need; two are large
+// enough in K for several im2col tiles (tile rows < P); the last three have C_out and K in whole
+// SIMD batches at every width, so they run the register-blocked kernel (nn/detail/gemm_kernel.hpp)
+// where the others fall back to Eigen.
+const conv_case cases[] = {
+    {7, 5, 3, 4, 3, 3, 1, 1},   {8, 8, 3, 5, 3, 3, 2, 1},  {9, 7, 2, 3, 5, 5, 1, 2},
+    {6, 9, 4, 6, 1, 1, 1, 0},   {7, 7, 3, 2, 1, 1, 2, 0},  {5, 6, 2, 3, 2, 2, 2, 0},
+    {11, 10, 3, 4, 3, 3, 3, 0}, {4, 4, 5, 2, 4, 4, 1, 1},  {10, 9, 64, 3, 3, 3, 1, 1},
+    {9, 9, 40, 2, 3, 3, 1, 1},  {9, 8, 8, 16, 3, 3, 1, 1}, {6, 6, 8, 32, 3, 3, 2, 1},
+    {6, 5, 16, 48, 1, 1, 1, 0}};
 
 template <class T>
 tensor<T, 4> random4(index_t a, index_t b, index_t c, index_t d, std::uint64_t seed) {
