@@ -31,7 +31,7 @@ struct toy_fixture {
   zss::train::trainer_options cfg;
   zss::toy::world<T> world;
   zss::train::toy_classes<T> cls;
-  std::vector<zss::train::image_targets<T>> targets;
+  std::vector<zss::image_targets<T>> targets;
 
   toy_fixture()
       : world(make()),

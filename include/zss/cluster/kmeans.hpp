@@ -164,11 +164,10 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
   bool strict = false;
   for (index_t it = 0; it < p.max_iter; ++it) {
     matrix_ref<T> Cm(C.data(), k, d), Cnm(Cn.data(), k, d);
-    const auto st = p.prune
-                        ? bounds.step(X, Cm, labels, Cnm, std::span<index_t>(counts.data(), k))
-                        : lloyd_step<T>(X, Cm, labels, Cnm, std::span<index_t>(counts.data(), k),
-                                        dist, ws);
-    r.distances_computed += p.prune ? bounds.computed() : n;
+    const auto st =
+        p.prune ? bounds.step(X, Cm, labels, Cnm, std::span<index_t>(counts.data(), k))
+                : lloyd_step<T>(X, Cm, labels, Cnm, std::span<index_t>(counts.data(), k), dist, ws);
+    r.distances_computed += p.prune ? bounds.computed() : n * k;
     r.objective.push_back(st.objective);
     r.changed.push_back(st.changed);
     r.iterations = it + 1;
@@ -180,7 +179,7 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
       if (reseed) {
         if (p.prune) {  // the distances the re-seeding needs (labels stay: they are Lloyd's)
           lloyd_assign<T>(X, Cm, labels, dist, ws);
-          r.distances_computed += n;
+          r.distances_computed += n * k;
         }
         moved =
             reseed_empty_clusters<T>(X, Cnm, labels, std::span<index_t>(counts.data(), k), dist);
@@ -188,6 +187,7 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
       } else {
         k = drop_empty_clusters<T>(Cnm, labels, std::span<index_t>(counts.data(), k), Cm);
         Cm.rows = Cnm.rows = k;
+        if (p.prune) bounds.invalidate();  // per-centroid bounds follow the old numbering
       }
     }
     if (p.spherical) normalize_centroids(Cnm);
@@ -206,7 +206,7 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
   matrix_ref<T> Cm(C.data(), k, d);
   if (!strict) {
     lloyd_assign<T>(X, Cm, labels, {}, ws);
-    r.distances_computed += n;
+    r.distances_computed += n * k;
     if (!reseed) {
       std::fill(counts.begin(), counts.end(), index_t(0));
       for (auto l : labels) ++counts[static_cast<index_t>(l)];

@@ -108,9 +108,9 @@ struct kmeans_result {
                                   ///< centroids (non-increasing)
   std::vector<index_t>
       changed;  ///< per step: labels that changed (the first step counts every point)
-  index_t empty_clusters = 0;  ///< clusters re-seeded or dropped over the whole fit
-  index_t distances_computed = 0;  ///< points whose K distances were computed, over all steps
-                                   ///< (N per step without `prune`)
+  index_t empty_clusters = 0;      ///< clusters re-seeded or dropped over the whole fit
+  index_t distances_computed = 0;  ///< point–centroid distances computed over the fit (N·K per
+                                   ///< step and per final assignment without `prune`)
 };
 
 namespace detail {
