@@ -140,6 +140,18 @@ void gemm_reference(index_t m, index_t n, index_t k, const T* A, index_t rsa, in
     }
 }
 
+/// Whether `gemm` runs `n` output columns at full speed: whole SIMD batches, or a column tail
+/// where the scalar `std::fma` of the tail is a hardware instruction (not the slow software
+/// fallback of a portable SSE2 build).
+template <class T>
+constexpr bool gemm_kernel_suits(index_t n) noexcept {
+#ifdef __FMA__
+  return n > 0;
+#else
+  return n > 0 && n % simd::width<T> == 0;
+#endif
+}
+
 /// Elements of a packed `k × n` B (`gemm_pack_b`): exactly `k · n`.
 constexpr index_t gemm_packed_size(index_t k, index_t n) noexcept {
   return k * n;
