@@ -117,6 +117,36 @@ void BM_KMeansFit(benchmark::State& s) {
 }
 BENCHMARK(BM_KMeansFit)->Args({16384, 512, 64})->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// A fit to strict convergence (tol = 0, at most 300 steps) from the same seeds, plain Lloyd
+// (prune:0) against Hamerly's exact bounds (prune:1, cluster/hamerly.hpp): same labels and
+// steps, `dist_frac` = share of the N·K·steps point–centroid distances actually computed.
+void BM_KMeansFitConverged(benchmark::State& s) {
+  const zss::index_t n = 16384, d = 512, k = 64;
+  const auto X = tokens(n, d, k, 1);
+  const auto C0 = random_rows(X, k, 2);
+  zss::kmeans_options p;
+  p.max_iter = 300;
+  p.tol = 0;
+  p.threads = kThreads;
+  p.prune = s.range(0) != 0;
+  zss::kmeans_result<float> r;
+  process_cpu_counter cpu(s);
+  for (auto _ : s) {
+    r = zss::kmeans<float>(zss::as_matrix(X), zss::as_matrix(C0), p);
+    benchmark::DoNotOptimize(r.inertia);
+  }
+  s.counters["iterations"] = double(r.iterations);
+  s.counters["dist_frac"] =
+      double(r.distances_computed) /
+      (double(n) * double(k) * double(r.iterations + (r.strict_convergence ? 0 : 1)));
+}
+BENCHMARK(BM_KMeansFitConverged)
+    ->ArgName("prune")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // 16 images × 1024 tokens × 512, K ∈ {2, 4, 8, 16}, k-means++, ≤ 10 steps (peer_multiscale.py).
 template <bool Fast>
 void BM_MultiScaleBatch(benchmark::State& s) {

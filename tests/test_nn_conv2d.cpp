@@ -17,13 +17,16 @@ namespace {
 struct conv_case {
   index_t h, w, c, co, kh, kw, s, p;
 };
-// Odd sizes, every kernel/stride/padding mix the encoder and a user may need; the last two are
-// large enough in K for several im2col tiles (tile rows < P).
-const conv_case cases[] = {{7, 5, 3, 4, 3, 3, 1, 1},   {8, 8, 3, 5, 3, 3, 2, 1},
-                           {9, 7, 2, 3, 5, 5, 1, 2},   {6, 9, 4, 6, 1, 1, 1, 0},
-                           {7, 7, 3, 2, 1, 1, 2, 0},   {5, 6, 2, 3, 2, 2, 2, 0},
-                           {11, 10, 3, 4, 3, 3, 3, 0}, {4, 4, 5, 2, 4, 4, 1, 1},
-                           {10, 9, 64, 3, 3, 3, 1, 1}, {9, 9, 40, 2, 3, 3, 1, 1}};
+// Odd sizes, every kernel/stride/padding mix the encoder and a user may need; two are large
+// enough in K for several im2col tiles (tile rows < P); the last three have C_out and K in whole
+// SIMD batches at every width, so they run the register-blocked kernel (nn/detail/gemm_kernel.hpp)
+// where the others fall back to Eigen.
+const conv_case cases[] = {
+    {7, 5, 3, 4, 3, 3, 1, 1},   {8, 8, 3, 5, 3, 3, 2, 1},  {9, 7, 2, 3, 5, 5, 1, 2},
+    {6, 9, 4, 6, 1, 1, 1, 0},   {7, 7, 3, 2, 1, 1, 2, 0},  {5, 6, 2, 3, 2, 2, 2, 0},
+    {11, 10, 3, 4, 3, 3, 3, 0}, {4, 4, 5, 2, 4, 4, 1, 1},  {10, 9, 64, 3, 3, 3, 1, 1},
+    {9, 9, 40, 2, 3, 3, 1, 1},  {9, 8, 8, 16, 3, 3, 1, 1}, {6, 6, 8, 32, 3, 3, 2, 1},
+    {6, 5, 16, 48, 1, 1, 1, 0}};
 
 template <class T>
 tensor<T, 4> random4(index_t a, index_t b, index_t c, index_t d, std::uint64_t seed) {
@@ -72,6 +75,65 @@ TEST_CASE_TEMPLATE("forward equals the direct convolution; thread count does not
         CHECK(std::abs(double(out2.data()[b * ref.size() + i]) - ref[i]) <= tol * (1 + scale));
       }
     }
+  }
+}
+
+TEST_CASE_TEMPLATE("forward and backward equal plain loops exactly on integer-valued inputs", T,
+                   float, double) {
+  // Every partial sum is a small integer, so the register-blocked kernel (SSE2, AVX2 or AVX-512,
+  // whichever this build targets), Eigen and any tiling must give the loops' values bitwise.
+  for (const auto& k : cases) {
+    CAPTURE(k.h);
+    CAPTURE(k.c);
+    CAPTURE(k.co);
+    CAPTURE(k.kh);
+    CAPTURE(k.s);
+    const conv2d_geometry g{k.h, k.w, k.c, k.kh, k.kw, k.s, k.s, k.p, k.p};
+    const index_t B = 2, K = g.patch(), OH = g.out_h(), OW = g.out_w(), C = k.c, Co = k.co;
+    tensor<T, 4> x = tensor<T, 4>::from_shape({B, k.h, k.w, C});
+    tensor<T, 4> dy = tensor<T, 4>::from_shape({B, OH, OW, Co});
+    const auto xv = test::integer_vector<T>(x.size(), 30, 4);
+    const auto dyv = test::integer_vector<T>(dy.size(), 31, 4);
+    std::copy(xv.begin(), xv.end(), x.begin());
+    std::copy(dyv.begin(), dyv.end(), dy.begin());
+    const auto wv = test::integer_vector<T>(K * Co, 32, 4), bv = test::integer_vector<T>(Co, 33, 4);
+    // Plain loops in double: out, dX, dW, db.
+    std::vector<double> out(dy.size(), 0.0), dx(x.size(), 0.0), dw(K * Co, 0.0), db(Co, 0.0);
+    for (index_t b = 0; b < B; ++b)
+      for (index_t oy = 0; oy < OH; ++oy)
+        for (index_t ox = 0; ox < OW; ++ox)
+          for (index_t o = 0; o < Co; ++o) {
+            const index_t at = ((b * OH + oy) * OW + ox) * Co + o;
+            const double gy = double(dy.data()[at]);
+            double acc = double(bv[o]);
+            db[o] += gy;
+            for (index_t ky = 0; ky < k.kh; ++ky)
+              for (index_t kx = 0; kx < k.kw; ++kx) {
+                // index_t is unsigned: test the padding before subtracting it
+                if (oy * k.s + ky < k.p || ox * k.s + kx < k.p) continue;
+                const index_t iy = oy * k.s + ky - k.p, ix = ox * k.s + kx - k.p;
+                if (iy >= k.h || ix >= k.w) continue;
+                for (index_t c = 0; c < C; ++c) {
+                  const index_t xi = ((b * k.h + iy) * k.w + ix) * C + c,
+                                wi = ((ky * k.kw + kx) * C + c) * Co + o;
+                  acc += double(x.data()[xi]) * double(wv[wi]);
+                  dx[xi] += double(wv[wi]) * gy;
+                  dw[wi] += double(x.data()[xi]) * gy;
+                }
+              }
+            out[at] = acc;
+          }
+    conv2d_cache<T> cache;
+    const matrix_ref<const T> W(wv.data(), K, Co);
+    tensor<T, 4> y = tensor<T, 4>::from_shape(dy.shape());
+    conv2d_forward(y, cache, x, W, bv.data(), g, 2);
+    tensor<T, 4> gx = xt::zeros<T>(x.shape());
+    std::vector<T> gw(K * Co, T(0)), gb(Co, T(0));
+    conv2d_backward(&gx, matrix_ref<T>(gw.data(), K, Co), gb.data(), dy, cache, x, W, g, 2);
+    for (index_t i = 0; i < y.size(); ++i) REQUIRE(double(y.data()[i]) == out[i]);
+    for (index_t i = 0; i < gx.size(); ++i) REQUIRE(double(gx.data()[i]) == dx[i]);
+    for (index_t i = 0; i < K * Co; ++i) REQUIRE(double(gw[i]) == dw[i]);
+    for (index_t i = 0; i < Co; ++i) REQUIRE(double(gb[i]) == db[i]);
   }
 }
 

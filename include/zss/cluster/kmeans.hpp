@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "zss/cluster/empty_cluster.hpp"
+#include "zss/cluster/hamerly.hpp"
 #include "zss/cluster/kmeans_options.hpp"
 #include "zss/cluster/kmeanspp_init.hpp"
 #include "zss/cluster/lloyd_step.hpp"
@@ -153,6 +154,8 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
   std::vector<T> dist(reseed ? n : 0);
   const double tol_abs = p.tol > 0 ? p.tol * mean_variance(X, threads) : 0.0;
   ws.prepare(X, k, threads);
+  hamerly_state<T> bounds;
+  if (p.prune) bounds.prepare(X, k, ws);
   if (p.spherical) normalize_centroids(matrix_ref<T>(C.data(), k, d));
 
   kmeans_result<T> r;
@@ -162,7 +165,9 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
   for (index_t it = 0; it < p.max_iter; ++it) {
     matrix_ref<T> Cm(C.data(), k, d), Cnm(Cn.data(), k, d);
     const auto st =
-        lloyd_step<T>(X, Cm, labels, Cnm, std::span<index_t>(counts.data(), k), dist, ws);
+        p.prune ? bounds.step(X, Cm, labels, Cnm, std::span<index_t>(counts.data(), k))
+                : lloyd_step<T>(X, Cm, labels, Cnm, std::span<index_t>(counts.data(), k), dist, ws);
+    r.distances_computed += p.prune ? bounds.computed() : n * k;
     r.objective.push_back(st.objective);
     r.changed.push_back(st.changed);
     r.iterations = it + 1;
@@ -172,14 +177,21 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
     if (empties > 0) {
       r.empty_clusters += empties;
       if (reseed) {
+        if (p.prune) {  // the distances the re-seeding needs (labels stay: they are Lloyd's)
+          lloyd_assign<T>(X, Cm, labels, dist, ws);
+          r.distances_computed += n * k;
+        }
         moved =
             reseed_empty_clusters<T>(X, Cnm, labels, std::span<index_t>(counts.data(), k), dist);
+        if (p.prune && moved > 0) bounds.invalidate();
       } else {
         k = drop_empty_clusters<T>(Cnm, labels, std::span<index_t>(counts.data(), k), Cm);
         Cm.rows = Cnm.rows = k;
+        if (p.prune) bounds.invalidate();  // per-centroid bounds follow the old numbering
       }
     }
     if (p.spherical) normalize_centroids(Cnm);
+    if (p.prune) bounds.moved(Cm, Cnm);
     double shift = 0;
     for (index_t c = 0; c < k; ++c)
       shift += static_cast<double>(simd::squared_distance(Cnm.row(c), Cm.row(c), d));
@@ -194,6 +206,7 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
   matrix_ref<T> Cm(C.data(), k, d);
   if (!strict) {
     lloyd_assign<T>(X, Cm, labels, {}, ws);
+    r.distances_computed += n * k;
     if (!reseed) {
       std::fill(counts.begin(), counts.end(), index_t(0));
       for (auto l : labels) ++counts[static_cast<index_t>(l)];

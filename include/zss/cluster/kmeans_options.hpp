@@ -82,6 +82,10 @@ struct kmeans_options {
       0;  ///< token grid height h for `kmeans_init::window` (grid_h · grid_w must equal N)
   index_t grid_w = 0;  ///< token grid width w for `kmeans_init::window`
   empty_cluster_policy empty = empty_cluster_policy::reseed_farthest;  ///< empty-cluster policy
+  /// Hamerly bounds (cluster/hamerly.hpp): skip the distances that provably cannot change a
+  /// label. Labels, centroids and iterations are bitwise those of plain Lloyd; `objective` is NaN
+  /// for steps that skipped distances. Pays off on fits that run many steps.
+  bool prune = false;
 };
 
 /**
@@ -104,7 +108,9 @@ struct kmeans_result {
                                   ///< centroids (non-increasing)
   std::vector<index_t>
       changed;  ///< per step: labels that changed (the first step counts every point)
-  index_t empty_clusters = 0;  ///< clusters re-seeded or dropped over the whole fit
+  index_t empty_clusters = 0;      ///< clusters re-seeded or dropped over the whole fit
+  index_t distances_computed = 0;  ///< point–centroid distances computed over the fit (N·K per
+                                   ///< step and per final assignment without `prune`)
 };
 
 namespace detail {

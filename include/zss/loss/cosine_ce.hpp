@@ -45,6 +45,7 @@
 #include "zss/core/simd.hpp"
 #include "zss/core/tensor.hpp"
 #include "zss/loss/cosine_logits.hpp"
+#include "zss/nn/detail/gemm_kernel.hpp"
 #include "zss/nn/normalize.hpp"
 #include "zss/nn/softmax.hpp"
 
@@ -85,6 +86,9 @@ struct cosine_ce_scratch {
   aligned_vector<T> inv;  ///< block: 1 / max(‖x‖, ε)
   aligned_vector<unsigned char> clamped;
   aligned_vector<T> prob;  ///< Kp: one row's probabilities
+  /// Thread 0's scratch only (shared read-only by all threads during a pass): `n(T)ᵀ` and `n(T)`
+  /// packed for the register-blocked GEMM (nn/detail/gemm_kernel.hpp).
+  aligned_vector<T> seen_pack_t, seen_pack;
 };
 
 /// The shared fused kernel (used by cosine_ce and by GLM's dense variant).
@@ -164,6 +168,21 @@ struct cosine_ce_kernel {
     std::vector<double> group_loss(groups, 0.0);
     const const_matrix_map<T> Th(seen_hat.data, Eigen::Index(Ks), Eigen::Index(D),
                                  Eigen::OuterStride<>(D));
+    // The seen block's two products (logits X̂·n(T)ᵀ and dX̂ = G·n(T)) run the register-blocked
+    // kernel on n(T) packed once per pass: on the thin shapes here (K = 16…64) it is 1.3–1.5×
+    // Eigen's GEMM, which repacks n(T) for every row block (bench/README.md, BM_CosineCE). The
+    // per-image pseudo blocks (a few rows each) stay with Eigen.
+    const bool kernel_logits = Ks > 0 && gemm_kernel_suits<T>(Ks),
+               kernel_dx = Ks > 0 && gemm_kernel_suits<T>(D);
+    auto& packs = scratch[0];
+    if (kernel_logits) {
+      packs.seen_pack_t.resize(gemm_packed_size(D, Ks));
+      gemm_pack_b(packs.seen_pack_t.data(), seen_hat.data, 1, D, D, Ks);
+    }
+    if (kernel_dx && gx) {
+      packs.seen_pack.resize(gemm_packed_size(Ks, D));
+      gemm_pack_b(packs.seen_pack.data(), seen_hat.data, D, 1, Ks, D);
+    }
     parallel_for(groups, threads, [&](index_t g, int t) {
       auto& s = scratch[static_cast<std::size_t>(t)];
       const index_t gr0 = g * group_rows, gr1 = std::min(N, gr0 + group_rows);
@@ -181,7 +200,11 @@ struct cosine_ce_kernel {
                         Eigen::OuterStride<>(Eigen::Index(Kp)));
         const const_matrix_map<T> Ph(pseudo_hat.data + pseudo_begin(b) * D, Eigen::Index(Mb),
                                      Eigen::Index(D), Eigen::OuterStride<>(D));
-        if (Ks > 0) S.leftCols(Eigen::Index(Ks)).noalias() = Xb * Th.transpose();
+        if (kernel_logits)
+          gemm<T>(nb, Ks, D, X.row(r0), X.stride, 1, packs.seen_pack_t.data(), s.S.data(), Kp,
+                  false);
+        else if (Ks > 0)
+          S.leftCols(Eigen::Index(Ks)).noalias() = Xb * Th.transpose();
         if (Mb > 0) S.rightCols(Eigen::Index(Mb)).noalias() = Xb * Ph.transpose();
         bool any = false;
         for (index_t i = 0; i < nb; ++i) {
@@ -213,7 +236,9 @@ struct cosine_ce_kernel {
           if (gx) {
             matrix_map<T> dXh(s.dXh.data(), Eigen::Index(nb), Eigen::Index(D),
                               Eigen::OuterStride<>(D));
-            if (Ks > 0)
+            if (kernel_dx)
+              gemm<T>(nb, D, Ks, s.S.data(), Kp, 1, packs.seen_pack.data(), s.dXh.data(), D, false);
+            else if (Ks > 0)
               dXh.noalias() = S.leftCols(Eigen::Index(Ks)) * Th;
             else
               dXh.setZero();

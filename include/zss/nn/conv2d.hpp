@@ -39,6 +39,7 @@
 #include "zss/core/eigen_map.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/tensor.hpp"
+#include "zss/nn/detail/gemm_kernel.hpp"
 #include "zss/nn/im2col.hpp"
 
 namespace zss {
@@ -94,17 +95,51 @@ inline void conv2d_epilogue_rows(T* out, index_t rows, index_t cout, const T* bi
   }
 }
 
+/// Whether `detail::gemm` (the register-blocked kernel) runs a product with `n` output columns:
+/// when `n` fills whole SIMD batches; otherwise Eigen's GEMM (odd widths, rare).
+template <real_scalar T>
+constexpr bool conv2d_use_kernel(index_t n) noexcept {
+  return n > 0 && n % simd::width<T> == 0;
+}
+
+/// `W` (K × C_out) packed for the forward's `col · W` (`gemm_pack_b`, K · C_out elements).
+template <real_scalar T>
+void conv2d_pack_weight(T* wp, const T* w, index_t K, index_t cout) noexcept {
+  gemm_pack_b(wp, w, cout, 1, K, cout);
+}
+
+/// `Wᵀ` (C_out × K) packed for the input gradient's `dY · Wᵀ` (K · C_out elements).
+template <real_scalar T>
+void conv2d_pack_weight_t(T* wtp, const T* w, index_t K, index_t cout) noexcept {
+  gemm_pack_b(wtp, w, 1, cout, cout, K);
+}
+
+/// Elements of the per-thread buffer the backward packs one tile of `dY` into.
+template <real_scalar T>
+index_t conv2d_dy_pack_size(const conv2d_geometry& g, index_t cout,
+                            std::size_t tile_bytes) noexcept {
+  return (g.pointwise() ? g.out_pixels() : conv2d_tile_rows<T>(g, tile_bytes)) * cout;
+}
+
 /**
  * One image forward. `out` P × C_out, `in` H × W × C, `w` K × C_out, `bias` C_out or null,
- * `col` a workspace of `tile · K` elements (`tile` = `conv2d_tile_rows`). Eigen must be
- * single-threaded.
+ * `col` a workspace of `tile · K` elements (`tile` = `conv2d_tile_rows`). `wp`: `w` packed by
+ * `conv2d_pack_weight` (the register-blocked kernel then runs the products), or null (Eigen).
+ * Eigen must be single-threaded.
  */
 template <real_scalar T>
 void conv2d_forward_image(T* out, const T* in, const T* w, const T* bias, const conv2d_geometry& g,
-                          index_t cout, conv2d_epilogue epi, T* col, index_t tile) noexcept {
+                          index_t cout, conv2d_epilogue epi, T* col, index_t tile,
+                          const T* wp = nullptr) noexcept {
   const auto P = Eigen::Index(g.out_pixels()), K = Eigen::Index(g.patch()), Co = Eigen::Index(cout);
+  const bool kernel = wp != nullptr && conv2d_use_kernel<T>(cout);
+  const gemm_epilogue ge{bias, epi == conv2d_epilogue::bias_relu};
   const_dense_map<T> W(w, K, Co);
   if (g.pointwise()) {
+    if (kernel) {
+      gemm<T>(index_t(P), cout, index_t(K), in, index_t(K), 1, wp, out, cout, false, ge);
+      return;
+    }
     dense_map<T>(out, P, Co).noalias() = const_dense_map<T>(in, P, K) * W;
     conv2d_epilogue_rows(out, index_t(P), cout, bias, epi);
     return;
@@ -113,6 +148,11 @@ void conv2d_forward_image(T* out, const T* in, const T* w, const T* bias, const 
     const index_t p1 = std::min(index_t(P), p0 + tile);
     const auto m = Eigen::Index(p1 - p0);
     im2col(col, in, g, p0, p1);
+    if (kernel) {
+      gemm<T>(index_t(m), cout, index_t(K), col, index_t(K), 1, wp, out + p0 * cout, cout, false,
+              ge);
+      continue;
+    }
     dense_map<T>(out + p0 * cout, m, Co).noalias() = const_dense_map<T>(col, m, K) * W;
     conv2d_epilogue_rows(out + p0 * cout, p1 - p0, cout, bias, epi);
   }
@@ -121,13 +161,18 @@ void conv2d_forward_image(T* out, const T* in, const T* w, const T* bias, const 
 /**
  * One image backward, **adds into** `din` (H × W × C, may be null: no input gradient), `dw`
  * (K × C_out) and `db` (C_out, may be null). `dout` P × C_out is the gradient at the conv output
- * (after any ReLU mask). `col`, `dcol`: workspaces of `tile · K` elements.
+ * (after any ReLU mask). `col`, `dcol`: workspaces of `tile · K` elements. With `wtp` (`Wᵀ`
+ * packed by `conv2d_pack_weight_t`) the input gradient, and with `dy_pack` (a workspace of
+ * `conv2d_dy_pack_size` elements) the weight gradient run the register-blocked kernel; null
+ * pointers select Eigen for that product.
  */
 template <real_scalar T>
 void conv2d_backward_image(T* din, T* dw, T* db, const T* dout, const T* in, const T* w,
-                           const conv2d_geometry& g, index_t cout, T* col, T* dcol,
-                           index_t tile) noexcept {
+                           const conv2d_geometry& g, index_t cout, T* col, T* dcol, index_t tile,
+                           const T* wtp = nullptr, T* dy_pack = nullptr) noexcept {
   const auto P = Eigen::Index(g.out_pixels()), K = Eigen::Index(g.patch()), Co = Eigen::Index(cout);
+  const bool kernel_dw = dy_pack != nullptr && conv2d_use_kernel<T>(cout),
+             kernel_dx = wtp != nullptr && conv2d_use_kernel<T>(index_t(K));
   if (db)
     for (Eigen::Index p = 0; p < P; ++p) {
       const T* r = dout + p * Co;
@@ -135,20 +180,39 @@ void conv2d_backward_image(T* din, T* dw, T* db, const T* dout, const T* in, con
     }
   const_dense_map<T> W(w, K, Co);
   dense_map<T> dW(dw, K, Co);
+  // dW += colᵀ·dY reads col column-wise (rsa = 1, csa = K) and dY packed; dcol = dY·Wᵀ reads
+  // dY row-wise and Wᵀ packed.
+  const auto grad_w = [&](const T* c, const T* dy, index_t m) {
+    if (kernel_dw) {
+      gemm_pack_b(dy_pack, dy, cout, 1, m, cout);
+      gemm<T>(index_t(K), cout, m, c, 1, index_t(K), dy_pack, dw, cout, true);
+    } else
+      dW.noalias() += const_dense_map<T>(c, Eigen::Index(m), K).transpose() *
+                      const_dense_map<T>(dy, Eigen::Index(m), Co);
+  };
+  const auto grad_x = [&](T* dx, const T* dy, index_t m, bool accumulate) {
+    if (kernel_dx) {
+      gemm<T>(m, index_t(K), cout, dy, cout, 1, wtp, dx, index_t(K), accumulate);
+    } else {
+      dense_map<T> DX(dx, Eigen::Index(m), K);
+      const_dense_map<T> DY(dy, Eigen::Index(m), Co);
+      if (accumulate)
+        DX.noalias() += DY * W.transpose();
+      else
+        DX.noalias() = DY * W.transpose();
+    }
+  };
   if (g.pointwise()) {
-    const_dense_map<T> X(in, P, K), dY(dout, P, Co);
-    dW.noalias() += X.transpose() * dY;
-    if (din) dense_map<T>(din, P, K).noalias() += dY * W.transpose();
+    grad_w(in, dout, index_t(P));
+    if (din) grad_x(din, dout, index_t(P), true);
     return;
   }
   for (index_t p0 = 0; p0 < index_t(P); p0 += tile) {
     const index_t p1 = std::min(index_t(P), p0 + tile);
-    const auto m = Eigen::Index(p1 - p0);
-    const_dense_map<T> dY(dout + p0 * cout, m, Co);
     im2col(col, in, g, p0, p1);
-    dW.noalias() += const_dense_map<T>(col, m, K).transpose() * dY;
+    grad_w(col, dout + p0 * cout, p1 - p0);
     if (din) {
-      dense_map<T>(dcol, m, K).noalias() = dY * W.transpose();
+      grad_x(dcol, dout + p0 * cout, p1 - p0, false);
       col2im_add(din, dcol, g, p0, p1);
     }
   }
@@ -165,20 +229,29 @@ template <real_scalar T>
 struct conv2d_cache {
   std::vector<aligned_vector<T>> col, dcol;  ///< per thread: conv2d_workspace_size elements
   per_thread<T> dparams;                     ///< per thread: K·C_out weight + C_out bias gradients
+  std::vector<aligned_vector<T>> dy_pack;    ///< per thread: one packed tile of dY (backward)
+  aligned_vector<T> wp, wtp;                 ///< W and Wᵀ packed for the kernel (per call)
   std::size_t tile_bytes = conv2d_tile_bytes;  ///< tuning knob: size of one column tile
 
   /// Makes room for `threads` threads on geometry `g` (no-op when already large enough).
   void reserve(const conv2d_geometry& g, index_t cout, int threads) {
     const index_t ws = conv2d_workspace_size<T>(g, tile_bytes), np = g.patch() * cout + cout;
+    const index_t dyp = detail::conv2d_dy_pack_size<T>(g, cout, tile_bytes);
     if (col.size() < std::size_t(threads)) {
       col.resize(std::size_t(threads));
       dcol.resize(std::size_t(threads));
+      dy_pack.resize(std::size_t(threads));
     }
     for (std::size_t t = 0; t < std::size_t(threads); ++t) {
       if (col[t].size() < ws) col[t].resize(ws);
       if (dcol[t].size() < ws) dcol[t].resize(ws);
+      if (dy_pack[t].size() < dyp) dy_pack[t].resize(dyp);
     }
     if (dparams.threads() != threads || dparams.size() != np) dparams.reset(threads, np);
+    if (wp.size() < std::size_t(g.patch() * cout)) {
+      wp.resize(std::size_t(g.patch() * cout));
+      wtp.resize(std::size_t(g.patch() * cout));
+    }
   }
 };
 
@@ -217,13 +290,14 @@ void conv2d_forward(tensor<T, 4>& out, conv2d_cache<T>& cache, const tensor<T, 4
   check_shape("conv2d_forward", "out", out, {B, g.out_h(), g.out_w(), cout});
   threads = resolve_threads(threads);
   cache.reserve(g, cout, threads);
+  detail::conv2d_pack_weight(cache.wp.data(), weight.data, g.patch(), cout);
   eigen_single_thread_guard guard;
   const index_t in_size = g.in_pixels() * g.in_c, out_size = g.out_pixels() * cout;
   parallel_for(B, threads, [&](index_t b, int t) {
     detail::conv2d_forward_image(out.data() + b * out_size, in.data() + b * in_size, weight.data,
                                  bias, g, cout, conv2d_epilogue::bias,
                                  cache.col[std::size_t(t)].data(),
-                                 conv2d_tile_rows<T>(g, cache.tile_bytes));
+                                 conv2d_tile_rows<T>(g, cache.tile_bytes), cache.wp.data());
   });
 }
 
@@ -252,6 +326,7 @@ void conv2d_backward(tensor<T, 4>* din, matrix_ref<T> dweight, T* dbias, const t
   threads = resolve_threads(threads);
   cache.reserve(g, cout, threads);
   cache.dparams.zero();
+  if (din) detail::conv2d_pack_weight_t(cache.wtp.data(), weight.data, K, cout);
   eigen_single_thread_guard guard;
   const index_t in_size = g.in_pixels() * g.in_c, out_size = g.out_pixels() * cout;
   parallel_for(B, threads, [&](index_t b, int t) {
@@ -259,7 +334,8 @@ void conv2d_backward(tensor<T, 4>* din, matrix_ref<T> dweight, T* dbias, const t
     detail::conv2d_backward_image(
         din ? din->data() + b * in_size : nullptr, acc, acc + K * cout, dout.data() + b * out_size,
         in.data() + b * in_size, weight.data, g, cout, cache.col[std::size_t(t)].data(),
-        cache.dcol[std::size_t(t)].data(), conv2d_tile_rows<T>(g, cache.tile_bytes));
+        cache.dcol[std::size_t(t)].data(), conv2d_tile_rows<T>(g, cache.tile_bytes),
+        cache.wtp.data(), cache.dy_pack[std::size_t(t)].data());
   });
   for (int t = 0; t < cache.dparams.threads(); ++t) {
     const T* acc = cache.dparams[t];

@@ -244,6 +244,8 @@ struct encoder_cache {
   std::vector<aligned_vector<T>> col, dcol, g0, g1,
       g2;                 ///< per thread: column tiles, activation grads
   per_thread<T> dparams;  ///< per thread: the encoder's part of the gradient buffer
+  std::vector<aligned_vector<T>> wp, wtp;  ///< per layer: W and Wᵀ packed for the GEMM kernel
+  std::vector<aligned_vector<T>> dy_pack;  ///< per thread: one packed tile of dY (backward)
   std::size_t tile_bytes =
       conv2d_tile_bytes;  ///< tuning knob: im2col tile size (set before first use)
 
@@ -279,6 +281,15 @@ struct encoder_cache {
     g1.assign(std::size_t(nthreads), aligned_vector<T>(gmax));
     g2.assign(std::size_t(G > 0 ? nthreads : 0), aligned_vector<T>(gmax));
     dparams.reset(nthreads, net.scalars);
+    wp.resize(net.layers());
+    wtp.resize(net.layers());
+    index_t dyp = 0;
+    for (index_t l = 0; l < net.layers(); ++l) {
+      wp[l].assign(geom[l].patch() * net.out_channels(l), T(0));
+      wtp[l].assign(geom[l].patch() * net.out_channels(l), T(0));
+      dyp = std::max(dyp, detail::conv2d_dy_pack_size<T>(geom[l], net.out_channels(l), tile_bytes));
+    }
+    dy_pack.assign(std::size_t(nthreads), aligned_vector<T>(dyp));
   }
 };
 
@@ -313,8 +324,11 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
   const index_t L = net.layers(), G = net.config.norm_groups;
   check_shape("encoder_forward", "features", features,
               {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
-  eigen_single_thread_guard guard;
   const auto& pb = net.params;
+  for (index_t l = 0; l < L; ++l)
+    detail::conv2d_pack_weight(cache.wp[l].data(), pb.value(net.weight_id[l]),
+                               cache.geom[l].patch(), net.out_channels(l));
+  eigen_single_thread_guard guard;
   parallel_for(B, threads, [&](index_t b, int t) {
     const T* in = images.data() + b * H * W * net.config.in_channels;
     for (index_t l = 0; l < L; ++l) {
@@ -326,16 +340,17 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
         T* z = cache.pre[l].data() + b * n;
         detail::conv2d_forward_image(z, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g,
                                      co, conv2d_epilogue::bias, cache.col[std::size_t(t)].data(),
-                                     conv2d_tile_rows<T>(g, cache.tile_bytes));
+                                     conv2d_tile_rows<T>(g, cache.tile_bytes), cache.wp[l].data());
         detail::group_norm_forward_image(
             out, cache.mean[l].data() + b * G, cache.rstd[l].data() + b * G, z, g.out_pixels(), co,
             G, pb.value(net.norm_weight_id[l]), pb.value(net.norm_bias_id[l]), T(1e-5));
         for (index_t i = 0; i < n; ++i) out[i] = out[i] > T(0) ? out[i] : T(0);
       } else {
-        detail::conv2d_forward_image(
-            out, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g, co,
-            last ? conv2d_epilogue::bias : conv2d_epilogue::bias_relu,
-            cache.col[std::size_t(t)].data(), conv2d_tile_rows<T>(g, cache.tile_bytes));
+        detail::conv2d_forward_image(out, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]),
+                                     g, co,
+                                     last ? conv2d_epilogue::bias : conv2d_epilogue::bias_relu,
+                                     cache.col[std::size_t(t)].data(),
+                                     conv2d_tile_rows<T>(g, cache.tile_bytes), cache.wp[l].data());
       }
       in = out;
     }
@@ -372,6 +387,8 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
     cache.g0.assign(std::size_t(threads), aligned_vector<T>(gm));
     cache.g1.assign(std::size_t(threads), aligned_vector<T>(gm));
     cache.g2.assign(std::size_t(net.config.norm_groups > 0 ? threads : 0), aligned_vector<T>(gm));
+    const index_t dyp = cache.dy_pack.empty() ? 0 : cache.dy_pack[0].size();
+    cache.dy_pack.assign(std::size_t(threads), aligned_vector<T>(dyp));
     cache.dparams.reset(threads, net.scalars);
     cache.threads = threads;
   }
@@ -379,8 +396,11 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
   check_shape("encoder_backward", "dfeatures", dfeatures,
               {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
   cache.dparams.zero();
-  eigen_single_thread_guard guard;
   const auto& pb = net.params;
+  for (index_t l = 1; l < L; ++l)  // layer 0 has no input gradient
+    detail::conv2d_pack_weight_t(cache.wtp[l].data(), pb.value(net.weight_id[l]),
+                                 cache.geom[l].patch(), net.out_channels(l));
+  eigen_single_thread_guard guard;
   const auto& entries = pb.entries();
   parallel_for(B, threads, [&](index_t b, int t) {
     T* acc = cache.dparams[t];  // the encoder's scalars, from net.first_scalar on
@@ -418,7 +438,8 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
       detail::conv2d_backward_image(
           din, acc + (entries[net.weight_id[l]].offset - net.first_scalar),
           acc + (entries[net.bias_id[l]].offset - net.first_scalar), dout, in,
-          pb.value(net.weight_id[l]), g, co, col, dcol, conv2d_tile_rows<T>(g, cache.tile_bytes));
+          pb.value(net.weight_id[l]), g, co, col, dcol, conv2d_tile_rows<T>(g, cache.tile_bytes),
+          cache.wtp[l].data(), cache.dy_pack[std::size_t(t)].data());
       if (l + 1 < L) std::swap(gcur, gnext);
     }
   });

@@ -204,18 +204,36 @@ class trainer {
    * @throws std::invalid_argument on inconsistent batch shapes or targets.
    */
   step_losses forward_backward(const train_batch<T>& batch) {
+    return forward_backward(batch, [](const char*) {});
+  }
+
+  /**
+   * `forward_backward` that calls `after(name)` when each stage has finished, with the stage's
+   * name ("student_forward", "gather_targets", "prototypes_forward", "logit_losses", "glm_loss",
+   * "prototypes_backward", "student_backward"): the hook a benchmark times the stages with
+   * (bench/bench_train_step.cpp). The library itself never times anything.
+   */
+  template <class StageHook>
+  step_losses forward_backward(const train_batch<T>& batch, StageHook&& after) {
     const batch_shape s = check_batch(batch);
     params_.zero_grad();
     student_forward(batch, s);
+    after("student_forward");
     gather_targets(batch, s);
+    after("gather_targets");
     step_losses out;
     out.pseudo_classes = pseudo_offsets_[s.B];
     prototypes_forward(batch, s);
+    after("prototypes_forward");
     const class_sets<T> sets = make_class_sets(s);
     logit_losses(out, sets, s);
+    after("logit_losses");
     glm_loss(out, batch, s);
+    after("glm_loss");
     prototypes_backward(out, batch, sets, s);
+    after("prototypes_backward");
     student_backward(batch);
+    after("student_backward");
     const auto& m = cfg_.modules;
     out.total = m.lambda_ce * out.ce + (m.nel_on() ? m.lambda_nel * out.nel : 0.0) +
                 (m.glm_on() ? m.lambda_glm * out.glm : 0.0) +
@@ -229,7 +247,14 @@ class trainer {
    * @throws std::domain_error when the loss or the gradient norm is not finite.
    */
   step_losses step(const train_batch<T>& batch) {
-    auto out = forward_backward(batch);
+    return step(batch, [](const char*) {});
+  }
+
+  /// `step` with the stage hook of `forward_backward`, called once more with "optimizer" after
+  /// clipping, AdamW and the bank push.
+  template <class StageHook>
+  step_losses step(const train_batch<T>& batch, StageHook&& after) {
+    auto out = forward_backward(batch, after);
     const std::span<T> g(params_.grads(), params_.size());
     // Clipping leaves a non-finite gradient untouched; the check below then throws.
     out.grad_norm = cfg_.clip > 0 ? clip_grad_norm(g, cfg_.clip) : grad_norm(std::span<const T>(g));
@@ -243,6 +268,7 @@ class trainer {
     adamw_step(std::span<T>(params_.values(), params_.size()), std::span<const T>(g), opt_, ao);
     bank_.push(matrix_ref<const T>(batch.cls.data(), batch.cls.shape()[0], batch.cls.shape()[1]));
     ++step_;
+    after("optimizer");
     return out;
   }
 

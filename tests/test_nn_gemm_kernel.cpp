@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests for zss/nn/detail/gemm_kernel.hpp: the register-blocked GEMM against its scalar reference
+// (bitwise on integer-valued inputs) and against a plain triple loop in double.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "support/random_data.hpp"
+#include "zss/nn/detail/gemm_kernel.hpp"
+
+namespace test_nn_gemm_kernel {
+
+using namespace zss;
+
+namespace {
+// Shapes around the tile sizes (MR 6 or 12 rows; NR 2 batches = 4…32 columns; kc = 256).
+const index_t ms[] = {1, 2, 5, 6, 7, 12, 13, 25};
+const index_t ns[] = {1, 3, 8, 16, 24, 32, 33, 48, 64, 70};
+const index_t ks[] = {0, 1, 5, 27, 300};
+
+// C (=|+=) A·B in double, A read as A[i·rsa + p·csa], then bias and ReLU.
+template <class T>
+std::vector<double> naive(index_t m, index_t n, index_t k, const T* A, index_t rsa, index_t csa,
+                          const T* B, const T* C0, bool accumulate, const T* bias, bool relu) {
+  std::vector<double> C(m * n);
+  for (index_t i = 0; i < m; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      double c = accumulate ? double(C0[i * n + j]) : 0.0;
+      for (index_t p = 0; p < k; ++p) c += double(A[i * rsa + p * csa]) * double(B[p * n + j]);
+      if (bias) c += double(bias[j]);
+      C[i * n + j] = relu ? std::max(c, 0.0) : c;
+    }
+  return C;
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("gemm equals the reference exactly on integers, both A layouts, epilogues", T,
+                   float, double) {
+  for (index_t m : ms)
+    for (index_t n : ns)
+      for (index_t k : ks)
+        for (int variant = 0; variant < 4; ++variant) {
+          CAPTURE(m);
+          CAPTURE(n);
+          CAPTURE(k);
+          CAPTURE(variant);
+          const bool transposed = variant & 1, accumulate = variant & 2;
+          // A m × k row-major, or its transpose stored k × m (the colᵀ·dY case).
+          const auto A = test::integer_vector<T>(m * k, 1 + m + 7 * n + 31 * k, 4);
+          const auto B = test::integer_vector<T>(k * n, 2 + m + 7 * n + 31 * k, 4);
+          const auto bias = test::integer_vector<T>(n, 3 + n, 50);
+          const auto C0 = test::integer_vector<T>(m * n, 4 + m, 50);
+          const index_t rsa = transposed ? 1 : k, csa = transposed ? m : 1;
+          const detail::gemm_epilogue epi{variant == 1 ? nullptr : bias.data(), variant >= 2};
+          std::vector<T> C(C0.begin(), C0.end()), R = C, Bp(detail::gemm_packed_size(k, n));
+          detail::gemm_pack_b(Bp.data(), B.data(), n, 1, k, n);
+          detail::gemm<T>(m, n, k, A.data(), rsa, csa, Bp.data(), C.data(), n, accumulate, epi);
+          detail::gemm_reference<T>(m, n, k, A.data(), rsa, csa, B.data(), n, R.data(), n,
+                                    accumulate, epi);
+          const auto N = naive(m, n, k, A.data(), rsa, csa, B.data(), C0.data(), accumulate,
+                               static_cast<const T*>(epi.bias), epi.relu);
+          for (index_t i = 0; i < m * n; ++i) {
+            REQUIRE(C[i] == R[i]);
+            REQUIRE(double(C[i]) == N[i]);
+          }
+        }
+}
+
+TEST_CASE_TEMPLATE("gemm on random values: close to double, strides and leading dimensions", T,
+                   float, double) {
+  // C is a block of a wider matrix (ldc > n), B the transpose of a block of a wider one (packed
+  // from strides rsb = 1, csb = ldb): the columns of C outside stay untouched.
+  const index_t m = 29, n = 40, k = 263, ldb = 270, ldc = 43;
+  const auto A = test::uniform_vector<T>(m * k, 5);
+  const auto Bw = test::uniform_vector<T>(n * ldb, 6);  // B(p, j) = Bw[j·ldb + p]
+  std::vector<T> C(m * ldc, T(7)), Bp(detail::gemm_packed_size(k, n));
+  detail::gemm_pack_b(Bp.data(), Bw.data(), 1, ldb, k, n);
+  detail::gemm<T>(m, n, k, A.data(), k, 1, Bp.data(), C.data(), ldc, false);
+  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+  for (index_t i = 0; i < m; ++i) {
+    for (index_t j = 0; j < n; ++j) {
+      double r = 0;
+      for (index_t p = 0; p < k; ++p) r += double(A[i * k + p]) * double(Bw[j * ldb + p]);
+      CHECK(std::abs(double(C[i * ldc + j]) - r) <= tol * k);
+    }
+    for (index_t j = n; j < ldc; ++j) CHECK(C[i * ldc + j] == T(7));
+  }
+}
+
+}  // namespace test_nn_gemm_kernel
