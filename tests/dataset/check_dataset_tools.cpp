@@ -164,6 +164,20 @@ int check_train(const std::string& exporter, const std::string& train, const std
                      log);
   check(rc != 0 && read_file(log).find("written by 2 ranks") != std::string::npos,
         "--resume on 1 process refuses a 2-rank checkpoint with a message");
+  // With the same number of ranks --resume is accepted: the finished run reloads its last step
+  // and reports the same metrics and checkpoint (the bitwise continuation from a middle step is
+  // tests/dist/test_dist_trainer.cpp's).
+  check(run(with(with(mpiexec, {train, "--data", data.string(), "--seed", "3", "--panels", "0",
+                                "--resume", "--out", (work / "np2b").string()}),
+                 cfg),
+            work / "resume_np2.log") == 0,
+        "mpiexec -n 2 zss-train --resume of a 2-rank run");
+  const auto e = read_json(work / "np2b" / "metrics.json");
+  for (const char* k : metric_keys)
+    check(e.contains(k) && e[k].dump() == c[k].dump(),
+          std::string("the 2-rank run resumed on 2 ranks reports the same ") + k);
+  check(read_file(work / "np2a" / "checkpoint.zss") == read_file(work / "np2b" / "checkpoint.zss"),
+        "the 2-rank run resumed on 2 ranks keeps its checkpoint bitwise");
   return failures;
 }
 
