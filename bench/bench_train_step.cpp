@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The whole training step of zss-train-toy at its default configuration (train/config.hpp and
 // toy/dataset.hpp defaults: B 16, 64 × 64, D 64, GLM + PLM + L_nel): images/s and the time of
-// every stage, read through the trainer's stage hook (trainer::step(batch, after)).
+// every stage, read through the trainer's stage hook (trainer::step(batch, comm, after)).
 //
 // Counters (ms per step, medians over repetitions in bench/README.md):
 //   batch      toy_batch: images, flips, CLS tokens (the example's loop does this per step)
@@ -77,7 +77,8 @@ void BM_TrainStep(benchmark::State& state) {
     auto now = clock_type::now();
     ms["batch"] += std::chrono::duration<double>(now - t).count();
     t = now;
-    const auto l = tr.step(batch, [&](const char* stage) {
+    zss::train::single_process one;
+    const auto l = tr.step(batch, one, [&](const char* stage) {
       const auto n = clock_type::now();
       ms[group.at(stage)] += std::chrono::duration<double>(n - t).count();
       t = n;

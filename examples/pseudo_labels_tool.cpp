@@ -9,6 +9,12 @@
 // default the largest seen label + 1. The fused map is written as int32 on the token grid, or
 // on --size H,W, or at the labels' resolution with --size labels. Bad input prints an error and
 // exits with status 1 without writing anything; outputs are written atomically.
+//
+//   zss-pseudo-labels --data DIR --split train --out OUT     (also under mpirun: ranks share
+//   images)
+//
+// Dataset mode (pseudo_labels_dataset.cpp): every image of a dataset split, one OUT/<stem>.npy
+// each, resumable, with a JSON summary.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -18,6 +24,7 @@
 #include <vector>
 
 #include "common/tool_common.hpp"
+#include "pseudo_labels_dataset.hpp"
 #include "zss/io/image_io.hpp"
 #include "zss/io/npy.hpp"
 #include "zss/plm/pseudo_labels.hpp"
@@ -25,7 +32,10 @@
 namespace {
 
 struct options {
-  std::string tokens, labels, out, png, size;
+  std::string tokens, labels, out, png, size, data, split = "train", summary;
+  std::int64_t kill_after = -1;
+  int kill_rank = 0;
+  bool quiet = false;
   std::vector<std::size_t> windows = {4, 8, 16};
   double lambda = 0.9;
   std::size_t min_tokens = 2;
@@ -115,12 +125,21 @@ int main(int argc, char** argv) {
       "zss-pseudo-labels: fused pseudo labels of one image from teacher tokens and seen pixel "
       "labels"};
   options o;
-  app.add_option("TOKENS", o.tokens, "teacher tokens .npy, float32/float64, h x w x D")->required();
+  app.add_option("TOKENS", o.tokens, "teacher tokens .npy, float32/float64, h x w x D");
   app.add_option("LABELS", o.labels,
-                 "pixel labels .npy, integers, H x W (any resolution), -1 or 255 = ignored")
+                 "pixel labels .npy, integers, H x W (any resolution), -1 or 255 = ignored");
+  app.add_option("--out", o.out,
+                 "fused label map (.npy, int32): seen class, C_seen + m, or -1; with --data the "
+                 "output folder (one <stem>.npy per image)")
       ->required();
-  app.add_option("--out", o.out, "fused label map (.npy, int32): seen class, C_seen + m, or -1")
-      ->required();
+  app.add_option("--data", o.data,
+                 "dataset mode: every image of a split of this dataset folder (then no TOKENS, "
+                 "LABELS; shared across MPI ranks under mpirun)");
+  app.add_option("--split", o.split, "dataset mode: the split folder")->capture_default_str();
+  app.add_option("--summary", o.summary, "dataset mode: JSON summary (default OUT/summary.json)");
+  app.add_flag("--quiet", o.quiet, "dataset mode: no summary line on stdout");
+  app.add_option("--kill-after", o.kill_after)->group("");  // test hook (pseudo_labels_dataset)
+  app.add_option("--kill-rank", o.kill_rank)->group("");
   app.add_option("--png", o.png,
                  "also write a colour picture of the fused map (PNG; ignored = black)");
   app.add_option("--windows", o.windows, "window sizes of the K-Means scales")
@@ -145,6 +164,34 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
+
+  if (!o.data.empty()) {
+    zss::tools::dataset_mode_options d;
+    d.data = o.data, d.split = o.split, d.out = o.out, d.summary = o.summary;
+    d.pseudo.kmeans.windows = o.windows;
+    d.pseudo.kmeans.max_iter = o.max_iter;
+    d.pseudo.kmeans.spherical = o.spherical;
+    d.pseudo.fusion.lambda = o.lambda;
+    d.pseudo.fusion.min_tokens = o.min_tokens;
+    d.threads = o.threads, d.quiet = o.quiet, d.kill_after = o.kill_after,
+    d.kill_rank = o.kill_rank;
+    if (!o.tokens.empty() || !o.size.empty() || !o.png.empty() || o.num_seen >= 0) {
+      std::fprintf(stderr,
+                   "zss-pseudo-labels: error: --data takes no TOKENS/LABELS, --size, --png or "
+                   "--num-seen (the dataset gives them)\n");
+      return 1;
+    }
+    for (auto w : o.windows)
+      if (w == 0) {
+        std::fprintf(stderr, "zss-pseudo-labels: error: --windows: window sizes must be >= 1\n");
+        return 1;
+      }
+    return zss::tools::run_pseudo_labels_dataset(&argc, &argv, d);
+  }
+  if (o.tokens.empty() || o.labels.empty()) {
+    std::fprintf(stderr, "zss-pseudo-labels: error: TOKENS and LABELS are required (or --data)\n");
+    return 1;
+  }
 
   return zss::tools::run_tool("zss-pseudo-labels", [&] {
     zss::tools::check_output_path("--out", o.out);

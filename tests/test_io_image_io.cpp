@@ -7,27 +7,7 @@
 
 #include "support/temp_dir.hpp"
 #include "zss/io/image_io.hpp"
-
-// The decoder is only for this test: its implementation is static to this translation unit.
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#if __has_include(<stb_image.h>)
-#include <stb_image.h>
-#else
-#include <stb/stb_image.h>
-#endif
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "zss/io/image_read.hpp"  // stb_image's decoder (PNG), to decode the bytes back
 
 namespace test_io_image_io {
 

@@ -229,6 +229,58 @@ TEST_CASE_TEMPLATE("cosine_ce: 1 and 2 threads give bitwise identical loss and g
   }
 }
 
+TEST_CASE("cosine_ce: shards with the batch's weight sum add up to the batch (data parallelism)") {
+  // Four images cut into two shards (as two ranks see them); each shard's loss and gradients with
+  // the batch's Σw are its part of the batch's mean: losses and dT add up, dX and dP are the
+  // batch's rows. Also a shard without a labelled row, and the fused and unfused paths.
+  auto p = test::make_class_problem(43, {9, 7, 11, 5}, {2, 0, 3, 1}, 4, 6, 0.2, true);
+  for (index_t i = 16; i < 27; ++i) p.labels[i] = -1;  // image 2: nothing labelled
+  cosine_ce_options prm;
+  prm.block_rows = 4;
+  const grads full = analytic(p, prm, true, 0.7);
+  double weight_sum = 0;
+  for (index_t i = 0; i < p.labels.size(); ++i)
+    if (p.labels[i] >= 0) weight_sum += p.weights[i];
+  for (const auto& cut : std::vector<std::vector<index_t>>{{0, 2, 4}, {0, 1, 4}, {0, 3, 4}}) {
+    for (bool fused : {true, false}) {
+      CAPTURE(fused);
+      double loss_sum = 0;
+      tensor<double, 2> dT = xt::zeros<double>(p.Ts.shape());
+      for (index_t k = 0; k + 1 < cut.size(); ++k) {
+        const auto q = test::shard_of(p, cut[k], cut[k + 1]);
+        grads g;
+        g.dX = xt::zeros<double>(q.X.shape());
+        g.dT = xt::zeros<double>(q.Ts.shape());
+        g.dP = xt::zeros<double>(q.Ps.shape());
+        cosine_ce_cache<double> cache;
+        class_set_grads<double> dW{as_matrix(g.dT), as_matrix(g.dP)};
+        if (fused) {
+          cosine_ce_forward_backward(g.loss, as_matrix(g.dX), dW, cache, q.x(), q.y(), q.w(),
+                                     q.sets(), prm, 0.7, weight_sum);
+        } else {
+          cosine_ce_forward(g.loss, cache, q.x(), q.y(), q.w(), q.sets(), prm, weight_sum);
+          cosine_ce_backward(as_matrix(g.dX), dW, 0.7, cache, q.x(), q.y(), q.w(), q.sets(), prm);
+        }
+        loss_sum += g.loss;
+        dT += g.dT;
+        const index_t r0 = p.roff[cut[k]], m0 = p.poff[cut[k]];
+        for (index_t i = 0; i < q.X.size(); ++i)
+          CHECK(g.dX.data()[i] == doctest::Approx(full.dX.data()[r0 * p.D + i]).epsilon(1e-12));
+        for (index_t i = 0; i < q.Ps.size(); ++i)
+          CHECK(g.dP.data()[i] == doctest::Approx(full.dP.data()[m0 * p.D + i]).epsilon(1e-12));
+      }
+      CHECK(loss_sum == doctest::Approx(full.loss).epsilon(1e-13));
+      CHECK(test::relative_error(dT, full.dT) < 1e-13);
+    }
+  }
+  // A batch weight sum below the shard's is refused.
+  const auto q = test::shard_of(p, 0, 2);
+  cosine_ce_cache<double> cache;
+  double loss = 0;
+  CHECK_THROWS_WITH_AS(cosine_ce_forward(loss, cache, q.x(), q.y(), q.w(), q.sets(), prm, 1.0),
+                       doctest::Contains("at least this shard's"), std::invalid_argument);
+}
+
 TEST_CASE("cosine_ce: float agrees with double within float tolerance") {
   auto pd = test::make_class_problem(41, {40, 25}, {3, 2}, 5, 64, 0.1, true);
   auto pf = pd.cast<float>();

@@ -117,6 +117,60 @@ TEST_CASE("focal_dice gradients equal central finite differences (double, rel. e
   }
 }
 
+TEST_CASE("focal_dice: shards with the batch's counts add up to the batch (data parallelism)") {
+  // Five images (one without a labelled row) cut into shards as ranks see them: with the batch's
+  // |V| and dice-term count each shard's loss and dS are its part of the batch's.
+  auto p = test::make_class_problem(13, {5, 3, 4, 6, 2}, {1, 0, 2, 3, 1}, 2, 2, 0.3);
+  for (index_t i = 8; i < 12; ++i) p.labels[i] = -1;  // image 2 has no labelled row
+  const auto S = random_logits<double>(p, 14);
+  focal_dice_options q;
+  q.focal_weight = 1.3;
+  q.dice_weight = 0.8;
+  focal_dice_cache<double> full_cache;
+  double full = 0;
+  focal_dice_forward(full, full_cache, as_matrix(S), std::span<const int>(p.labels),
+                     sets_as<double>(p), q);
+  tensor<double, 2> dS_full = xt::zeros<double>(S.shape());
+  focal_dice_backward(as_matrix(dS_full), 0.9, full_cache, as_matrix(S),
+                      std::span<const int>(p.labels), sets_as<double>(p), q);
+  const auto batch = focal_dice_count(std::span<const int>(p.labels), sets_as<double>(p));
+  CHECK(batch.valid_rows == full_cache.valid);
+  CHECK(batch.dice_terms == full_cache.dice_terms);
+  for (const auto& cut : std::vector<std::vector<index_t>>{{0, 2, 5}, {0, 3, 4, 5}}) {
+    double sum = 0;
+    focal_dice_counts counted;
+    for (index_t k = 0; k + 1 < cut.size(); ++k) {
+      const auto sh = test::shard_of(p, cut[k], cut[k + 1]);
+      const index_t r0 = p.roff[cut[k]], rows = sh.labels.size();
+      const index_t Kc = sets_as<double>(sh).max_classes();
+      tensor<double, 2> Ss = tensor<double, 2>::from_shape({rows, Kc});
+      for (index_t i = 0; i < rows; ++i)
+        for (index_t j = 0; j < Kc; ++j) Ss(i, j) = S(r0 + i, j);
+      const auto c = focal_dice_count(std::span<const int>(sh.labels), sets_as<double>(sh));
+      counted.valid_rows += c.valid_rows, counted.dice_terms += c.dice_terms;
+      focal_dice_cache<double> cache;
+      double loss = 0;
+      focal_dice_forward(loss, cache, as_matrix(Ss), std::span<const int>(sh.labels),
+                         sets_as<double>(sh), q, batch);
+      tensor<double, 2> dS = xt::zeros<double>(Ss.shape());
+      focal_dice_backward(as_matrix(dS), 0.9, cache, as_matrix(Ss), std::span<const int>(sh.labels),
+                          sets_as<double>(sh), q);
+      sum += loss;
+      for (index_t i = 0; i < rows; ++i)
+        for (index_t j = 0; j < Kc; ++j)
+          CHECK(dS(i, j) == doctest::Approx(dS_full(r0 + i, j)).epsilon(1e-13));
+    }
+    CHECK(counted.valid_rows == batch.valid_rows);
+    CHECK(counted.dice_terms == batch.dice_terms);
+    CHECK(sum == doctest::Approx(full).epsilon(1e-13));
+  }
+  focal_dice_cache<double> cache;
+  double loss = 0;
+  CHECK_THROWS_WITH_AS(focal_dice_forward(loss, cache, as_matrix(S), std::span<const int>(p.labels),
+                                          sets_as<double>(p), q, focal_dice_counts{1, 1}),
+                       doctest::Contains("below this shard's"), std::invalid_argument);
+}
+
 TEST_CASE_TEMPLATE("focal_dice edge cases", T, float, double) {
   SUBCASE("all rows ignored: loss 0, no gradient, no NaN") {
     auto p = test::make_class_problem(11, {4, 3}, {1, 1}, 2, 2, 1.0);

@@ -130,6 +130,60 @@ TEST_CASE("glm gradients equal central finite differences (double, rel. err < 1e
   }
 }
 
+TEST_CASE("glm: shards of a batch add up to the batch for every pool variant (data parallelism)") {
+  // Five images cut into shards as ranks see them: each shard's loss and dR, with the batch's CLS
+  // tokens as keys (plus the bank), are its part of the batch's; the shards' dR rows are the
+  // batch's rows.
+  glm_problem<double> p(71, 5, 7, 9, 4, 6);
+  for (auto pool : all_pools) {
+    CAPTURE(name(pool));
+    glm_options prm;
+    prm.pool = pool;
+    prm.rho = 0.3;
+    prm.block_rows = 4;
+    glm_cache<double> full_cache;
+    double full = 0;
+    tensor<double, 2> dR_full = xt::zeros<double>(p.R.shape());
+    glm_forward_backward(full, as_matrix(dR_full), full_cache, p.r(), p.P, p.c(), p.bank, prm, 0.8);
+    for (const auto& cut : std::vector<std::vector<index_t>>{{0, 2, 5}, {0, 1, 4, 5}}) {
+      double sum = 0;
+      for (index_t k = 0; k + 1 < cut.size(); ++k) {
+        const index_t b0 = cut[k], nb = cut[k + 1] - cut[k];
+        const matrix_ref<const double> R(p.R.data() + b0 * p.P * p.D, nb * p.P, p.D),
+            C(p.C.data() + b0 * p.D, nb, p.D);
+        tensor<double, 2> dR = xt::zeros<double>({nb * p.P, p.D});
+        glm_cache<double> cache;
+        double loss = 0;
+        glm_forward_backward(loss, as_matrix(dR), cache, R, p.P, C, p.bank, prm, 0.8,
+                             glm_shard<double>{p.c(), b0});
+        sum += loss;
+        for (index_t i = 0; i < dR.size(); ++i)
+          CHECK(dR.data()[i] == doctest::Approx(dR_full.data()[b0 * p.P * p.D + i]).epsilon(1e-13));
+        // The separate forward and backward keep the shard in the cache.
+        glm_cache<double> c2;
+        double l2 = 0;
+        glm_forward(l2, c2, R, p.P, C, p.bank, prm, glm_shard<double>{p.c(), b0});
+        tensor<double, 2> dR2 = xt::zeros<double>({nb * p.P, p.D});
+        glm_backward(as_matrix(dR2), 0.8, c2, R, p.P, C, prm);
+        CHECK(l2 == loss);
+        CHECK(test::relative_error(dR2, dR) < 1e-14);
+      }
+      CHECK(sum == doctest::Approx(full).epsilon(1e-13));
+    }
+  }
+  glm_options prm;
+  glm_cache<double> cache;
+  double loss = 0;
+  tensor<double, 2> dR = xt::zeros<double>({2 * p.P, p.D});
+  const matrix_ref<const double> R(p.R.data(), 2 * p.P, p.D), C(p.C.data() + p.D, 2, p.D);
+  CHECK_THROWS_WITH_AS(
+      glm_forward(loss, cache, R, p.P, C, p.bank, prm, glm_shard<double>{p.c(), 4}),
+      doctest::Contains("not in a batch of 5"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      glm_forward(loss, cache, R, p.P, C, p.bank, prm, glm_shard<double>{p.c(), 0}),
+      doctest::Contains("differs from the batch's CLS token 0"), std::invalid_argument);
+}
+
 TEST_CASE("glm selective: ρ selecting one pixel pools exactly that pixel") {
   glm_problem<double> p(31, 2, 6, 5, 0, 0);
   glm_options prm;

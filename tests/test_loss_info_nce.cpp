@@ -56,6 +56,39 @@ TEST_CASE("info_nce gradients equal central finite differences (queries and keys
   CHECK(test::relative_error(dK, test::numeric_gradient(L, K.data(), K.size())) < 1e-6);
 }
 
+TEST_CASE("info_nce: shards with the batch's query count add up to the batch") {
+  auto Q = test::normal_matrix<double>(5, 4, 7), K = test::normal_matrix<double>(7, 4, 8);
+  const std::vector<int> y = {0, 1, 2, 3, 4};
+  const info_nce_options prm{0.2};
+  info_nce_cache<double> cache;
+  double full = 0;
+  info_nce_forward(full, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
+                   std::span<const int>(y), prm);
+  tensor<double, 2> dQ = xt::zeros<double>(Q.shape()), dK = xt::zeros<double>(K.shape());
+  info_nce_backward(as_matrix(dQ), as_matrix(dK), 1.5, cache, as_matrix(std::as_const(Q)),
+                    as_matrix(std::as_const(K)), std::span<const int>(y), prm);
+  double sum = 0;
+  tensor<double, 2> dQs = xt::zeros<double>(Q.shape()), dKs = xt::zeros<double>(K.shape());
+  for (const auto& [i0, n] : {std::pair<index_t, index_t>{0, 2}, {2, 3}}) {
+    const matrix_ref<const double> Qs(Q.data() + i0 * 4, n, 4);
+    info_nce_cache<double> c;
+    double l = 0;
+    info_nce_forward(l, c, Qs, as_matrix(std::as_const(K)), std::span<const int>(y.data() + i0, n),
+                     prm, 5);
+    info_nce_backward(matrix_ref<double>(dQs.data() + i0 * 4, n, 4), as_matrix(dKs), 1.5, c, Qs,
+                      as_matrix(std::as_const(K)), std::span<const int>(y.data() + i0, n), prm);
+    sum += l;
+  }
+  CHECK(sum == doctest::Approx(full).epsilon(1e-14));
+  CHECK(test::relative_error(dQs, dQ) < 1e-14);
+  CHECK(test::relative_error(dKs, dK) < 1e-14);
+  double l = 0;
+  CHECK_THROWS_WITH_AS(
+      info_nce_forward(l, cache, as_matrix(std::as_const(Q)), as_matrix(std::as_const(K)),
+                       std::span<const int>(y), prm, 4),
+      doctest::Contains("fewer than this shard's 5"), std::invalid_argument);
+}
+
 TEST_CASE("info_nce: large logits stay finite; bad targets throw") {
   auto Q = test::normal_matrix<double>(2, 3, 5), K = test::normal_matrix<double>(3, 3, 6);
   std::vector<int> y = {0, 2};

@@ -86,6 +86,39 @@ TEST_CASE("L_syn backward equals finite differences (double, rel. err < 1e-6)") 
   }
 }
 
+TEST_CASE("L_syn: shards with the batch's seen-region count add up to the batch") {
+  const index_t n = 7, d = 6, k = 3;
+  const auto Pi = unit_rows<double>(n, d, 11);
+  const auto Text = test::uniform_vector<double>(k * d, 12);
+  const std::vector<int> labels{0, -1, 2, 1, -1, -1, 1};  // 4 seen regions
+  for (auto kind : kinds) {
+    CAPTURE(int(kind));
+    const syn_loss_options opt{kind, 0.3, 0.5};
+    syn_loss_cache<double> cache;
+    double full = 0;
+    syn_loss_forward<double>(full, cache, {Pi.data(), n, d}, labels, {Text.data(), k, d}, opt);
+    std::vector<double> dPi(n * d, 0.0), dPis(n * d, 0.0);
+    syn_loss_backward<double>({dPi.data(), n, d}, 0.6, cache, {Pi.data(), n, d}, labels,
+                              {Text.data(), k, d}, opt);
+    double sum = 0;
+    for (const auto& [r0, m] : {std::pair<index_t, index_t>{0, 3}, {3, 3}, {6, 1}}) {
+      const std::span<const int> ls(labels.data() + r0, m);
+      syn_loss_cache<double> c;
+      double l = 0;
+      syn_loss_forward<double>(l, c, {Pi.data() + r0 * d, m, d}, ls, {Text.data(), k, d}, opt, 4);
+      syn_loss_backward<double>({dPis.data() + r0 * d, m, d}, 0.6, c, {Pi.data() + r0 * d, m, d},
+                                ls, {Text.data(), k, d}, opt);
+      sum += l;
+    }
+    CHECK(sum == doctest::Approx(full).epsilon(1e-14));
+    CHECK(test::relative_error(dPis, dPi) < 1e-14);
+    double l = 0;
+    CHECK_THROWS_WITH_AS(
+        syn_loss_forward<double>(l, cache, {Pi.data(), n, d}, labels, {Text.data(), k, d}, opt, 3),
+        doctest::Contains("fewer than this shard's 4"), std::invalid_argument);
+  }
+}
+
 TEST_CASE_TEMPLATE("L_syn: no seen region gives 0 and no gradient; huge logits stay finite", T,
                    float, double) {
   const index_t n = 3, d = 4, k = 2;

@@ -2,7 +2,9 @@
 #pragma once
 /**
  * @file zss/zss.hpp
- * Umbrella header: everything in zss. Prefer the individual headers in library code.
+ * Umbrella header: everything in zss except zss/dist/'s MPI headers (environment, collectives,
+ * collective: include them and link MPI::MPI_CXX to use MPI). Prefer the individual headers in
+ * library code.
  */
 #include "zss/version.hpp"
 
@@ -17,6 +19,7 @@
 #include "zss/core/tensor.hpp"
 #include "zss/io/atomic_file.hpp"
 #include "zss/io/image_io.hpp"
+#include "zss/io/image_read.hpp"
 #include "zss/io/npy.hpp"
 
 #include "zss/nn/attention.hpp"
@@ -64,6 +67,7 @@
 #include "zss/optim/sgd.hpp"
 
 #include "zss/eval/metrics.hpp"
+#include "zss/eval/zero_shot.hpp"
 
 #include "zss/toy/classes.hpp"
 #include "zss/toy/dataset.hpp"
@@ -71,9 +75,14 @@
 #include "zss/toy/teacher.hpp"
 #include "zss/toy/text_embeddings.hpp"
 
+#include "zss/data/dataset.hpp"
+#include "zss/dist/shard.hpp"
 #include "zss/eval/predict.hpp"
 #include "zss/loss/cls_bank.hpp"
 #include "zss/plm/targets.hpp"
+#include "zss/toy/export.hpp"
+#include "zss/train/collective.hpp"
 #include "zss/train/config.hpp"
+#include "zss/train/dataset.hpp"
 #include "zss/train/toy.hpp"
 #include "zss/train/trainer.hpp"

@@ -261,6 +261,31 @@ inline class_problem<double> make_class_problem(std::uint64_t seed,
   return p;
 }
 
+/**
+ * Images `[first, last)` of a problem as a problem of their own (a shard of the batch, as one
+ * rank of a data-parallel step sees it): their rows, labels, weights and pseudo classes; the seen
+ * classes are shared.
+ */
+template <class T>
+class_problem<T> shard_of(const class_problem<T>& p, index_t first, index_t last) {
+  class_problem<T> s;
+  s.D = p.D, s.Ts = p.Ts;
+  const index_t r0 = p.roff[first], r1 = p.roff[last];
+  for (index_t b = first; b <= last; ++b) s.roff.push_back(p.roff[b] - r0);
+  const index_t m0 = p.poff.empty() ? 0 : p.poff[first], m1 = p.poff.empty() ? 0 : p.poff[last];
+  if (!p.poff.empty())
+    for (index_t b = first; b <= last; ++b) s.poff.push_back(p.poff[b] - m0);
+  s.X = tensor<T, 2>::from_shape({r1 - r0, p.D});
+  std::copy(p.X.data() + r0 * p.D, p.X.data() + r1 * p.D, s.X.data());
+  s.Ps = tensor<T, 2>::from_shape({m1 - m0, p.D});
+  std::copy(p.Ps.data() + m0 * p.D, p.Ps.data() + m1 * p.D, s.Ps.data());
+  s.labels.assign(p.labels.begin() + std::ptrdiff_t(r0), p.labels.begin() + std::ptrdiff_t(r1));
+  if (!p.weights.empty())
+    s.weights.assign(p.weights.begin() + std::ptrdiff_t(r0),
+                     p.weights.begin() + std::ptrdiff_t(r1));
+  return s;
+}
+
 /// All entries of a tensor are finite.
 template <class E>
 bool all_finite(const E& e) {

@@ -17,6 +17,10 @@
  * `dP` (the pseudo prototypes receive gradient by default in the method, DESIGN §2.4).
  * When no row takes part (all ignored, or Σw = 0) the loss is 0 and no gradient is added.
  *
+ * A shard of a batch (data parallelism, zss/dist): pass the whole batch's Σw as
+ * `batch_weight_sum`; the loss and gradients are then this shard's part of the batch's mean
+ * (`Σ_{i in shard} w_i ℓ_i / Σw_batch`), so the shards' results add up to the batch's.
+ *
  * Three entry points:
  *  - `cosine_ce_forward` — loss only (one pass over X);
  *  - `cosine_ce_backward` — recomputes the logits block by block and adds the gradients
@@ -303,6 +307,7 @@ struct cosine_ce_cache {
   aligned_vector<T> pseudo_hat;  ///< ΣM × D: n(P)
   normalize_cache<T> pseudo_norm;
   double weight_sum = 0;  ///< Σ w_i over rows with y_i ≠ −1
+  double normalizer = 0;  ///< what the loss divides by: `weight_sum`, or the batch's Σw of a shard
   double loss = 0;        ///< the forward's loss
   // Scratch (mutable across calls).
   std::vector<detail::cosine_ce_scratch<T>> scratch;
@@ -314,7 +319,8 @@ namespace detail {
 template <real_scalar T>
 void cosine_ce_prepare(std::string_view where, cosine_ce_cache<T>& cache, const_matrix_ref<T> X,
                        std::span<const int> labels, std::span<const T> weights,
-                       const class_sets<T>& sets, const cosine_ce_options& params) {
+                       const class_sets<T>& sets, const cosine_ce_options& params,
+                       double batch_weight_sum) {
   check_class_sets(where, X, sets);
   check_labels(where, labels, sets, X.rows);
   require(T(params.eps) > T(0), std::string(where) + ": eps must be > 0");
@@ -339,6 +345,13 @@ void cosine_ce_prepare(std::string_view where, cosine_ce_cache<T>& cache, const_
   for (index_t i = 0; i < X.rows; ++i)
     if (labels[i] >= 0) ws += weights.empty() ? 1.0 : double(weights[i]);
   cache.weight_sum = ws;
+  // (A shard's sum is at most the batch's; the slack allows for the different summation order.)
+  require(std::isfinite(batch_weight_sum) &&
+              (batch_weight_sum == 0 || batch_weight_sum >= ws * (1 - 1e-9)),
+          std::string(where) + ": the batch's weight sum (" + std::to_string(batch_weight_sum) +
+              ") must be 0 (this call is the batch) or at least this shard's (" +
+              std::to_string(ws) + ")");
+  cache.normalizer = batch_weight_sum > 0 ? batch_weight_sum : ws;
 }
 
 template <real_scalar T>
@@ -373,7 +386,7 @@ double cosine_ce_run(cosine_ce_cache<T>& cache, matrix_ref<T> dX, class_set_grad
   if (k.grad_seen) cache.dseen_hat.resize(Ks * D), k.dseen_hat = cache.dseen_hat.data();
   if (k.grad_pseudo) cache.dpseudo_hat.resize(Mt * D), k.dpseudo_hat = cache.dpseudo_hat.data();
   if (!any) return 0;
-  const T coef = want_grad ? T(double(dloss) / cache.weight_sum) : T(0);
+  const T coef = want_grad ? T(double(dloss) / cache.normalizer) : T(0);
   eigen_single_thread_guard guard;
   const double sum =
       k.run([&](index_t i) { return labels[i]; },
@@ -383,7 +396,7 @@ double cosine_ce_run(cosine_ce_cache<T>& cache, matrix_ref<T> dX, class_set_grad
     weights_backward(dW.seen, cache.dseen_hat, cache.seen_norm, cache.seen_hat, Ks, D);
   if (k.grad_pseudo)
     weights_backward(dW.pseudo, cache.dpseudo_hat, cache.pseudo_norm, cache.pseudo_hat, Mt, D);
-  return sum / cache.weight_sum;
+  return sum / cache.normalizer;
 }
 
 template <real_scalar T>
@@ -404,14 +417,18 @@ void cosine_ce_check_grads(std::string_view where, matrix_ref<T> dX, class_set_g
  * @param labels  N labels in [−1, K_b) (−1 = ignored), class k of the row's image's class set.
  * @param weights N row weights ≥ 0, or empty (all 1).
  * @param sets    the batch layout (cosine_logits.hpp).
+ * @param batch_weight_sum  Σw of the whole batch when X is one shard of it (file comment); 0 =
+ *                this call is the whole batch. Kept in the cache for `cosine_ce_backward`.
  * @throws std::invalid_argument on mismatched shapes/offsets, labels out of range, empty class
- *         sets, negative or non-finite weights.
+ *         sets, negative or non-finite weights, a batch weight sum below this call's.
  */
 template <real_scalar T>
 void cosine_ce_forward(T& loss, cosine_ce_cache<T>& cache, const_matrix_ref<T> X,
                        std::span<const int> labels, std::span<const T> weights,
-                       const class_sets<T>& sets, const cosine_ce_options& params) {
-  detail::cosine_ce_prepare("cosine_ce_forward", cache, X, labels, weights, sets, params);
+                       const class_sets<T>& sets, const cosine_ce_options& params,
+                       double batch_weight_sum = 0) {
+  detail::cosine_ce_prepare("cosine_ce_forward", cache, X, labels, weights, sets, params,
+                            batch_weight_sum);
   cache.loss = detail::cosine_ce_run(cache, matrix_ref<T>{}, class_set_grads<T>{}, T(0), false, X,
                                      labels, weights, sets, params);
   loss = T(cache.loss);
@@ -424,7 +441,7 @@ void cosine_ce_forward(T& loss, cosine_ce_cache<T>& cache, const_matrix_ref<T> X
  * @param dX    N × D, adds into (or empty).
  * @param dW    class-weight gradients, each optional (Ks × D, ΣM × D).
  * @param dloss upstream gradient of the scalar loss.
- * @param cache from `cosine_ce_forward` on the same inputs.
+ * @param cache from `cosine_ce_forward` on the same inputs (and its batch weight sum).
  */
 template <real_scalar T>
 void cosine_ce_backward(matrix_ref<T> dX, class_set_grads<T> dW, T dloss, cosine_ce_cache<T>& cache,
@@ -449,8 +466,9 @@ void cosine_ce_forward_backward(T& loss, matrix_ref<T> dX, class_set_grads<T> dW
                                 cosine_ce_cache<T>& cache, const_matrix_ref<T> X,
                                 std::span<const int> labels, std::span<const T> weights,
                                 const class_sets<T>& sets, const cosine_ce_options& params,
-                                T dloss = T(1)) {
-  detail::cosine_ce_prepare("cosine_ce_forward_backward", cache, X, labels, weights, sets, params);
+                                T dloss = T(1), double batch_weight_sum = 0) {
+  detail::cosine_ce_prepare("cosine_ce_forward_backward", cache, X, labels, weights, sets, params,
+                            batch_weight_sum);
   detail::cosine_ce_check_grads("cosine_ce_forward_backward", dX, dW, X, sets);
   cache.loss = detail::cosine_ce_run(cache, dX, dW, dloss, true, X, labels, weights, sets, params);
   loss = T(cache.loss);

@@ -27,11 +27,16 @@
  * `(1 − α) p^γ (p − γ q log q)` for t = 0; `∂dice_bk/∂p_i = −(2 t_i U − I₂)/U²` with
  * `I₂ = 2Σpt + σ_s`, `U = Σp + Σt + σ_s`, and `∂p/∂s = p q`.
  *
+ * A shard of a batch (data parallelism, zss/dist): pass the whole batch's counts (|V| and the
+ * number of dice terms, `focal_dice_count` on each shard summed) to the forward; both means then
+ * divide by the batch's counts, so the shards' losses and gradients add up to the batch's.
+ *
  * Threads: one image per work item, partial sums per image added in image order: results are
  * bitwise identical for every thread count.
  */
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -54,6 +59,32 @@ struct focal_dice_options {
   int threads = 0;          ///< 0 = OpenMP default
 };
 
+/// What L_nel's two means divide by: |V| and the number of (image, class) dice terms.
+struct focal_dice_counts {
+  index_t valid_rows = 0;  ///< |V|: rows with a label
+  index_t dice_terms = 0;  ///< Σ_b K_b over the images with |V_b| > 0
+};
+
+/**
+ * The counts of this call's rows (what `focal_dice_forward` divides by unless given the batch's):
+ * a shard sums them over the batch first.
+ * @throws std::invalid_argument on bad offsets or labels out of range.
+ */
+template <real_scalar T>
+focal_dice_counts focal_dice_count(std::span<const int> labels, const class_sets<T>& sets) {
+  require(!sets.row_offsets.empty(), "focal_dice_count: row_offsets is empty");
+  const index_t B = sets.images(), N = sets.row_offsets[B];
+  detail::check_labels("focal_dice_count", labels, sets, N);
+  focal_dice_counts c;
+  for (index_t b = 0; b < B; ++b) {
+    index_t nv = 0;
+    for (index_t i = sets.row_offsets[b]; i < sets.row_offsets[b + 1]; ++i) nv += labels[i] >= 0;
+    c.valid_rows += nv;
+    if (nv > 0) c.dice_terms += sets.classes(b);
+  }
+  return c;
+}
+
 /// What `focal_dice_backward` needs: per (image, class) dice sums and the normalisers.
 template <real_scalar T>
 struct focal_dice_cache {
@@ -62,6 +93,7 @@ struct focal_dice_cache {
   std::vector<index_t> valid_rows;        ///< B: |V_b|
   index_t valid = 0;                      ///< |V|
   index_t dice_terms = 0;                 ///< number of (b, k) dice terms
+  focal_dice_counts normalizer;           ///< what the means divide by (the batch's for a shard)
   double focal = 0, dice = 0, loss = 0;   ///< the forward's terms
 };
 
@@ -127,13 +159,17 @@ void focal_dice_check(std::string_view where, const_matrix_ref<T> S, std::span<c
  * @param S      N × Kmax logits (cosine_logits_forward's output).
  * @param labels N labels in [−1, K_b).
  * @param sets   the batch layout (row offsets and class counts; the weights are not read).
+ * @param batch  the whole batch's counts when this call is one shard of it (file comment); empty
+ *               = this call is the batch. Kept in the cache for the backward.
  * @throws std::invalid_argument on bad offsets, labels out of range, an image with rows and an
- *         empty class set, S not N × Kmax, γ < 0, α ∉ [0, 1], σ_s ≤ 0.
+ *         empty class set, S not N × Kmax, γ < 0, α ∉ [0, 1], σ_s ≤ 0, batch counts below this
+ *         call's.
  */
 template <real_scalar T>
 void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, const_matrix_ref<T> S,
                         std::span<const int> labels, const class_sets<T>& sets,
-                        const focal_dice_options& params) {
+                        const focal_dice_options& params,
+                        std::optional<focal_dice_counts> batch = std::nullopt) {
   detail::focal_dice_check("focal_dice_forward", S, labels, sets, params);
   const index_t B = sets.images();
   cache.class_offsets.assign(B + 1, 0);
@@ -181,8 +217,17 @@ void focal_dice_forward(T& loss, focal_dice_cache<T>& cache, const_matrix_ref<T>
       ++cache.dice_terms;
     }
   }
-  cache.focal = cache.valid ? focal / double(cache.valid) : 0.0;
-  cache.dice = cache.dice_terms ? dice / double(cache.dice_terms) : 0.0;
+  cache.normalizer = {cache.valid, cache.dice_terms};
+  if (batch) {
+    require(batch->valid_rows >= cache.valid && batch->dice_terms >= cache.dice_terms,
+            "focal_dice_forward: the batch's counts (" + std::to_string(batch->valid_rows) +
+                " rows, " + std::to_string(batch->dice_terms) +
+                " dice terms) are below this shard's (" + std::to_string(cache.valid) + ", " +
+                std::to_string(cache.dice_terms) + ")");
+    cache.normalizer = *batch;
+  }
+  cache.focal = cache.valid ? focal / double(cache.normalizer.valid_rows) : 0.0;
+  cache.dice = cache.dice_terms ? dice / double(cache.normalizer.dice_terms) : 0.0;
   cache.loss =
       double(T(params.focal_weight)) * cache.focal + double(T(params.dice_weight)) * cache.dice;
   loss = T(cache.loss);
@@ -203,8 +248,9 @@ void focal_dice_backward(matrix_ref<T> dS, T dloss, const focal_dice_cache<T>& c
   check_extent("focal_dice_backward", "cached images", cache.valid_rows.size(), "images", B);
   if (cache.valid == 0) return;
   const T a = T(params.alpha), g = T(params.gamma), sm = T(params.dice_smooth);
-  const T cf = dloss * T(params.focal_weight) / T(cache.valid);
-  const T cd = cache.dice_terms ? dloss * T(params.dice_weight) / T(cache.dice_terms) : T(0);
+  const T cf = dloss * T(params.focal_weight) / T(cache.normalizer.valid_rows);
+  const T cd =
+      cache.dice_terms ? dloss * T(params.dice_weight) / T(cache.normalizer.dice_terms) : T(0);
   parallel_for(B, resolve_threads(params.threads), [&](index_t b, int) {
     const index_t K = sets.classes(b), c0 = cache.class_offsets[b];
     const T cfk = cf / T(K);

@@ -31,6 +31,12 @@
  *    the same keys (batch CLS then bank), computed by cosine_ce.hpp's fused kernel: gradient
  *    during the forward, one row block at a time.
  *
+ * A shard of a batch (data parallelism, zss/dist; `glm_shard`): the call's B images are images
+ * `first … first + B − 1` of a batch of B_all whose CLS tokens are all given; the keys are
+ * `[n(c_1) … n(c_B_all) ; V]`, image b's positive key is `first + b`, and the mean is over the
+ * batch's B_all images (`dense`: B_all·P rows). The shards' losses and gradients then add up to
+ * the batch's: N ranks with B images each compute what one process computes with N·B.
+ *
  * Threads: pooled variants run one image per work item (results independent of the thread
  * count); `dense` uses cosine_ce's fixed groups (bitwise identical for every thread count).
  * The bank is read, never written: push the batch's CLS tokens after the step.
@@ -76,10 +82,22 @@ struct glm_options {
   bool check_finite = false;  ///< check R and C for NaN/Inf first
 };
 
+/**
+ * This call's images as a shard of a larger batch (see the file comment); the default (no
+ * `batch_cls`) means the call is the whole batch.
+ */
+template <real_scalar T>
+struct glm_shard {
+  matrix_ref<const T> batch_cls;  ///< B_all × D: the batch's CLS tokens, in batch order
+  index_t first = 0;              ///< the batch index of this call's image 0
+  bool active() const noexcept { return batch_cls.data != nullptr; }
+};
+
 /// Everything the backward needs, plus reusable scratch.
 template <real_scalar T>
 struct glm_cache {
   index_t B = 0, P = 0, D = 0, keys_count = 0;
+  index_t first = 0, batch_images = 0;  ///< the shard's place in its batch (B_all = batch_images)
   glm_pool pool = glm_pool::attention;
   aligned_vector<T> keys;          ///< (B + M) × D: n(C) then the bank
   aligned_vector<T> attn;          ///< B × P attention weights a_bp (`attention`)
@@ -89,7 +107,7 @@ struct glm_cache {
   aligned_vector<T> g;             ///< B × D: n(ŝ)
   normalize_cache<T> g_norm;
   info_nce_cache<T> nce;
-  std::vector<int> targets;  ///< B: 0 … B−1
+  std::vector<int> targets;  ///< B: first … first + B − 1
   double loss = 0;
   // Scratch.
   aligned_vector<T> dg, dpooled;
@@ -139,13 +157,14 @@ double glm_dense_run(glm_cache<T>& cache, matrix_ref<T> dR, T dloss, bool want_g
   const index_t offsets[2] = {0, R.rows};
   k.row_offsets = std::span<const index_t>(offsets, 2);
   k.dX = dR;
-  const index_t P = cache.P;
-  const T coef = want_grad ? T(double(dloss) / double(R.rows)) : T(0);
+  const index_t P = cache.P, first = cache.first;
+  const double rows = double(cache.batch_images * P);  // the batch's rows (R.rows unless a shard)
+  const T coef = want_grad ? T(double(dloss) / rows) : T(0);
   eigen_single_thread_guard guard;
-  const double sum = k.run([P](index_t i) { return static_cast<int>(i / P); },
+  const double sum = k.run([P, first](index_t i) { return static_cast<int>(first + i / P); },
                            [](index_t) { return T(1); }, coef, want_grad && dloss != T(0),
                            resolve_threads(params.threads), cache.scratch, cache.group_dw);
-  return sum / double(R.rows);
+  return sum / rows;
 }
 
 /// `out[j] = ⟨v, r_j⟩` for four rows at once: `v` is loaded once per batch and the four
@@ -333,8 +352,21 @@ void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, co
 
 template <real_scalar T>
 void glm_prepare(std::string_view where, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P,
-                 const_matrix_ref<T> C, const cls_bank<T>& bank, const glm_options& params) {
+                 const_matrix_ref<T> C, const cls_bank<T>& bank, const glm_options& params,
+                 const glm_shard<T>& shard) {
   glm_check(where, R, P, C, params);
+  if (shard.active()) {
+    const auto& A = shard.batch_cls;
+    check_extent(where, "width of the batch's CLS tokens", A.cols, "width of C", C.cols);
+    require(shard.first + C.rows <= A.rows, std::string(where) + ": the shard's images " +
+                                                std::to_string(shard.first) + " … " +
+                                                std::to_string(shard.first + C.rows - 1) +
+                                                " are not in a batch of " + std::to_string(A.rows));
+    for (index_t b = 0; b < C.rows; ++b)
+      require(std::equal(C.row(b), C.row(b) + C.cols, A.row(shard.first + b)),
+              std::string(where) + ": CLS token " + std::to_string(b) +
+                  " differs from the batch's CLS token " + std::to_string(shard.first + b));
+  }
   // A default-constructed bank (capacity 0, width 0) means "no bank".
   if (!(bank.capacity() == 0 && bank.width() == 0) && bank.width() != R.cols)
     throw std::invalid_argument(std::string(where) + ": the CLS bank has width " +
@@ -345,12 +377,16 @@ void glm_prepare(std::string_view where, glm_cache<T>& cache, const_matrix_ref<T
     for (index_t i = 0; i < C.rows; ++i) check_finite(where, "C", C.row(i), C.cols);
   }
   const index_t B = C.rows, D = R.cols;
+  const matrix_ref<const T> batch = shard.active() ? shard.batch_cls : C;
   cache.B = B, cache.P = P, cache.D = D, cache.pool = params.pool;
-  cache.keys_count = B + bank.size();
+  cache.first = shard.active() ? shard.first : 0;
+  cache.batch_images = batch.rows;
+  cache.keys_count = batch.rows + bank.size();
   cache.keys.resize(cache.keys_count * D);
   normalize_cache<T> ck;
-  normalize_rows_forward(matrix_ref<T>(cache.keys.data(), B, D), ck, C, T(params.eps), 1);
-  bank.copy_to(cache.keys.data() + B * D);
+  normalize_rows_forward(matrix_ref<T>(cache.keys.data(), batch.rows, D), ck, batch, T(params.eps),
+                         1);
+  bank.copy_to(cache.keys.data() + batch.rows * D);
 }
 
 template <real_scalar T>
@@ -370,11 +406,12 @@ void glm_pooled_forward(glm_cache<T>& cache, const_matrix_ref<T> R, const_matrix
   normalize_rows_forward(matrix_ref<T>(cache.g.data(), B, D), cache.g_norm,
                          matrix_ref<const T>(cache.pooled.data(), B, D), T(params.eps), 1);
   cache.targets.resize(B);
-  std::iota(cache.targets.begin(), cache.targets.end(), 0);
+  std::iota(cache.targets.begin(), cache.targets.end(), static_cast<int>(cache.first));
   T loss{};
   info_nce_forward(loss, cache.nce, matrix_ref<const T>(cache.g.data(), B, D),
                    matrix_ref<const T>(cache.keys.data(), cache.keys_count, D),
-                   std::span<const int>(cache.targets), info_nce_options{params.tau});
+                   std::span<const int>(cache.targets), info_nce_options{params.tau},
+                   cache.batch_images);
   cache.loss = double(loss);
 }
 
@@ -405,13 +442,17 @@ void glm_pooled_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, const_m
  * @param P      pixels per image.
  * @param C      B × D teacher CLS tokens (constants).
  * @param bank   the CLS bank read as extra keys (state before this step's push).
+ * @param shard  this call's place in a larger batch (data parallelism; file comment), or {} (the
+ *               call is the batch). Kept in the cache for the backward.
  * @throws std::invalid_argument on R not (B·P) × D, C of another width, a bank of another width,
- *         τ ≤ 0, ρ outside (0, 1], P = 0 or B = 0.
+ *         τ ≤ 0, ρ outside (0, 1], P = 0 or B = 0; a shard outside its batch or whose C differs
+ *         from its rows of the batch's CLS tokens.
  */
 template <real_scalar T>
 void glm_forward(T& loss, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P,
-                 const_matrix_ref<T> C, const cls_bank<T>& bank, const glm_options& params) {
-  detail::glm_prepare("glm_forward", cache, R, P, C, bank, params);
+                 const_matrix_ref<T> C, const cls_bank<T>& bank, const glm_options& params,
+                 const glm_shard<T>& shard = {}) {
+  detail::glm_prepare("glm_forward", cache, R, P, C, bank, params, shard);
   if (params.pool == glm_pool::dense)
     cache.loss = detail::glm_dense_run(cache, matrix_ref<T>{}, T(0), false, R, params);
   else
@@ -421,7 +462,8 @@ void glm_forward(T& loss, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P,
 
 /**
  * Backward: **adds** `dloss·∂L/∂R` into `dR` (DESIGN §2.2; the keys, C and the bank get no
- * gradient). Uses the keys cached by the forward. The cache's scratch is reused, hence non-const.
+ * gradient). Uses the keys (and the shard) cached by the forward. The cache's scratch is reused,
+ * hence non-const.
  * @param dR N × D, adds into.
  */
 template <real_scalar T>
@@ -445,8 +487,9 @@ void glm_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, const_matrix_r
 template <real_scalar T>
 void glm_forward_backward(T& loss, matrix_ref<T> dR, glm_cache<T>& cache, const_matrix_ref<T> R,
                           index_t P, const_matrix_ref<T> C, const cls_bank<T>& bank,
-                          const glm_options& params, T dloss = T(1)) {
-  detail::glm_prepare("glm_forward_backward", cache, R, P, C, bank, params);
+                          const glm_options& params, T dloss = T(1),
+                          const glm_shard<T>& shard = {}) {
+  detail::glm_prepare("glm_forward_backward", cache, R, P, C, bank, params, shard);
   check_shape("glm_forward_backward", "dR", dR, R.rows, R.cols);
   if (params.pool == glm_pool::dense) {
     cache.loss = detail::glm_dense_run(cache, dR, dloss, true, R, params);

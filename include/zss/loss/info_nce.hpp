@@ -12,6 +12,8 @@
  * `[n(c_1) … n(c_B) ; bank]`, so the logits are cosines over τ. Backward adds
  * `dq_i = (dL/n) Σ_j (p_ij − [j = y_i]) k_j / τ` into `dQ` and, when wanted, the matching
  * `dk_j` into `dK` (keys are teacher constants in GLM; the option is for other uses).
+ * A shard of a batch (data parallelism): `batch_queries` = the batch's n makes the loss and
+ * gradients this shard's part of the batch's mean.
  * The sizes here are tiny (n = B, m = B + M): plain loops, single-threaded, deterministic.
  * The bank of past CLS tokens that GLM adds to the keys: loss/cls_bank.hpp.
  */
@@ -40,6 +42,7 @@ template <real_scalar T>
 struct info_nce_cache {
   aligned_vector<T> prob;  ///< n × m softmax of the logits
   index_t n = 0, m = 0;
+  index_t normalizer = 0;  ///< what the mean divides by: n, or the batch's n for a shard
 };
 
 namespace detail {
@@ -62,15 +65,22 @@ void info_nce_check(std::string_view where, matrix_ref<const T> Q, matrix_ref<co
 /**
  * Forward (DESIGN §2.2): `loss = −mean_i log softmax_j(⟨q_i, k_j⟩/τ)[y_i]`; 0 when n = 0.
  * @param Q n × D queries; @param K m × D keys; @param targets n indices into the keys.
- * @throws std::invalid_argument on mismatched widths or counts, targets out of range, τ ≤ 0.
+ * @param batch_queries the batch's number of queries when Q is one shard of it (0 = Q is the
+ *        batch); kept in the cache for the backward.
+ * @throws std::invalid_argument on mismatched widths or counts, targets out of range, τ ≤ 0,
+ *         `batch_queries` in (0, n).
  */
 template <real_scalar T>
 void info_nce_forward(T& loss, info_nce_cache<T>& cache, const_matrix_ref<T> Q,
                       const_matrix_ref<T> K, std::span<const int> targets,
-                      const info_nce_options& params) {
+                      const info_nce_options& params, index_t batch_queries = 0) {
   detail::info_nce_check("info_nce_forward", Q, K, targets, params);
   const index_t n = Q.rows, m = K.rows, D = Q.cols;
+  require(batch_queries == 0 || batch_queries >= n,
+          "info_nce_forward: the batch's " + std::to_string(batch_queries) +
+              " queries are fewer than this shard's " + std::to_string(n));
   cache.n = n, cache.m = m;
+  cache.normalizer = batch_queries ? batch_queries : n;
   cache.prob.assign(n * m, T(0));
   double sum = 0;
   const T inv_tau = T(1) / T(params.tau);
@@ -81,11 +91,12 @@ void info_nce_forward(T& loss, info_nce_cache<T>& cache, const_matrix_ref<T> Q,
     const T lse = softmax_row(z, z, m);
     sum += double(lse) - double(zy);
   }
-  loss = n == 0 ? T(0) : T(sum / double(n));
+  loss = n == 0 ? T(0) : T(sum / double(cache.normalizer));
 }
 
 /**
- * Backward: **adds** `dloss·∂L/∂Q` into `dQ` and, when `dK` is given, `dloss·∂L/∂K` into it.
+ * Backward: **adds** `dloss·∂L/∂Q` into `dQ` and, when `dK` is given, `dloss·∂L/∂K` into it
+ * (the mean over the forward's normaliser).
  * @param dQ n × D (adds into); @param dK m × D (adds into) or empty.
  */
 template <real_scalar T>
@@ -99,7 +110,7 @@ void info_nce_backward(matrix_ref<T> dQ, matrix_ref<T> dK, T dloss, const info_n
   check_extent("info_nce_backward", "cached keys", cache.m, "number of keys", K.rows);
   const index_t n = Q.rows, m = K.rows, D = Q.cols;
   if (n == 0) return;
-  const T c = dloss / (T(n) * T(params.tau));
+  const T c = dloss / (T(cache.normalizer) * T(params.tau));
   for (index_t i = 0; i < n; ++i) {
     const T* p = cache.prob.data() + i * m;
     for (index_t j = 0; j < m; ++j) {

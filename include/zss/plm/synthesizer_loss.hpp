@@ -19,6 +19,9 @@
  *
  * Backward: `dz_lk = dloss · (σ(z_lk) − [k = y_l]) / (S·K)` (bce) or
  * `dloss · (softmax(z_l)_k − [k = y_l]) / S` (ce), then `dπ_l += dz_l n(T) / τ_s`.
+ *
+ * A shard of a batch (data parallelism, zss/dist): `batch_seen` = the batch's S makes the loss and
+ * gradient this shard's part of the batch's mean (the shards' results add up to the batch's).
  */
 #include <cmath>
 #include <span>
@@ -57,8 +60,9 @@ struct syn_loss_cache {
   aligned_vector<T> text;  ///< K × D, n(t_k)
   aligned_vector<T> Z;     ///< N × K logits (all rows; only seen rows are used)
   normalize_cache<T> text_norm;
-  index_t seen = 0;     ///< S
-  index_t classes = 0;  ///< K
+  index_t seen = 0;        ///< S
+  index_t classes = 0;     ///< K
+  index_t normalizer = 0;  ///< the seen regions the mean is over: S, or the batch's for a shard
 };
 
 namespace detail {
@@ -88,12 +92,15 @@ void check_syn_loss(std::string_view where, matrix_ref<const T> Pi, std::span<co
  * @param Pi      N × D prototypes.
  * @param labels  N class indices in [0, K) for seen regions, −1 for pseudo regions.
  * @param Text    K × D seen classes' text embeddings (normalised here).
- * @throws std::invalid_argument on mismatched shapes, K = 0, labels out of range, τ ≤ 0.
+ * @param batch_seen the batch's number of seen regions when this call is one shard of it (0 =
+ *                this call is the batch); kept in the cache for the backward.
+ * @throws std::invalid_argument on mismatched shapes, K = 0, labels out of range, τ ≤ 0, a
+ *         `batch_seen` in (0, S).
  */
 template <real_scalar T>
 void syn_loss_forward(T& loss, syn_loss_cache<T>& cache, const_matrix_ref<T> Pi,
                       std::span<const int> labels, const_matrix_ref<T> Text,
-                      const syn_loss_options& opt = {}) {
+                      const syn_loss_options& opt = {}, index_t batch_seen = 0) {
   detail::check_syn_loss("syn_loss_forward", Pi, labels, Text, opt);
   const index_t n = Pi.rows, k = Text.rows, d = Text.cols;
   cache.classes = k;
@@ -121,7 +128,12 @@ void syn_loss_forward(T& loss, syn_loss_cache<T>& cache, const_matrix_ref<T> Pi,
     }
   }
   cache.seen = seen;
-  const double count = opt.kind == syn_loss_kind::bce ? double(seen * k) : double(seen);
+  require(batch_seen == 0 || batch_seen >= seen,
+          "syn_loss_forward: the batch's " + std::to_string(batch_seen) +
+              " seen regions are fewer than this shard's " + std::to_string(seen));
+  cache.normalizer = batch_seen ? batch_seen : seen;
+  const index_t norm = cache.normalizer;
+  const double count = opt.kind == syn_loss_kind::bce ? double(norm * k) : double(norm);
   loss = seen == 0 ? T(0) : T(s / count);
 }
 
@@ -143,7 +155,8 @@ void syn_loss_backward(matrix_ref<T> dPi, T dloss, const syn_loss_cache<T>& cach
   check_extent("syn_loss_backward", "cache logits", cache.Z.size(), "N·K", n * k);
   if (cache.seen == 0) return;
   const T inv_tau = T(1 / opt.tau);
-  const T g = opt.kind == syn_loss_kind::bce ? dloss / T(cache.seen * k) : dloss / T(cache.seen);
+  const index_t norm = cache.normalizer;
+  const T g = opt.kind == syn_loss_kind::bce ? dloss / T(norm * k) : dloss / T(norm);
   const matrix_ref<const T> Tn(cache.text.data(), k, d);
   alignas(simd_alignment) T dz_stack[64];
   aligned_vector<T> dz_heap(k > 64 ? k : 0);

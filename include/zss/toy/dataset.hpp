@@ -15,6 +15,7 @@
 #include "zss/core/option_fields.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/simd.hpp"
+#include "zss/eval/zero_shot.hpp"
 #include "zss/toy/scenes.hpp"
 #include "zss/toy/teacher.hpp"
 #include "zss/toy/text_embeddings.hpp"
@@ -100,30 +101,18 @@ world<T> make_world(world_options p, int threads = 0) {
 }
 
 /**
- * The teacher's own zero-shot segmentation (MaskCLIP-style): each dense token takes the class
- * whose text embedding is most similar (ties to the lower id), upsampled to `H × W` by nearest
- * neighbour. `classes` restricts the candidates (e.g. seen + unseen = all 21).
+ * The teacher's own zero-shot segmentation (MaskCLIP-style, eval/zero_shot.hpp): each dense token
+ * takes the class whose text embedding is most similar (ties to the class listed first),
+ * upsampled to `H × W` by nearest neighbour. `classes` restricts the candidates (e.g. seen +
+ * unseen = all 21).
  */
 template <real_scalar T>
 tensor<std::int32_t, 2> classify_tokens(const teacher_output<T>& t, const tensor<T, 2>& text,
                                         const std::vector<std::int32_t>& classes, index_t H,
                                         index_t W) {
-  require(!classes.empty(), "toy::classify_tokens: empty class list");
-  const index_t D = text.shape()[1];
-  check_extent("toy::classify_tokens", "token width", t.tokens.shape()[1], "text width", D);
-  std::vector<std::int32_t> token_label(t.tokens.shape()[0]);
-  for (index_t q = 0; q < token_label.size(); ++q) {
-    T best = -std::numeric_limits<T>::infinity();
-    for (auto k : classes) {
-      const T s = simd::dot(&t.tokens(q, 0), &text(index_t(k), 0), D);
-      if (s > best) best = s, token_label[q] = k;
-    }
-  }
-  tensor<std::int32_t, 2> out = tensor<std::int32_t, 2>::from_shape({H, W});
-  for (index_t y = 0; y < H; ++y)
-    for (index_t x = 0; x < W; ++x)
-      out(y, x) = token_label[(y * t.grid_h / H) * t.grid_w + x * t.grid_w / W];
-  return out;
+  return eval::classify_tokens<T>(
+      matrix_ref<const T>(t.tokens.data(), t.tokens.shape()[0], t.tokens.shape()[1]), t.grid_h,
+      t.grid_w, text, std::span<const std::int32_t>(classes), H, W);
 }
 
 }  // namespace zss::toy

@@ -12,8 +12,10 @@
  * `forward_backward` runs these stages in order (each a member function below, documented with
  * its shapes); `step` adds clipping, AdamW and the bank push:
  *
+ *     gather_cls           the whole batch's CLS tokens (every rank's)       (B_all × D)
  *     student_forward      R = encoder(images)                              (B × P × D)
  *     gather_targets       labels, region ids, u_l of the batch             (N, N, L × D)
+ *     batch_counts         the batch's normalisers (rows, dice terms, seen regions), summed
  *     prototypes_forward   p = pool(R, regions) → Π = synthesizer(p, [c_b ; u_l])  (L × D)
  *                          P_b = Π's pseudo rows (or n(u_l))                (Mt × D)
  *     logit_losses         L_ce, L_nel over [cos(R, T_seen) ; cos(R, P_b)]  (into dR, dP)
@@ -21,6 +23,7 @@
  *     prototypes_backward  L_syn on the seen rows of Π; dΠ = dL_syn + dP → synthesizer → dp
  *                          → region pooling → dR
  *     student_backward     encoder backward of dR into the parameter gradients
+ *     reduce               losses and parameter gradients summed over the ranks
  *
  *     L = λ_ce L_ce + λ_nel L_nel + λ_glm L_glm + λ_syn L_syn
  *
@@ -39,6 +42,15 @@
  *    A synthesizer that no loss reaches (PLM off) only decays; it is never read then.
  *  - A checkpoint (`save`) is one file: parameters, AdamW moments, the step, the CLS bank and the
  *    configuration's text; `load` restores all of them, so a resumed run continues bitwise.
+ *
+ * Data parallelism (train/collective.hpp, zss/dist/): `forward_backward` and `step` take a
+ * `collective`; with R ranks each passes its own B_r images of a batch of B_all = Σ_r B_r (rank
+ * order). Every loss is then a mean over the *batch's* counts (the losses' shard arguments), GLM's
+ * keys are the batch's CLS tokens then the bank, the gradients are summed over the ranks, clipped
+ * on their global norm and applied by every rank, and the bank receives the batch's CLS tokens:
+ * R ranks × B images compute what one process computes with R·B images, up to rounding, and the
+ * parameters stay bitwise identical on every rank. Without a collective (`single_process`) the
+ * step is the one-process step, unchanged.
  *
  * Threads: every kernel takes `config().threads`; a fixed thread count gives bitwise identical
  * runs (the encoder's parameter gradients depend on the thread count by rounding only).
@@ -71,6 +83,7 @@
 #include "zss/plm/synthesizer.hpp"
 #include "zss/plm/synthesizer_loss.hpp"
 #include "zss/plm/targets.hpp"
+#include "zss/train/collective.hpp"
 #include "zss/train/config.hpp"
 
 namespace zss::train {
@@ -204,7 +217,17 @@ class trainer {
    * @throws std::invalid_argument on inconsistent batch shapes or targets.
    */
   step_losses forward_backward(const train_batch<T>& batch) {
-    return forward_backward(batch, [](const char*) {});
+    single_process one;
+    return forward_backward(batch, one);
+  }
+
+  /**
+   * `forward_backward` of this rank's share of a batch (see the file comment): the losses and
+   * the parameter gradients it returns are the whole batch's, identical on every rank.
+   */
+  template <collective<T> Comm>
+  step_losses forward_backward(const train_batch<T>& batch, Comm& comm) {
+    return forward_backward(batch, comm, [](const char*) {});
   }
 
   /**
@@ -213,19 +236,20 @@ class trainer {
    * "prototypes_backward", "student_backward"): the hook a benchmark times the stages with
    * (bench/bench_train_step.cpp). The library itself never times anything.
    */
-  template <class StageHook>
-  step_losses forward_backward(const train_batch<T>& batch, StageHook&& after) {
+  template <collective<T> Comm, class StageHook>
+  step_losses forward_backward(const train_batch<T>& batch, Comm& comm, StageHook&& after) {
     const batch_shape s = check_batch(batch);
     params_.zero_grad();
+    gather_cls(batch, comm);
     student_forward(batch, s);
     after("student_forward");
     gather_targets(batch, s);
     after("gather_targets");
     step_losses out;
-    out.pseudo_classes = pseudo_offsets_[s.B];
     prototypes_forward(batch, s);
     after("prototypes_forward");
     const class_sets<T> sets = make_class_sets(s);
+    batch_counts(sets, s, comm);
     logit_losses(out, sets, s);
     after("logit_losses");
     glm_loss(out, batch, s);
@@ -234,10 +258,11 @@ class trainer {
     after("prototypes_backward");
     student_backward(batch);
     after("student_backward");
+    reduce(out, comm);
     const auto& m = cfg_.modules;
     out.total = m.lambda_ce * out.ce + (m.nel_on() ? m.lambda_nel * out.nel : 0.0) +
                 (m.glm_on() ? m.lambda_glm * out.glm : 0.0) +
-                (run_synth_ && m.syn_on() ? m.lambda_syn * out.syn : 0.0);
+                (counts_.synth_ran && m.syn_on() ? m.lambda_syn * out.syn : 0.0);
     return out;
   }
 
@@ -247,14 +272,21 @@ class trainer {
    * @throws std::domain_error when the loss or the gradient norm is not finite.
    */
   step_losses step(const train_batch<T>& batch) {
-    return step(batch, [](const char*) {});
+    single_process one;
+    return step(batch, one);
+  }
+
+  /// `step` of this rank's share of a batch: the same update on every rank (file comment).
+  template <collective<T> Comm>
+  step_losses step(const train_batch<T>& batch, Comm& comm) {
+    return step(batch, comm, [](const char*) {});
   }
 
   /// `step` with the stage hook of `forward_backward`, called once more with "optimizer" after
   /// clipping, AdamW and the bank push.
-  template <class StageHook>
-  step_losses step(const train_batch<T>& batch, StageHook&& after) {
-    auto out = forward_backward(batch, after);
+  template <collective<T> Comm, class StageHook>
+  step_losses step(const train_batch<T>& batch, Comm& comm, StageHook&& after) {
+    auto out = forward_backward(batch, comm, after);
     const std::span<T> g(params_.grads(), params_.size());
     // Clipping leaves a non-finite gradient untouched; the check below then throws.
     out.grad_norm = cfg_.clip > 0 ? clip_grad_norm(g, cfg_.clip) : grad_norm(std::span<const T>(g));
@@ -266,7 +298,7 @@ class trainer {
     adamw_options ao = cfg_.adamw;
     ao.lr = out.lr;
     adamw_step(std::span<T>(params_.values(), params_.size()), std::span<const T>(g), opt_, ao);
-    bank_.push(matrix_ref<const T>(batch.cls.data(), batch.cls.shape()[0], batch.cls.shape()[1]));
+    bank_.push(batch_cls());
     ++step_;
     after("optimizer");
     return out;
@@ -358,6 +390,54 @@ class trainer {
       check_extent(where, "seen classes of the targets", t->seen_classes, "Ks", s.Ks);
     }
     return s;
+  }
+
+  /// The batch's CLS tokens (B_all × D, rank order) and this rank's first image among them.
+  template <class Comm>
+  void gather_cls(const train_batch<T>& batch, Comm& comm) {
+    comm.allgather_rows(cls(batch), batch_cls_, cls_offsets_);
+    first_image_ = cls_offsets_[static_cast<std::size_t>(comm.rank())];
+  }
+
+  /// The batch's CLS tokens gathered by `gather_cls` (B_all × D).
+  matrix_ref<const T> batch_cls() const noexcept {
+    const index_t D = cfg_.encoder.embed_dim;
+    return {batch_cls_.data(), batch_cls_.size() / D, D};
+  }
+
+  /**
+   * What the batch's means divide by, summed over the ranks: L_ce's labelled rows, L_nel's rows
+   * and dice terms, L_syn's seen regions; also the pseudo classes and whether any rank runs the
+   * synthesizer. (Integers in doubles: exact, so every rank's sum is the same whatever the order.)
+   */
+  template <class Comm>
+  void batch_counts(const class_sets<T>& sets, const batch_shape& s, Comm& comm) {
+    index_t rows = 0;
+    for (index_t i = 0; i < s.N; ++i) rows += labels_[i] >= 0;
+    const auto nel = cfg_.modules.nel_on() ? focal_dice_count(std::span<const int>(labels_), sets)
+                                           : focal_dice_counts{};
+    index_t seen_regions = 0;
+    if (run_synth_)
+      for (auto l : syn_labels_) seen_regions += l >= 0;
+    double c[6] = {double(rows),         double(nel.valid_rows),       double(nel.dice_terms),
+                   double(seen_regions), double(pseudo_offsets_[s.B]), run_synth_ ? 1.0 : 0.0};
+    comm.sum(std::span<double>(c));
+    counts_.ce_rows = c[0];
+    counts_.nel = {index_t(c[1]), index_t(c[2])};
+    counts_.seen_regions = index_t(c[3]);
+    counts_.pseudo_classes = index_t(c[4]);
+    counts_.synth_ran = c[5] > 0;
+  }
+
+  /// The losses (each this rank's part of the batch's mean) and the parameter gradients summed
+  /// over the ranks.
+  template <class Comm>
+  void reduce(step_losses& out, Comm& comm) {
+    double l[4] = {out.ce, out.nel, out.glm, out.syn};
+    comm.sum(std::span<double>(l));
+    out.ce = l[0], out.nel = l[1], out.glm = l[2], out.syn = l[3];
+    out.pseudo_classes = counts_.pseudo_classes;
+    comm.sum(std::span<T>(params_.grads(), params_.size()));
   }
 
   /// R = encoder(images) into `features_` (B × P × D); `dfeatures_` = 0.
@@ -480,7 +560,8 @@ class trainer {
     if (m.lambda_ce > 0) {
       T loss{};
       cosine_ce_forward_backward(loss, dfeatures(s), dW, ce_cache_, features(s), labels,
-                                 std::span<const T>(), sets, cfg_.ce, T(m.lambda_ce));
+                                 std::span<const T>(), sets, cfg_.ce, T(m.lambda_ce),
+                                 counts_.ce_rows);
       out.ce = double(loss);
     }
     if (m.nel_on()) {
@@ -491,7 +572,7 @@ class trainer {
                             logits_);
       T loss{};
       const matrix_ref<const T> S(S_.data(), s.N, Kmax);
-      focal_dice_forward(loss, fd_cache_, S, labels, sets, cfg_.nel);
+      focal_dice_forward(loss, fd_cache_, S, labels, sets, cfg_.nel, counts_.nel);
       focal_dice_backward(matrix_ref<T>(dS_.data(), s.N, Kmax), T(m.lambda_nel), fd_cache_, S,
                           labels, sets, cfg_.nel);
       cosine_logits_backward(dfeatures(s), dW, matrix_ref<const T>(dS_.data(), s.N, Kmax),
@@ -505,7 +586,8 @@ class trainer {
     if (!cfg_.modules.glm_on()) return;
     T loss{};
     glm_forward_backward(loss, dfeatures(s), glm_cache_, features(s), s.P, cls(batch), bank_,
-                         cfg_.glm, T(cfg_.modules.lambda_glm));
+                         cfg_.glm, T(cfg_.modules.lambda_glm),
+                         glm_shard<T>{batch_cls(), first_image_});
     out.glm = double(loss);
   }
 
@@ -520,7 +602,7 @@ class trainer {
     if (cfg_.modules.syn_on()) {
       T loss{};
       syn_loss_forward(loss, syn_cache_, Pi, std::span<const int>(syn_labels_), sets.seen,
-                       cfg_.syn_loss);
+                       cfg_.syn_loss, counts_.seen_regions);
       syn_loss_backward(matrix_ref<T>(dPi_.data(), L, D), T(cfg_.modules.lambda_syn), syn_cache_,
                         Pi, std::span<const int>(syn_labels_), sets.seen, cfg_.syn_loss);
       out.syn = double(loss);
@@ -600,8 +682,18 @@ class trainer {
   cls_bank<T> bank_;
   std::uint64_t step_ = 0;
   int threads_ = 1;
-  cosine_logits_options logits_;  // L_nel's logits: the CE section's scales
-  bool run_synth_ = false;        // this step runs the synthesizer
+  /// The batch's normalisers of the current step (`batch_counts`).
+  struct counts {
+    double ce_rows = 0;
+    focal_dice_counts nel;
+    index_t seen_regions = 0, pseudo_classes = 0;
+    bool synth_ran = false;
+  } counts_;
+  aligned_vector<T> batch_cls_;       // B_all × D
+  std::vector<index_t> cls_offsets_;  // R + 1
+  index_t first_image_ = 0;           // this rank's first image in the batch
+  cosine_logits_options logits_;      // L_nel's logits: the CE section's scales
+  bool run_synth_ = false;            // this step runs the synthesizer
   // Caches and scratch, reused across steps.
   encoder_cache<T> ecache_;
   tensor<T, 3> features_, dfeatures_;

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests for zss/io/image_read.hpp: PNGs written by zss (8-bit grey, RGB, RGBA) and a hand-built
+// 16-bit grey PNG read back exactly; headers without decoding; missing, non-PNG, truncated files
+// and the wrong kind of PNG refused with the file's name.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "support/temp_dir.hpp"
+#include "zss/io/image_io.hpp"
+#include "zss/io/image_read.hpp"
+
+namespace test_io_image_read {
+
+using namespace zss;
+
+namespace {
+
+std::uint32_t crc32_of(const std::string& bytes) {
+  std::uint32_t c = 0xffffffffu;
+  for (unsigned char b : bytes) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+  }
+  return c ^ 0xffffffffu;
+}
+
+void put32(std::string& s, std::uint32_t v) {
+  for (int k = 3; k >= 0; --k) s += char((v >> (8 * k)) & 0xff);
+}
+
+void chunk(std::string& png, const std::string& type, const std::string& data) {
+  put32(png, std::uint32_t(data.size()));
+  const std::string body = type + data;
+  png += body;
+  put32(png, crc32_of(body));
+}
+
+/// A 16-bit grey PNG of `values` (H × W), built chunk by chunk (stb writes 8-bit only).
+std::string png16(const std::vector<std::uint16_t>& values, index_t H, index_t W) {
+  std::string raw;
+  for (index_t y = 0; y < H; ++y) {
+    raw += char(0);  // filter: none
+    for (index_t x = 0; x < W; ++x) {
+      raw += char(values[y * W + x] >> 8);
+      raw += char(values[y * W + x] & 0xff);
+    }
+  }
+  int len = 0;
+  unsigned char* z =
+      stbi_zlib_compress(reinterpret_cast<unsigned char*>(raw.data()), int(raw.size()), &len, 8);
+  const std::string idat(reinterpret_cast<const char*>(z), std::size_t(len));
+  std::free(z);
+  std::string png("\x89PNG\r\n\x1a\n", 8), ihdr;
+  put32(ihdr, std::uint32_t(W));
+  put32(ihdr, std::uint32_t(H));
+  ihdr += std::string("\x10\x00\x00\x00\x00", 5);  // 16 bits, grey, deflate, filter 0, no interlace
+  chunk(png, "IHDR", ihdr);
+  chunk(png, "IDAT", idat);
+  chunk(png, "IEND", "");
+  return png;
+}
+
+}  // namespace
+
+TEST_CASE("read_png_rgb and read_png_grey read zss's PNGs exactly") {
+  test::temp_dir dir;
+  tensor<std::uint8_t, 3> rgb = tensor<std::uint8_t, 3>::from_shape({5, 7, 3});
+  for (index_t i = 0; i < rgb.size(); ++i) rgb.data()[i] = std::uint8_t((i * 37) % 256);
+  write_png(dir / "rgb.png", rgb);
+  const auto info = read_png_info(dir / "rgb.png");
+  CHECK(info.height == 5);
+  CHECK(info.width == 7);
+  CHECK(info.channels == 3);
+  CHECK(info.bit_depth == 8);
+  CHECK(read_png_rgb(dir / "rgb.png") == rgb);
+
+  tensor<std::uint8_t, 2> grey = tensor<std::uint8_t, 2>::from_shape({4, 3});
+  for (index_t i = 0; i < grey.size(); ++i) grey.data()[i] = std::uint8_t(i == 5 ? 255 : i * 20);
+  write_png(dir / "grey.png", grey);
+  const auto g = read_png_grey(dir / "grey.png");
+  for (index_t i = 0; i < grey.size(); ++i) CHECK(g.data()[i] == grey.data()[i]);
+  // Grey as RGB: replicated channels.
+  const auto g3 = read_png_rgb(dir / "grey.png");
+  CHECK(g3(1, 2, 0) == grey(1, 2));
+  CHECK(g3(1, 2, 2) == grey(1, 2));
+  // RGBA: the alpha channel is dropped.
+  tensor<std::uint8_t, 3> rgba = tensor<std::uint8_t, 3>::from_shape({2, 2, 4});
+  for (index_t i = 0; i < rgba.size(); ++i) rgba.data()[i] = std::uint8_t(10 * i);
+  write_png(dir / "rgba.png", rgba);
+  const auto r3 = read_png_rgb(dir / "rgba.png");
+  CHECK(r3(1, 1, 0) == rgba(1, 1, 0));
+  CHECK(r3(1, 1, 2) == rgba(1, 1, 2));
+}
+
+TEST_CASE("read_png_grey reads 16-bit label maps (values above 255)") {
+  test::temp_dir dir;
+  const std::vector<std::uint16_t> v = {0, 1, 255, 256, 1000, 65535};
+  test::write_bytes(dir / "l16.png", png16(v, 2, 3));
+  CHECK(read_png_info(dir / "l16.png").bit_depth == 16);
+  const auto m = read_png_grey(dir / "l16.png");
+  CHECK(m.shape()[0] == 2);
+  CHECK(m.shape()[1] == 3);
+  for (index_t i = 0; i < v.size(); ++i) CHECK(m.data()[i] == std::int32_t(v[i]));
+  CHECK_THROWS_WITH_AS(read_png_rgb(dir / "l16.png"), doctest::Contains("16-bit PNG"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("bad PNG files are refused with the file's name") {
+  test::temp_dir dir;
+  CHECK_THROWS_WITH_AS(read_png_info(dir / "none.png"),
+                       doctest::Contains("none.png': no such file"), std::runtime_error);
+  test::write_bytes(dir / "text.png", "this is not a picture");
+  CHECK_THROWS_WITH_AS(read_png_rgb(dir / "text.png"),
+                       doctest::Contains("text.png': not a readable PNG"), std::runtime_error);
+  tensor<std::uint8_t, 3> rgb = tensor<std::uint8_t, 3>::from_shape({16, 16, 3});
+  for (index_t i = 0; i < rgb.size(); ++i) rgb.data()[i] = std::uint8_t((i * 7919) % 251);
+  write_png(dir / "rgb.png", rgb);
+  CHECK_THROWS_WITH_AS(read_png_grey(dir / "rgb.png"), doctest::Contains("3 channels"),
+                       std::invalid_argument);
+  const std::string bytes = test::read_bytes(dir / "rgb.png");
+  test::write_bytes(dir / "cut.png", bytes.substr(0, bytes.size() / 2));
+  CHECK_THROWS_WITH_AS(read_png_rgb(dir / "cut.png"), doctest::Contains("cut.png"),
+                       std::runtime_error);
+}
+
+}  // namespace test_io_image_read
