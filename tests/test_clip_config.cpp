@@ -15,16 +15,16 @@ using namespace zss::clip;
 TEST_CASE("mini-CLIP options: described fields, nested flags, validation") {
   options o;
   option_fields f;
-  f.nested("clip.", o, "clip-");
-  CHECK(f.find("clip.train.steps") != nullptr);
-  CHECK(f.find("clip.train.steps")->flag == "clip-steps");
-  CHECK(f.find("clip.captions.names")->flag == "clip-caption-names");
-  CHECK(f.find("clip.model.dim")->flag.empty());  // D follows the world's text width
+  f.nested("mini_clip.", o, "clip-");
+  CHECK(f.find("mini_clip.train.steps") != nullptr);
+  CHECK(f.find("mini_clip.train.steps")->flag == "clip-steps");
+  CHECK(f.find("mini_clip.captions.names")->flag == "clip-caption-names");
+  CHECK(f.find("mini_clip.model.dim")->flag.empty());  // D follows the world's text width
   std::set<std::string> flags;
   for (const auto& x : f.all())
     if (!x.flag.empty()) CHECK(flags.insert(x.flag).second);
   CHECK_NOTHROW(o.validate());
-  f.find("clip.train.batch")->set("1");
+  f.find("mini_clip.train.batch")->set("1");
   CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains("train.batch"), std::invalid_argument);
   o = options{};
   o.train.schedule.warmup_steps = 700;

@@ -57,7 +57,7 @@ struct options {
 
 /**
  * The description of every field; flags carry a `clip-` prefix when nested by the example
- * (`v.nested("clip.", o, "clip-")`).
+ * (`v.nested("mini_clip.", o, "clip-")`: the trainer already has a field named "clip").
  */
 template <class V>
 void describe(V& v, options& o) {
@@ -94,7 +94,7 @@ void describe(V& v, options& o) {
           "weight-decay");
   v.field("train.beta2", t.adamw.beta2, "AdamW beta2", interval(0, 1, false, true), "beta2");
   v.field("train.eps", t.adamw.eps, "AdamW epsilon", positive(), "adam-eps");
-  v.field("train.clip", t.clip, "max global gradient norm (0 = off)", non_negative(), "clip");
+  v.field("train.clip", t.clip, "max global gradient norm (0 = off)", non_negative(), "grad-clip");
   v.field("train.flip", t.flip, "random horizontal flips", "flip");
 }
 
