@@ -74,7 +74,7 @@ void describe(V& v, run_options& o) {
 struct control_options {
   std::string out;
   bool resume = false, ablation = false, quick = false, baseline = true, quiet = false,
-       recipe = false;
+       recipe = false, no_teacher_cache = false, teacher_only = false;
   index_t seeds = 3, panels = 6;
   std::uint64_t checkpoint_every = 0;
   double require_gain = -1, require_teacher_map = -1;
@@ -272,6 +272,21 @@ struct teacher_report {
   clip::cosine_statistics cosines;
 };
 
+/// The teacher's image-level zero-shot on the world's test scenes: its CLS embeddings ranked
+/// against the class embeddings (clip/evaluate.hpp; a class is present when visible by the
+/// captions' rule, `min_pixels`).
+clip::image_zero_shot_metrics image_zero_shot(const toy::world<T>& world, index_t min_pixels) {
+  const index_t N = world.test.size(), D = world.text.shape()[1];
+  tensor<T, 2> cls = tensor<T, 2>::from_shape({N, D});
+  std::vector<std::array<bool, toy::class_count>> present;
+  for (index_t i = 0; i < N; ++i) {
+    std::copy_n(world.test_teacher[i].cls.data(), D, &cls(i, 0));
+    present.push_back(clip::visible_classes(world.test[i], min_pixels));
+  }
+  return clip::image_zero_shot<T>(as_matrix(cls), present, as_matrix(world.text),
+                                  world.params.scenes.split);
+}
+
 /**
  * With `--teacher learned`: trains mini-CLIP for this world's seed (or loads it from the cache)
  * and makes it the world's teacher (clip/teacher.hpp); then measures its image-level zero-shot
@@ -280,9 +295,12 @@ struct teacher_report {
 teacher_report apply_teacher(const run_options& ro, toy::world<T>& world,
                              const control_options& o) {
   teacher_report r;
-  if (ro.teacher != teacher_kind::learned) return r;
-  r.learned = true;
   const auto& co = ro.clip;
+  if (ro.teacher != teacher_kind::learned) {  // the simulated teacher: image level only
+    r.image = image_zero_shot(world, co.captions.min_pixels);
+    return r;
+  }
+  r.learned = true;
   const std::uint64_t seed = world.params.seed;
   const int threads = ro.train.threads;
   const auto t0 = clock_type::now();
@@ -325,42 +343,45 @@ teacher_report apply_teacher(const run_options& ro, toy::world<T>& world,
   r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
   clip::use_learned_teacher(world, tr.net(), co.captions.names, threads);
   // Image level and cosines on the test scenes (held out from the teacher's corpus too).
-  const index_t N = world.test.size(), D = tr.net().dim();
-  tensor<T, 2> cls = tensor<T, 2>::from_shape({N, D});
+  r.image = image_zero_shot(world, co.captions.min_pixels);
   std::vector<std::array<bool, toy::class_count>> present;
   std::vector<std::vector<std::int32_t>> captions;
-  for (index_t i = 0; i < N; ++i) {
-    std::copy_n(world.test_teacher[i].cls.data(), D, &cls(i, 0));
+  for (index_t i = 0; i < world.test.size(); ++i) {
     present.push_back(clip::visible_classes(world.test[i], co.captions.min_pixels));
     captions.push_back(
         clip::make_caption(world.test[i], co.captions, seed, toy::test_index_base + i).tokens);
   }
-  r.image = clip::image_zero_shot<T>(as_matrix(cls), present, as_matrix(world.text),
-                                     world.params.scenes.split);
   const auto cap = tr.net().encode_text(captions, threads);
   r.cosines = clip::cosine_stats<T>(world.test, world.test_teacher, as_matrix(cap),
                                     as_matrix(world.text), present);
   return r;
 }
 
+nlohmann::json number_json(double v) {
+  return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
+}
+
+nlohmann::json image_zero_shot_json(const clip::image_zero_shot_metrics& m) {
+  nlohmann::json j = {{"map_objects", m.map_objects},
+                      {"map_seen", m.map_seen},
+                      {"map_unseen", m.map_unseen},
+                      {"chance_objects", m.chance_objects},
+                      {"chance_seen", m.chance_seen},
+                      {"chance_unseen", m.chance_unseen},
+                      {"r_precision", m.r_precision},
+                      {"r_precision_chance", m.r_precision_chance},
+                      {"images", m.images}};
+  j["ap"] = nlohmann::json::array();
+  for (double v : m.ap) j["ap"].push_back(number_json(v));
+  return j;
+}
+
 nlohmann::json teacher_json(const teacher_report& r) {
   nlohmann::json j;
-  auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  auto num = number_json;
   j["cached"] = r.cached, j["seconds"] = r.seconds, j["first_loss"] = num(r.first_loss),
   j["last_loss"] = num(r.last_loss), j["cache_file"] = r.file.string();
-  const auto& m = r.image;
-  j["image_zero_shot"] = {{"map_objects", m.map_objects},
-                          {"map_seen", m.map_seen},
-                          {"map_unseen", m.map_unseen},
-                          {"chance_objects", m.chance_objects},
-                          {"chance_seen", m.chance_seen},
-                          {"chance_unseen", m.chance_unseen},
-                          {"r_precision", m.r_precision},
-                          {"r_precision_chance", m.r_precision_chance},
-                          {"images", m.images}};
-  nlohmann::json ap = nlohmann::json::array();
-  for (double v : m.ap) ap.push_back(num(v));
-  j["image_zero_shot"]["ap"] = ap;
+  j["image_zero_shot"] = image_zero_shot_json(r.image);
   const auto& c = r.cosines;
   auto ms = [](const clip::mean_std& x) {
     return nlohmann::json{{"mean", x.mean()}, {"std", x.std()}};
@@ -376,9 +397,28 @@ nlohmann::json teacher_json(const teacher_report& r) {
   return j;
 }
 
+/// The teacher's own measurements: "teacher_learned" (mini-CLIP: training, image level, cosines)
+/// or "teacher_image_zero_shot" (the simulated teacher).
+void add_teacher_json(nlohmann::json& j, const teacher_report& r) {
+  if (r.learned)
+    j["teacher_learned"] = teacher_json(r);
+  else
+    j["teacher_image_zero_shot"] = image_zero_shot_json(r.image);
+}
+
 void print_teacher(const teacher_report& r) {
-  if (!r.learned) return;
   const auto& m = r.image;
+  if (!r.learned) {
+    std::printf(
+        "\nsimulated teacher: image-level zero-shot on %zu test scenes, mAP over the object "
+        "classes %.1f (seen %.1f, unseen %.1f; chance %.1f / %.1f / %.1f), R-precision %.1f "
+        "(chance %.1f)\n",
+        m.images, 100 * m.map_objects, 100 * m.map_seen, 100 * m.map_unseen, 100 * m.chance_objects,
+        100 * m.chance_seen, 100 * m.chance_unseen, 100 * m.r_precision,
+        100 * m.r_precision_chance);
+    std::fflush(stdout);
+    return;
+  }
   const auto& c = r.cosines;
   std::printf(
       "\nmini-CLIP teacher (%s %.0f s): image-level zero-shot on %zu test scenes, mAP over the "
@@ -435,6 +475,19 @@ int run(run_options ro, const control_options& o) {
                std::chrono::duration<double>(clock_type::now() - t_targets).count());
   const auto teacher = train::evaluate_teacher(world, cls);
   const auto config_json = examples::to_json(option_fields(ro));
+
+  if (o.teacher_only) {  // the teacher's own numbers, no student
+    print_table({{"teacher zero-shot (tokens)", teacher}});
+    print_teacher(teacher_rep);
+    if (out_dir) {
+      auto j = nlohmann::json::object();
+      j["teacher"] = metrics_json(teacher);
+      add_teacher_json(j, teacher_rep);
+      j["config"] = config_json;
+      write_json(*out_dir / "teacher.json", j);
+    }
+    return 0;
+  }
 
   if (o.ablation) {
     const std::vector<std::pair<bool, bool>> arms = {
@@ -546,7 +599,7 @@ int run(run_options ro, const control_options& o) {
     j["seconds"] = seconds;
     if (base) j["baseline"] = metrics_json(*base);
     j["teacher"] = metrics_json(teacher);
-    if (teacher_rep.learned) j["teacher_learned"] = teacher_json(teacher_rep);
+    add_teacher_json(j, teacher_rep);
     j["class_names"] = nlohmann::json::array();
     for (index_t k = 0; k < toy::class_count; ++k)
       j["class_names"].push_back(toy::class_name(std::int32_t(k)));
@@ -625,8 +678,13 @@ int main(int argc, char** argv) {
                  "unseen classes reaches this (0..1) and its loss fell (tests)");
   o.teacher_cache = default_teacher_cache();
   app.add_option("--teacher-cache", o.teacher_cache,
-                 "directory of trained mini-CLIP teachers (--teacher learned); \"\" = no cache")
+                 "directory of trained mini-CLIP teachers (--teacher learned)")
       ->capture_default_str();
+  app.add_flag("--teacher-only", o.teacher_only,
+               "make the world and its teacher, print the teacher's own zero-shot (with --out: "
+               "teacher.json) and stop");
+  app.add_flag("--no-teacher-cache", o.no_teacher_cache,
+               "train the learned teacher even when a cached one exists, and do not cache it");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -637,6 +695,7 @@ int main(int argc, char** argv) {
     std::vector<std::pair<option_field*, std::string>> explicit_values;
     for (auto& f : fields.all())
       if (examples::given(app, f)) explicit_values.push_back({&f, f.get()});
+    if (o.no_teacher_cache) o.teacher_cache.clear();
     if (o.quick) {
       ro.train.schedule.total_steps = 150;
       ro.train.schedule.warmup_steps = 15;
