@@ -5,17 +5,24 @@
 // fusion, prototypes from the synthesizer). At the end: mIoU(S), mIoU(U), hIoU next to the
 // seen-only baseline and the teacher's own zero-shot segmentation.
 //
-// Every option that changes the result is a described field (train/config.hpp, toy/dataset.hpp
-// and `describe(run_options)` below): the command line, metrics.json's "config" and the
-// checkpoint's configuration all come from those descriptions.
+// Every option that changes the result is a described field (train/config.hpp, toy/dataset.hpp,
+// clip/config.hpp and `describe(run_options)` below): the command line, metrics.json's "config"
+// and the checkpoint's configuration all come from those descriptions.
+//
+// `--teacher learned` replaces the simulated teacher by mini-CLIP (zss/clip/): trained here from
+// captions of toy scenes (or loaded from the teacher cache, keyed by everything its weights
+// depend on), its class prompts become the text embeddings and its CLS and MaskCLIP tokens the
+// teacher's outputs.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <numeric>
@@ -24,6 +31,8 @@
 #include <vector>
 
 #include "common/option_binding.hpp"
+#include "zss/clip/evaluate.hpp"
+#include "zss/clip/teacher.hpp"
 #include "zss/io/atomic_file.hpp"
 #include "zss/io/image_io.hpp"
 #include "zss/train/sampler.hpp"
@@ -36,10 +45,18 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-/// What a run's result depends on: the trainer, the toy world, the inference calibration.
+/// Which teacher the world uses.
+enum class teacher_kind { simulated, learned };
+const enum_names<teacher_kind, 2> teacher_kind_names{
+    {{teacher_kind::simulated, "simulated"}, {teacher_kind::learned, "learned"}}};
+
+/// What a run's result depends on: the trainer, the toy world, the teacher, the inference
+/// calibration.
 struct run_options {
   train::trainer_options train;
   toy::world_options world;
+  teacher_kind teacher = teacher_kind::simulated;
+  clip::options clip;      ///< mini-CLIP (used with `teacher = learned`)
   double calibration = 0;  ///< γ subtracted from the seen classes' scores at inference
 };
 
@@ -47,6 +64,9 @@ template <class V>
 void describe(V& v, run_options& o) {
   describe(v, o.train);
   v.nested("world.", o.world);
+  v.choice("teacher", o.teacher, teacher_kind_names,
+           "the simulated CLIP teacher or mini-CLIP, learned from captions (zss/clip/)", "teacher");
+  v.nested("mini_clip.", o.clip, "clip-");
   v.field("calibration", o.calibration, "gamma subtracted from seen classes' scores at inference",
           checks::finite(), "calibration");
 }
@@ -55,12 +75,20 @@ void describe(V& v, run_options& o) {
 struct control_options {
   std::string out;
   bool resume = false, ablation = false, quick = false, baseline = true, quiet = false,
-       recipe = false, teacher_only = false;
+       recipe = false, no_teacher_cache = false, teacher_only = false;
   index_t seeds = 3, panels = 6;
   std::vector<std::string> arms = {"baseline", "glm", "plm", "glm+plm", "plm-tokens"};
   std::uint64_t checkpoint_every = 0;
-  double require_gain = -1;
+  double require_gain = -1, require_teacher_map = -1;
+  std::string teacher_cache;  ///< directory of trained mini-CLIP teachers ("" = none)
 };
+
+/// `$XDG_CACHE_HOME/zss`, else `$HOME/.cache/zss`, else "" (no cache).
+std::string default_teacher_cache() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/zss";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/zss";
+  return {};
+}
 
 struct run_result {
   eval::segmentation_metrics metrics;
@@ -142,17 +170,20 @@ struct progress {
   clock_type::time_point start = clock_type::now();
   std::uint64_t first = 0;
   void update(std::uint64_t step, const train::step_losses& l, index_t batch) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "loss %.3f (ce %.3f nel %.3f glm %.3f syn %.3f)", l.total, l.ce,
+                  l.nel, l.glm, l.syn);
+    update(step, std::string(buf), batch);
+  }
+  void update(std::uint64_t step, const std::string& numbers, index_t batch) {
     if (quiet) return;
     const double sec = std::chrono::duration<double>(clock_type::now() - start).count();
     const double done = double(step - first);
     const double ips = sec > 0 ? done * double(batch) / sec : 0.0;
     const double eta = done > 0 ? sec / done * double(total - step) : 0.0;
-    char buf[256];
-    std::snprintf(buf, sizeof buf,
-                  "%s step %5llu/%llu  loss %.3f (ce %.3f nel %.3f glm %.3f syn %.3f)  %6.0f img/s "
-                  " ETA %3.0fs",
-                  label.c_str(), (unsigned long long)step, (unsigned long long)total, l.total, l.ce,
-                  l.nel, l.glm, l.syn, ips, eta);
+    char buf[320];
+    std::snprintf(buf, sizeof buf, "%s step %5llu/%llu  %s  %6.0f img/s  ETA %3.0fs", label.c_str(),
+                  (unsigned long long)step, (unsigned long long)total, numbers.c_str(), ips, eta);
     if (tty) {
       std::fprintf(stderr, "\r%s\033[K", buf);
       if (step == total) std::fputc('\n', stderr);
@@ -280,6 +311,182 @@ void print_table(const std::vector<std::pair<std::string, eval::segmentation_met
   std::fflush(stdout);
 }
 
+/// What the learned teacher measured about itself (empty for the simulated teacher).
+struct teacher_report {
+  bool learned = false, cached = false;
+  double seconds = 0;  ///< training, or loading from the cache
+  double first_loss = std::nan(""), last_loss = std::nan("");  ///< means of 10 steps
+  fs::path file;                                               ///< the cache file ("" = none)
+  clip::image_zero_shot_metrics image;
+  clip::cosine_statistics cosines;
+};
+
+/// The teacher's image-level zero-shot on the world's test scenes: its CLS embeddings ranked
+/// against the class embeddings (clip/evaluate.hpp; a class is present when visible by the
+/// captions' rule, `min_pixels`).
+clip::image_zero_shot_metrics image_zero_shot(const toy::world<T>& world, index_t min_pixels) {
+  const index_t N = world.test.size(), D = world.text.shape()[1];
+  tensor<T, 2> cls = tensor<T, 2>::from_shape({N, D});
+  std::vector<std::array<bool, toy::class_count>> present;
+  for (index_t i = 0; i < N; ++i) {
+    std::copy_n(world.test_teacher[i].cls.data(), D, &cls(i, 0));
+    present.push_back(clip::visible_classes(world.test[i], min_pixels));
+  }
+  return clip::image_zero_shot<T>(as_matrix(cls), present, as_matrix(world.text),
+                                  world.params.scenes.split);
+}
+
+/**
+ * With `--teacher learned`: trains mini-CLIP for this world's seed (or loads it from the cache)
+ * and makes it the world's teacher (clip/teacher.hpp); then measures its image-level zero-shot
+ * and cosine statistics on the test scenes.
+ */
+teacher_report apply_teacher(const run_options& ro, toy::world<T>& world,
+                             const control_options& o) {
+  teacher_report r;
+  const auto& co = ro.clip;
+  if (ro.teacher != teacher_kind::learned) {  // the simulated teacher: image level only
+    r.image = image_zero_shot(world, co.captions.min_pixels);
+    return r;
+  }
+  r.learned = true;
+  const std::uint64_t seed = world.params.seed;
+  const int threads = ro.train.threads;
+  const auto t0 = clock_type::now();
+  clip::trainer<T> tr(co, seed, threads);
+  const auto key = clip::cache_key(co, world.params.scenes, seed, threads);
+  if (!o.teacher_cache.empty()) {
+    r.file = clip::cache_file(o.teacher_cache, key);
+    r.cached = clip::load_cached(tr, r.file, key);
+  }
+  if (r.cached) {
+    std::fprintf(stderr, "mini-CLIP teacher: loaded %s\n", r.file.c_str());
+  } else {
+    std::fprintf(stderr, "mini-CLIP teacher: %zu captioned scenes, %llu steps of %zu ...\n",
+                 co.train.corpus, (unsigned long long)co.steps(), co.train.batch);
+    const clip::corpus data(world.params.scenes, co.captions, co.train.corpus, seed, threads);
+    progress prog;
+    prog.quiet = o.quiet;
+    prog.label = "mini-CLIP seed " + std::to_string(seed);
+    prog.total = co.steps();
+    std::vector<double> losses;
+    tr.run(data, [&](std::uint64_t step, const clip::step_stats& st) {
+      losses.push_back(st.loss);
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "loss %.3f  pair acc %.2f  scale %5.1f", st.loss, st.accuracy,
+                    st.scale);
+      prog.update(step, std::string(buf), std::min(co.train.batch, data.size()));
+    });
+    const index_t n = std::min<index_t>(10, losses.size());
+    r.first_loss = std::accumulate(losses.begin(), losses.begin() + long(n), 0.0) / double(n);
+    r.last_loss = std::accumulate(losses.end() - long(n), losses.end(), 0.0) / double(n);
+    if (!r.file.empty()) {
+      try {
+        clip::save_cached(tr, r.file, key);
+      } catch (const std::exception& e) {  // a cache that cannot be written only costs time
+        std::fprintf(stderr, "mini-CLIP teacher: not cached (%s)\n", e.what());
+        r.file.clear();
+      }
+    }
+  }
+  r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+  clip::use_learned_teacher(world, tr.net(), co.captions.names, threads);
+  // Image level and cosines on the test scenes (held out from the teacher's corpus too).
+  r.image = image_zero_shot(world, co.captions.min_pixels);
+  std::vector<std::array<bool, toy::class_count>> present;
+  std::vector<std::vector<std::int32_t>> captions;
+  for (index_t i = 0; i < world.test.size(); ++i) {
+    present.push_back(clip::visible_classes(world.test[i], co.captions.min_pixels));
+    captions.push_back(
+        clip::make_caption(world.test[i], co.captions, seed, toy::test_index_base + i).tokens);
+  }
+  const auto cap = tr.net().encode_text(captions, threads);
+  r.cosines = clip::cosine_stats<T>(world.test, world.test_teacher, as_matrix(cap),
+                                    as_matrix(world.text), present);
+  return r;
+}
+
+nlohmann::json number_json(double v) {
+  return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
+}
+
+nlohmann::json image_zero_shot_json(const clip::image_zero_shot_metrics& m) {
+  nlohmann::json j = {{"map_objects", m.map_objects},
+                      {"map_seen", m.map_seen},
+                      {"map_unseen", m.map_unseen},
+                      {"chance_objects", m.chance_objects},
+                      {"chance_seen", m.chance_seen},
+                      {"chance_unseen", m.chance_unseen},
+                      {"r_precision", m.r_precision},
+                      {"r_precision_chance", m.r_precision_chance},
+                      {"images", m.images}};
+  j["ap"] = nlohmann::json::array();
+  for (double v : m.ap) j["ap"].push_back(number_json(v));
+  return j;
+}
+
+nlohmann::json teacher_json(const teacher_report& r) {
+  nlohmann::json j;
+  auto num = number_json;
+  j["cached"] = r.cached, j["seconds"] = r.seconds, j["first_loss"] = num(r.first_loss),
+  j["last_loss"] = num(r.last_loss), j["cache_file"] = r.file.string();
+  j["image_zero_shot"] = image_zero_shot_json(r.image);
+  const auto& c = r.cosines;
+  auto ms = [](const clip::mean_std& x) {
+    return nlohmann::json{{"mean", x.mean()}, {"std", x.std()}};
+  };
+  j["cosines"] = {{"image_caption_matching", ms(c.matching)},
+                  {"image_caption_non_matching", ms(c.non_matching)},
+                  {"image_prompt_present", ms(c.prompt_present)},
+                  {"image_prompt_absent", ms(c.prompt_absent)},
+                  {"token_prompt_own", ms(c.token_own)},
+                  {"token_prompt_other", ms(c.token_other)},
+                  {"prompt_prompt", ms(c.prompt_prompt)},
+                  {"modality_gap", c.gap}};
+  return j;
+}
+
+/// The teacher's own measurements: "teacher_learned" (mini-CLIP: training, image level, cosines)
+/// or "teacher_image_zero_shot" (the simulated teacher).
+void add_teacher_json(nlohmann::json& j, const teacher_report& r) {
+  if (r.learned)
+    j["teacher_learned"] = teacher_json(r);
+  else
+    j["teacher_image_zero_shot"] = image_zero_shot_json(r.image);
+}
+
+void print_teacher(const teacher_report& r) {
+  const auto& m = r.image;
+  if (!r.learned) {
+    std::printf(
+        "\nsimulated teacher: image-level zero-shot on %zu test scenes, mAP over the object "
+        "classes %.1f (seen %.1f, unseen %.1f; chance %.1f / %.1f / %.1f), R-precision %.1f "
+        "(chance %.1f)\n",
+        m.images, 100 * m.map_objects, 100 * m.map_seen, 100 * m.map_unseen, 100 * m.chance_objects,
+        100 * m.chance_seen, 100 * m.chance_unseen, 100 * m.r_precision,
+        100 * m.r_precision_chance);
+    std::fflush(stdout);
+    return;
+  }
+  const auto& c = r.cosines;
+  std::printf(
+      "\nmini-CLIP teacher (%s %.0f s): image-level zero-shot on %zu test scenes, mAP over the "
+      "object classes %.1f (seen %.1f, unseen %.1f; chance %.1f / %.1f / %.1f), R-precision "
+      "%.1f (chance %.1f)\n",
+      r.cached ? "loaded in" : "trained in", r.seconds, m.images, 100 * m.map_objects,
+      100 * m.map_seen, 100 * m.map_unseen, 100 * m.chance_objects, 100 * m.chance_seen,
+      100 * m.chance_unseen, 100 * m.r_precision, 100 * m.r_precision_chance);
+  std::printf(
+      "cosines: image-caption matching %.3f +- %.3f, non-matching %.3f +- %.3f; dense token-own "
+      "class prompt %.3f, other prompts %.3f; prompt-prompt %.3f; modality gap %.3f\n",
+      c.matching.mean(), c.matching.std(), c.non_matching.mean(), c.non_matching.std(),
+      c.token_own.mean(), c.token_other.mean(), c.prompt_prompt.mean(), c.gap);
+  if (!r.cached)
+    std::printf("contrastive loss %.3f -> %.3f (mean of the first and last 10 steps)\n",
+                r.first_loss, r.last_loss);
+  std::fflush(stdout);
+}
+
 int run(run_options ro, const control_options& o) {
   const auto t_start = clock_type::now();
   std::optional<fs::path> out_dir;
@@ -304,7 +511,8 @@ int run(run_options ro, const control_options& o) {
   wp.seed = cfg.seed;
   std::fprintf(stderr, "toy world: %zu train / %zu test images, seed %llu ...\n", wp.train_images,
                wp.test_images, (unsigned long long)wp.seed);
-  const auto world = toy::make_world<T>(wp, cfg.threads);
+  auto world = toy::make_world<T>(wp, cfg.threads);
+  const auto teacher_rep = apply_teacher(ro, world, o);
   const train::toy_classes<T> cls(world);
 
   const auto t_targets = clock_type::now();
@@ -326,11 +534,14 @@ int run(run_options ro, const control_options& o) {
       tstats.unseen.cos_own, tstats.seen.cos_other, tstats.unseen.cos_other,
       100 * tstats.seen.nearest_is_own, 100 * tstats.unseen.nearest_is_own, tstats.cls_cos_present,
       tstats.cls_cos_absent, tstats.gap_cos);
-  if (o.teacher_only) {
+  if (o.teacher_only) {  // the teacher's own numbers, no student
+    print_table({{"teacher zero-shot (tokens)", teacher}});
+    print_teacher(teacher_rep);
     if (out_dir) {
-      nlohmann::json j;
+      auto j = nlohmann::json::object();
       j["teacher"] = metrics_json(teacher);
       j["teacher_statistics"] = teacher_statistics_json(tstats);
+      add_teacher_json(j, teacher_rep);
       j["config"] = config_json;
       write_json(*out_dir / "teacher.json", j);
     }
@@ -368,7 +579,9 @@ int run(run_options ro, const control_options& o) {
       rs.train.seed = cfg.seed + s;
       auto wps = wp;
       wps.seed = rs.train.seed;
-      const auto ws = s == 0 ? toy::world<T>() : toy::make_world<T>(wps, cfg.threads);
+      auto ws = s == 0 ? toy::world<T>() : toy::make_world<T>(wps, cfg.threads);
+      const auto rep = s == 0 ? teacher_rep : apply_teacher(ro, ws, o);
+      if (rep.learned) aj["teacher_learned"].push_back(teacher_json(rep));
       const auto& wref = s == 0 ? world : ws;
       const train::toy_classes<T> cs(wref);
       const auto tg = s == 0 ? std::vector<image_targets<T>>()
@@ -431,6 +644,7 @@ int run(run_options ro, const control_options& o) {
     auto tj = row("teacher's own zero-shot", teachers);
     tj["runs"] = teacher_runs;
     aj["teacher"] = tj;
+    print_teacher(teacher_rep);
     aj["config"] = config_json;
     aj["seconds"] = std::chrono::duration<double>(clock_type::now() - t_start).count();
     const fs::path file = out_dir ? *out_dir / "ablation.json" : fs::path("ablation.json");
@@ -475,6 +689,7 @@ int run(run_options ro, const control_options& o) {
   if (main_run.probe) print_probe("\npseudo weights (synthesizer)", *main_run.probe);
   if (main_run.probe_teacher_tokens)
     print_probe("pseudo weights (teacher tokens)", *main_run.probe_teacher_tokens);
+  print_teacher(teacher_rep);
   const double seconds = std::chrono::duration<double>(clock_type::now() - t_start).count();
   std::printf("\n%.1f s in total (this run %.1f s)\n", seconds, main_run.seconds);
 
@@ -488,6 +703,7 @@ int run(run_options ro, const control_options& o) {
     if (main_run.probe) j["probe"] = probe_json(*main_run.probe);
     if (main_run.probe_teacher_tokens)
       j["probe_teacher_tokens"] = probe_json(*main_run.probe_teacher_tokens);
+    add_teacher_json(j, teacher_rep);
     j["class_names"] = nlohmann::json::array();
     for (index_t k = 0; k < toy::class_count; ++k)
       j["class_names"].push_back(toy::class_name(std::int32_t(k)));
@@ -503,6 +719,15 @@ int run(run_options ro, const control_options& o) {
     }
     std::printf("wrote %s/metrics.json, %zu panels, checkpoint.zss\n", out_dir->c_str(),
                 std::min<index_t>(o.panels, world.test.size()));
+  }
+  if (o.require_teacher_map >= 0) {
+    if (!teacher_rep.learned)
+      throw std::invalid_argument("--require-teacher-map needs --teacher learned");
+    const bool fell = teacher_rep.cached || teacher_rep.last_loss < teacher_rep.first_loss;
+    std::printf("teacher's unseen-class mAP %.1f (required %.1f), loss fell: %s\n",
+                100 * teacher_rep.image.map_unseen, 100 * o.require_teacher_map,
+                fell ? "yes" : "no");
+    if (teacher_rep.image.map_unseen < o.require_teacher_map || !fell) return 4;
   }
   if (o.require_gain >= 0) {
     if (!base)
@@ -531,8 +756,8 @@ int main(int argc, char** argv) {
                "init, delta 10, "
                "no L_ce gradient into the pseudo prototypes); options given explicitly win");
   app.add_flag("--quick", o.quick,
-               "preset for tests: 192 / 48 scenes, 150 steps, warm-up 15, 2 panels; options given "
-               "explicitly win");
+               "preset for tests: 192 / 48 scenes, 150 steps, warm-up 15, 2 panels (mini-CLIP: "
+               "1024 scenes, 150 steps, warm-up 15); options given explicitly win");
   app.add_option("--out", o.out,
                  "write metrics.json, panel PNGs and checkpoint.zss into this directory");
   app.add_flag("--resume", o.resume,
@@ -555,12 +780,20 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_flag("!--no-baseline", o.baseline, "do not train the seen-only baseline reference");
   app.add_flag("--quiet", o.quiet, "no progress display");
-  app.add_flag(
-      "--teacher-only", o.teacher_only,
-      "report the teacher (zero-shot metrics, token and CLS cosines; DIR/teacher.json with "
-      "--out) and stop");
   app.add_option("--require-unseen-gain", o.require_gain,
                  "exit 3 unless mIoU(U) beats the baseline's by this much (0..1; tests)");
+  app.add_option("--require-teacher-map", o.require_teacher_map,
+                 "with --teacher learned: exit 4 unless the teacher's image-level mAP over the "
+                 "unseen classes reaches this (0..1) and its loss fell (tests)");
+  o.teacher_cache = default_teacher_cache();
+  app.add_option("--teacher-cache", o.teacher_cache,
+                 "directory of trained mini-CLIP teachers (--teacher learned)")
+      ->capture_default_str();
+  app.add_flag("--teacher-only", o.teacher_only,
+               "make the world and its teacher, print the teacher's own zero-shot, token and CLS "
+               "cosines (with --out: teacher.json) and stop");
+  app.add_flag("--no-teacher-cache", o.no_teacher_cache,
+               "train the learned teacher even when a cached one exists, and do not cache it");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -571,11 +804,15 @@ int main(int argc, char** argv) {
     std::vector<std::pair<option_field*, std::string>> explicit_values;
     for (auto& f : fields.all())
       if (examples::given(app, f)) explicit_values.push_back({&f, f.get()});
+    if (o.no_teacher_cache) o.teacher_cache.clear();
     if (o.quick) {
       ro.train.schedule.total_steps = 150;
       ro.train.schedule.warmup_steps = 15;
       ro.world.train_images = 192;
       ro.world.test_images = 48;
+      ro.clip.train.schedule.total_steps = 150;  // the learned teacher's quick size
+      ro.clip.train.schedule.warmup_steps = 15;
+      ro.clip.train.corpus = 1024;
       if (app.count("--panels") == 0) o.panels = 2;
     }
     if (o.recipe) ro.train.use_synthesizer_recipe();
@@ -585,7 +822,12 @@ int main(int argc, char** argv) {
     if (!examples::given(app, *warm))
       ro.train.schedule.warmup_steps =
           std::min(ro.train.schedule.warmup_steps, ro.train.schedule.total_steps);
+    if (!examples::given(app, *fields.find("mini_clip.train.warmup")))
+      ro.clip.train.schedule.warmup_steps =
+          std::min(ro.clip.train.schedule.warmup_steps, ro.clip.train.schedule.total_steps);
     ro.train.encoder.embed_dim = ro.world.text.dim;  // the student's width is the text's
+    ro.clip.model.dim = ro.world.text.dim;           // and so is mini-CLIP's
+    if (ro.teacher == teacher_kind::learned) ro.clip.validate();
     ro.train.validate();
     return run(ro, o);
   } catch (const std::exception& e) {
