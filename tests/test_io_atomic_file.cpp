@@ -20,28 +20,20 @@
 #include <thread>
 #include <vector>
 
+#include "support/error_of.hpp"
 #include "support/temp_dir.hpp"
 #include "zss/io/atomic_file.hpp"
 
 namespace test_io_atomic_file {
 
 using namespace zss;
+using zss::test::error_of;
 using zss::test::read_bytes;
 using zss::test::temp_dir;
 using zss::test::write_bytes;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
 
 bool has(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;

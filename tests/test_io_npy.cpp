@@ -8,12 +8,14 @@
 #include <limits>
 #include <string>
 
+#include "support/error_of.hpp"
 #include "support/temp_dir.hpp"
 #include "zss/io/npy.hpp"
 
 namespace test_io_npy {
 
 using namespace zss;
+using zss::test::error_of;
 using zss::test::temp_dir;
 using zss::test::write_bytes;
 
@@ -42,16 +44,6 @@ std::string raw(std::initializer_list<T> values) {
   std::size_t i = 0;
   for (T v : values) std::memcpy(s.data() + sizeof(T) * i++, &v, sizeof(T));
   return s;
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 bool contains(const std::string& s, const std::string& part) {
