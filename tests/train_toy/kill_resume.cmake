@@ -11,6 +11,7 @@
 #    the world generation, a step or a write, or never if the machine is fast), then resumed.
 # 3. B's and C's metrics.json, panels and checkpoint.zss equal A's byte for byte; timings.json
 #    (wall-clock times) is the only output allowed to differ, and no temporary is left behind.
+# 4. D: killed at step 51 of 52 without --checkpoint-every: the default (50) saved a checkpoint.
 cmake_minimum_required(VERSION 3.20)  # script mode: today's policies
 foreach(v TOOL WORK)
   if(NOT DEFINED ${v})
@@ -20,9 +21,9 @@ endforeach()
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")
 # A tiny run: 12 steps of 4 images (32 x 32), a checkpoint every 4 steps.
-set(run ${TOOL} --quick --steps 12 --warmup 2 --batch 4 --height 32 --width 32 --train-images 16
-    --test-images 4 --widths 8,16,16,16,16 --bank 16 --no-baseline --threads 2
-    --checkpoint-every 4 --quiet)
+set(tiny ${TOOL} --quick --warmup 2 --batch 4 --height 32 --width 32 --train-images 16
+    --test-images 4 --widths 8,16,16,16,16 --bank 16 --no-baseline --threads 2 --quiet)
+set(run ${tiny} --steps 12 --checkpoint-every 4)
 set(compared metrics.json checkpoint.zss panel_0.png panel_1.png)
 
 function(run_to_end dir)
@@ -93,6 +94,15 @@ run_to_end(${WORK}/B --resume)
 run_killed(${WORK}/C timer:0.3 ALLOW_FINISH)
 check_no_partial(${WORK}/C)
 run_to_end(${WORK}/C --resume)
+
+# D: without --checkpoint-every a run with --out still saves every 50 steps (issue #17: a kill
+# used to lose everything before the end).
+set(run ${tiny} --steps 52)
+run_killed(${WORK}/D trainer.step:51)
+if(NOT EXISTS ${WORK}/D/checkpoint.zss)
+  message(FATAL_ERROR "no checkpoint after a kill at step 51 of a run with the default "
+                      "--checkpoint-every (50)")
+endif()
 
 foreach(other A2 B C)
   foreach(f IN LISTS compared)
