@@ -4,35 +4,63 @@
 //   zss-kmeans tokens.npy --k 8 --k 16 --seed 1 --labels labels.npy --centroids centroids.npy
 //   zss-kmeans tokens.npy --init window:4 --spherical
 //
-// Prints one line per K: "k=K inertia=… iterations=… converged=true|false". With several K,
-// output files get "-k<K>" before their extension (labels-k8.npy, labels-k16.npy). Labels are
-// int32 of shape N (or H × W for grid input); centroids are K × D in the input's dtype.
-// Bad input (missing file, wrong dtype or rank, non-finite values, K > N, …) prints an error
-// and exits with status 1; no output file is written unless every K succeeded.
+// Prints one line per K: "k=K inertia=… iterations=… converged=true|false" (on standard error
+// when an output goes to standard output). With several K, output files get "-k<K>" before
+// their extension (labels-k8.npy, labels-k16.npy). Labels are int32 of shape N (or H × W for
+// grid input); centroids are K × D in the input's dtype.
+//
+// Outputs (io/atomic_file.hpp, README "Command-line tools"): checked before any work (folder
+// exists and is writable, not the input, not another output, no block device or socket); "-"
+// or /dev/stdout is standard output, an existing FIFO or character device is written into;
+// written to temporaries and renamed only when every K succeeded and every output is complete.
+// Bad input or options print an error naming the file or option and exit with status 1
+// (CLI11's own parse errors: its exit codes); no output is then written or changed.
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "common/option_binding.hpp"
 #include "common/tool_common.hpp"
 #include "zss/cluster/kmeans.hpp"
+#include "zss/io/atomic_file.hpp"
 #include "zss/io/npy.hpp"
 
 namespace {
 
 struct options {
   std::string input;
-  std::vector<std::size_t> ks;
+  std::vector<zss::index_t> ks;
   std::uint64_t seed = 0;
-  std::size_t max_iter = 300;
+  zss::index_t max_iter = 300;
   double tol = 1e-4;
   std::string init = "kmeans++";
   bool spherical = false;
   int threads = 0;
   std::string labels, centroids;
 };
+
+/// The numeric options, parsed strictly (core/option_fields.hpp): "--k -1" is refused as
+/// negative, ranges print readably.
+template <class V>
+void describe(V& v, options& o) {
+  using namespace zss;
+  v.field("k", o.ks,
+          "number of clusters; repeat (or separate by commas) for several K, one line and one set "
+          "of files each",
+          checks::at_least(1), "k", false);
+  v.field("seed", o.seed, "k-means++ seed", {}, "seed");
+  v.field("max_iter", o.max_iter, "Lloyd iterations at most", checks::at_least(1), "max-iter");
+  v.field("tol", o.tol,
+          "stop when the centre shift <= tol * mean variance (0: only when no label changes)",
+          checks::non_negative(), "tol");
+  v.field("spherical", o.spherical, "renormalise centroids after each update (cosine K-Means)",
+          "spherical");
+  v.field("threads", o.threads, "OpenMP threads (0 = default)", checks::non_negative(), "threads");
+}
 
 /// "out.npy" → "out-k8.npy" when several K are written.
 std::filesystem::path with_k(const std::string& file, std::size_t k, bool several) {
@@ -43,7 +71,8 @@ std::filesystem::path with_k(const std::string& file, std::size_t k, bool severa
 }
 
 template <class T>
-int run(const options& o, const zss::npy_header& h) {
+int run(const options& o, const zss::npy_header& h, zss::output_set& out,
+        const std::vector<std::size_t>& label_out, const std::vector<std::size_t>& centroid_out) {
   const bool grid = h.rank() == 3;
   const zss::index_t n = grid ? h.shape[0] * h.shape[1] : h.shape[0],
                      d = grid ? h.shape[2] : h.shape[1];
@@ -62,17 +91,15 @@ int run(const options& o, const zss::npy_header& h) {
   p.tol = o.tol;
   p.spherical = o.spherical;
   p.threads = o.threads;
-  std::vector<std::size_t> ks = o.ks;
+  std::vector<zss::index_t> ks = o.ks;
   if (o.init.rfind("window:", 0) == 0) {
     if (!grid)
       throw std::invalid_argument("--init window:S needs an H x W x D grid input, '" + o.input +
                                   "' holds " + h.describe());
-    std::size_t s = 0;
+    zss::index_t s = 0;
     try {
-      std::size_t used = 0;
-      s = std::stoul(o.init.substr(7), &used);
-      if (used != o.init.size() - 7) s = 0;
-    } catch (const std::exception&) {
+      s = zss::detail::parse_integer<zss::index_t>("--init window:S", o.init.substr(7));
+    } catch (const std::invalid_argument&) {
       s = 0;
     }
     if (s == 0)
@@ -89,38 +116,40 @@ int run(const options& o, const zss::npy_header& h) {
                                   std::to_string(h.shape[0]) + " x " + std::to_string(h.shape[1]) +
                                   " grid; drop --k or pass --k " + std::to_string(k));
     ks = {k};
-  } else if (o.init == "kmeans++") {
-    if (ks.empty()) throw std::invalid_argument("--k is required with --init kmeans++");
-  } else {
-    throw std::invalid_argument("--init must be 'kmeans++' or 'window:S', got '" + o.init + "'");
   }
   for (auto k : ks)
-    if (k == 0 || k > n)
+    if (k > n)
       throw std::invalid_argument("k (" + std::to_string(k) +
-                                  ") must be in [1, number of points (" + std::to_string(n) + ")]");
+                                  ") must be in [1, number of points (" + std::to_string(n) +
+                                  ")] of '" + o.input + "'");
 
   std::vector<zss::kmeans_result<T>> results;
   for (auto k : ks) {
     p.k = k;
-    results.push_back(zss::kmeans(zss::matrix_ref<const T>(X.data(), n, d), p));
-  }
-  for (std::size_t i = 0; i < ks.size(); ++i) {
-    const auto& r = results[i];
-    std::printf("k=%zu inertia=%.9g iterations=%zu converged=%s\n", ks[i], r.inertia, r.iterations,
-                r.converged ? "true" : "false");
-  }
-  const bool several = ks.size() > 1;
-  for (std::size_t i = 0; i < ks.size(); ++i) {
-    const auto& r = results[i];
-    if (!o.labels.empty()) {
-      if (grid)
-        zss::save_npy(with_k(o.labels, ks[i], several), r.labels.data(),
-                      std::array<zss::index_t, 2>{h.shape[0], h.shape[1]});
-      else
-        zss::save_npy(with_k(o.labels, ks[i], several), r.labels.data(),
-                      std::array<zss::index_t, 1>{n});
+    try {
+      results.push_back(zss::kmeans(zss::matrix_ref<const T>(X.data(), n, d), p));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("'" + o.input + "': " + e.what());
     }
-    if (!o.centroids.empty()) zss::save_npy(with_k(o.centroids, ks[i], several), r.centroids);
+  }
+  for (std::size_t i = 0; i < ks.size(); ++i) {
+    const auto& r = results[i];
+    if (!label_out.empty()) {
+      const std::string bytes =
+          grid ? xt::dump_npy(xt::adapt(r.labels.data(), n, xt::no_ownership(),
+                                        std::array<zss::index_t, 2>{h.shape[0], h.shape[1]}))
+               : xt::dump_npy(xt::adapt(r.labels.data(), n, xt::no_ownership(),
+                                        std::array<zss::index_t, 1>{n}));
+      out.write_bytes(label_out[i], bytes);
+    }
+    if (!centroid_out.empty()) out.write_bytes(centroid_out[i], xt::dump_npy(r.centroids));
+  }
+  out.commit();
+  std::FILE* report = out.uses_stdout() ? stderr : stdout;
+  for (std::size_t i = 0; i < ks.size(); ++i) {
+    const auto& r = results[i];
+    std::fprintf(report, "k=%zu inertia=%.9g iterations=%zu converged=%s\n", ks[i], r.inertia,
+                 r.iterations, r.converged ? "true" : "false");
   }
   return 0;
 }
@@ -131,36 +160,48 @@ int main(int argc, char** argv) {
   CLI::App app{
       "zss-kmeans: K-Means of the rows of a float32/float64 .npy file (N x D or H x W x D)"};
   options o;
+  zss::option_fields fields(o);
   app.add_option("INPUT", o.input, "input .npy, float32 or float64, shape N x D or H x W x D")
       ->required();
-  app.add_option("--k", o.ks,
-                 "number of clusters; repeat for several K (one line and one set of files each)");
-  app.add_option("--seed", o.seed, "k-means++ seed")->capture_default_str();
-  app.add_option("--max-iter", o.max_iter, "Lloyd iterations at most")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option(
-         "--tol", o.tol,
-         "stop when the centre shift <= tol * mean variance (0: only when no label changes)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+  zss::examples::add_options(app, fields);
   app.add_option("--init", o.init,
                  "kmeans++, or window:S (average-pool seeds with window S; needs H x W x D input)")
       ->capture_default_str();
-  app.add_flag("--spherical", o.spherical,
-               "renormalise centroids after each update (cosine K-Means)");
-  app.add_option("--threads", o.threads, "OpenMP threads (0 = default)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
   app.add_option("--labels", o.labels,
-                 "write int32 labels here (.npy; '-k<K>' is added with several K)");
+                 "write int32 labels here (.npy; '-k<K>' is added with several K; '-' = standard "
+                 "output)");
   app.add_option("--centroids", o.centroids,
-                 "write K x D centroids here (.npy; '-k<K>' is added with several K)");
+                 "write K x D centroids here (.npy; '-k<K>' is added with several K; '-' = "
+                 "standard output)");
   CLI11_PARSE(app, argc, argv);
 
   return zss::tools::run_tool("zss-kmeans", [&] {
-    if (!o.labels.empty()) zss::tools::check_output_path("--labels", o.labels);
-    if (!o.centroids.empty()) zss::tools::check_output_path("--centroids", o.centroids);
+    if (o.init == "kmeans++") {
+      if (o.ks.empty()) throw std::invalid_argument("--k is required with --init kmeans++");
+    } else if (o.init.rfind("window:", 0) != 0) {
+      throw std::invalid_argument("--init must be 'kmeans++' or 'window:S', got '" + o.init + "'");
+    }
+    for (std::size_t i = 0; i < o.ks.size(); ++i)
+      for (std::size_t j = 0; j < i; ++j)
+        if (o.ks[i] == o.ks[j])
+          throw std::invalid_argument("--k " + std::to_string(o.ks[i]) + " is given twice");
+    // Every output is checked before the input is read (the names follow from the options).
+    zss::output_set out;
+    out.add_input(o.input, "INPUT");
+    const bool several = o.ks.size() > 1;
+    std::vector<std::size_t> label_out, centroid_out;
+    for (const auto& [file, option, idx] :
+         {std::tuple{&o.labels, "--labels", &label_out},
+          std::tuple{&o.centroids, "--centroids", &centroid_out}}) {
+      if (file->empty()) continue;
+      if (several && zss::detail::stream_descriptor(*file) >= 0)
+        throw std::invalid_argument(std::string(option) + " '" + *file +
+                                    "' is a stream: with several K give a file name ('-k<K>' "
+                                    "is added to it)");
+      const std::size_t count = several ? o.ks.size() : 1;
+      for (std::size_t i = 0; i < count; ++i)
+        idx->push_back(out.add(with_k(*file, several ? o.ks[i] : 0, several), option));
+    }
     const zss::npy_header h = zss::read_npy_header(o.input);
     if (h.rank() != 2 && h.rank() != 3)
       throw std::invalid_argument("'" + o.input + "' holds " + h.describe() +
@@ -168,8 +209,8 @@ int main(int argc, char** argv) {
     for (auto e : h.shape)
       if (e == 0)
         throw std::invalid_argument("'" + o.input + "' holds " + h.describe() + ": no data");
-    if (h.dtype == zss::npy_dtype::float32) return run<float>(o, h);
-    if (h.dtype == zss::npy_dtype::float64) return run<double>(o, h);
+    if (h.dtype == zss::npy_dtype::float32) return run<float>(o, h, out, label_out, centroid_out);
+    if (h.dtype == zss::npy_dtype::float64) return run<double>(o, h, out, label_out, centroid_out);
     throw std::invalid_argument("'" + o.input + "' holds " + h.describe() +
                                 ", expected float32 or float64");
   });

@@ -270,6 +270,89 @@ TEST_CASE_TEMPLATE("kmeans_batch equals one-by-one fits, for any thread count", 
   CHECK(r1[4].centroids.shape()[0] == 14);
 }
 
+TEST_CASE("finite float data whose squares overflow is clustered right (issue #17)") {
+  kmeans_options p;
+  p.k = 2;
+  p.seed = 3;
+  SUBCASE("+-3e38 in one dimension: the two values, inertia 0") {
+    const tensor<float, 2> X{{3e38f}, {-3e38f}, {3e38f}, {-3e38f}};
+    const auto r = kmeans(X, p);
+    CHECK(r.labels[0] == r.labels[2]);
+    CHECK(r.labels[1] == r.labels[3]);
+    CHECK(r.labels[0] != r.labels[1]);
+    CHECK(r.centroids(std::size_t(r.labels[0]), 0) == 3e38f);
+    CHECK(r.centroids(std::size_t(r.labels[1]), 0) == -3e38f);
+    CHECK(r.inertia == 0);
+    CHECK(std::isfinite(r.objective.front()));
+  }
+  SUBCASE(
+      "scale equivariance: X and X * 2^120 give the same labels, scaled centroids and inertia") {
+    // Blobs in D = 64 scaled by 2^120 (|x| up to ~1e38): their squared norms overflow float.
+    std::vector<std::int32_t> truth;
+    const auto X = blobs<float>(3, 40, 64, 11, &truth);
+    tensor<float, 2> big = X;
+    for (auto& v : big) v = std::ldexp(v, 120);
+    p.k = 3;
+    const auto small_fit = kmeans(X, p);
+    const auto big_fit = kmeans(big, p);
+    CHECK(big_fit.labels == small_fit.labels);
+    for (index_t i = 0; i < small_fit.centroids.size(); ++i)
+      CHECK(big_fit.centroids.data()[i] == std::ldexp(small_fit.centroids.data()[i], 120));
+    CHECK(big_fit.inertia == doctest::Approx(std::ldexp(small_fit.inertia, 240)).epsilon(1e-6));
+    CHECK(std::isfinite(big_fit.inertia));
+    CHECK(big_fit.iterations == small_fit.iterations);
+    // Tiny values (squares below float's normal range) too.
+    tensor<float, 2> tiny = X;
+    for (auto& v : tiny) v = std::ldexp(v, -90);
+    const auto tiny_fit = kmeans(tiny, p);
+    CHECK(tiny_fit.labels == small_fit.labels);
+    CHECK(tiny_fit.inertia == doctest::Approx(std::ldexp(small_fit.inertia, -180)).epsilon(1e-6));
+  }
+  SUBCASE("given centroids, window seeds, spherical and batched fits take the same path") {
+    const tensor<float, 2> X{{3e38f, 1}, {-3e38f, 1}, {3e38f, 2}, {-3e38f, 2}};
+    const tensor<float, 2> C0{{1e38f, 0}, {-1e38f, 0}};
+    const auto given = kmeans(X, C0, p);
+    CHECK(given.labels == std::vector<std::int32_t>{0, 1, 0, 1});
+    CHECK(given.centroids(0, 0) == 3e38f);
+    CHECK(given.inertia == 1.0);  // (±0.5)² four times, from X in double
+    kmeans_options sp = p;
+    sp.spherical = true;
+    const auto sph = kmeans(X, sp);
+    CHECK(sph.labels[0] == sph.labels[2]);
+    CHECK(sph.labels[0] != sph.labels[1]);
+    for (index_t c = 0; c < 2; ++c)
+      CHECK(std::hypot(double(sph.centroids(c, 0)), double(sph.centroids(c, 1))) ==
+            doctest::Approx(1.0));
+    CHECK(std::isfinite(sph.inertia));
+    tensor<float, 3> grid = tensor<float, 3>::from_shape({2, 2, 1});
+    grid(0, 0, 0) = grid(1, 0, 0) = 3e38f;
+    grid(0, 1, 0) = grid(1, 1, 0) = -3e38f;
+    kmeans_options wp = p;
+    wp.init = kmeans_init::window;
+    wp.window = 1;  // four seeds, one per token; the two pairs coincide
+    wp.empty = empty_cluster_policy::drop;
+    const auto win = kmeans(grid, wp);
+    CHECK(win.inertia == 0);
+    CHECK(win.labels[0] == win.labels[2]);
+    CHECK(win.labels[0] != win.labels[1]);
+    const std::vector<kmeans_problem<float>> batch = {{as_matrix(X), p, {}}};
+    CHECK(kmeans_batch(batch, 2)[0].labels == kmeans(X, p).labels);
+  }
+  SUBCASE("double data near its own limit: right labels, the inertia beyond double is +inf") {
+    const tensor<double, 2> X{{1e300}, {-1e300}, {1e300}, {-1e300}, {0.9e300}};
+    const auto r = kmeans(X, p);
+    CHECK(r.labels[0] == r.labels[2]);
+    CHECK(r.labels[0] == r.labels[4]);
+    CHECK(r.labels[0] != r.labels[1]);
+    CHECK(std::isinf(r.inertia));  // (0.05e300)² · … exceeds double: documented
+  }
+  SUBCASE("an unbounded max_iter allocates nothing up front") {
+    p.max_iter = std::numeric_limits<index_t>::max();
+    const tensor<float, 2> X{{0}, {1}, {10}, {11}};
+    CHECK(kmeans(X, p).converged);
+  }
+}
+
 TEST_CASE("kmeans rejects bad input with the values in the message") {
   const auto X = test::integer_matrix<float>(7, 3, 1);
   kmeans_options p;

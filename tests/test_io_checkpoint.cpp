@@ -310,4 +310,40 @@ TEST_CASE("named sections round-trip; a section longer than the file is refused"
                        doctest::Contains("section 'trainer.config' claims"), std::invalid_argument);
 }
 
+TEST_CASE("another format version or byte order is refused naming both (checksum intact)") {
+  temp_dir dir;
+  trainer<float> a;
+  a.train(1);
+  const auto file = dir.path / "v.ckpt";
+  save_checkpoint(file, a.net.params, a.opt, 1);
+  const auto bytes = read_bytes(file);
+  encoder<float> b(small_config());
+  adamw_state<float> ob;
+  // u32 at byte 8 (version), u32 at byte 12 (endian tag); the checksum recomputed, so only the
+  // field can be what is refused.
+  auto with = [&](std::size_t at, std::uint32_t value) {
+    auto v = bytes;
+    std::memcpy(v.data() + at, &value, 4);
+    const std::uint64_t sum =
+        detail::fnv1a64(reinterpret_cast<const unsigned char*>(v.data()), v.size() - 8);
+    std::memcpy(v.data() + v.size() - 8, &sum, 8);
+    write_bytes(dir.path / "bad.ckpt", v);
+  };
+  const std::string v1 = "unsupported checkpoint version 1 (this build reads version " +
+                         std::to_string(checkpoint_version) + ")";
+  const std::string v3 = "unsupported checkpoint version " + std::to_string(checkpoint_version + 1);
+  with(8, 1);
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob),
+                       doctest::Contains(v1.c_str()), std::invalid_argument);
+  with(8, checkpoint_version + 1);
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob),
+                       doctest::Contains(v3.c_str()), std::invalid_argument);
+  with(12, 0x04030201u);
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.path / "bad.ckpt", b.params, ob),
+                       doctest::Contains("other byte order"), std::invalid_argument);
+  CHECK(ob.step == 0);
+  with(8, checkpoint_version);  // the untouched version loads
+  CHECK(load_checkpoint(dir.path / "bad.ckpt", b.params, ob) == 1);
+}
+
 }  // namespace test_io_checkpoint

@@ -65,6 +65,35 @@ std::string png16(const std::vector<std::uint16_t>& values, index_t H, index_t W
   return png;
 }
 
+/// A grey PNG of `bits` (1, 2, 4 or 8) per label, H × W, rows packed as the format says.
+std::string png_grey(int bits, const std::vector<int>& labels, index_t H, index_t W) {
+  std::string raw;
+  for (index_t y = 0; y < H; ++y) {
+    raw += char(0);
+    unsigned acc = 0;
+    int n = 0;
+    for (index_t x = 0; x < W; ++x) {
+      acc = (acc << bits) | unsigned(labels[std::size_t(y * W + x)]);
+      if ((n += bits) == 8) raw += char(acc), acc = 0, n = 0;
+    }
+    if (n) raw += char(acc << (8 - n));
+  }
+  int len = 0;
+  unsigned char* z =
+      stbi_zlib_compress(reinterpret_cast<unsigned char*>(raw.data()), int(raw.size()), &len, 8);
+  const std::string idat(reinterpret_cast<const char*>(z), std::size_t(len));
+  std::free(z);
+  std::string png("\x89PNG\r\n\x1a\n", 8), ihdr;
+  put32(ihdr, std::uint32_t(W));
+  put32(ihdr, std::uint32_t(H));
+  ihdr += char(bits);
+  ihdr += std::string("\x00\x00\x00\x00", 4);  // grey, deflate, filter 0, no interlace
+  chunk(png, "IHDR", ihdr);
+  chunk(png, "IDAT", idat);
+  chunk(png, "IEND", "");
+  return png;
+}
+
 }  // namespace
 
 TEST_CASE("read_png_rgb and read_png_grey read zss's PNGs exactly") {
@@ -126,6 +155,50 @@ TEST_CASE("bad PNG files are refused with the file's name") {
   test::write_bytes(dir / "cut.png", bytes.substr(0, bytes.size() / 2));
   CHECK_THROWS_WITH_AS(read_png_rgb(dir / "cut.png"), doctest::Contains("cut.png"),
                        std::runtime_error);
+}
+
+TEST_CASE("grey label maps of 1, 2 and 4 bits are read as stored (stb scales them to 0..255)") {
+  test::temp_dir dir;
+  for (int bits : {1, 2, 4}) {
+    CAPTURE(bits);
+    std::vector<int> labels(15);
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = int(i * 7 % (1u << bits));
+    test::write_bytes(dir / "low.png", png_grey(bits, labels, 3, 5));
+    const auto m = read_png_grey(dir / "low.png");
+    REQUIRE(m.shape()[0] == 3);
+    REQUIRE(m.shape()[1] == 5);
+    for (std::size_t i = 0; i < labels.size(); ++i) CHECK(m.data()[i] == labels[i]);
+  }
+}
+
+TEST_CASE("a PNG promising more than its file holds is refused before stb allocates it") {
+  // fuzz_png's finding (fuzz/corpus/png/oom_chunk_length.png): stb grows its buffer to a chunk's
+  // declared length before reading it (1.7 GB for a 64-byte file), and sizes the inflated data
+  // from the header alone.
+  test::temp_dir dir;
+  const std::string good = png_grey(8, std::vector<int>(15, 3), 3, 5);
+  std::string bad = good.substr(0, 33);  // signature + IHDR
+  put32(bad, 0x66000000u);
+  bad += "IDAT" + std::string(20, 'x');
+  test::write_bytes(dir / "long_chunk.png", bad);
+  CHECK_THROWS_WITH_AS(read_png_grey(dir / "long_chunk.png"),
+                       doctest::Contains("long_chunk.png': truncated or corrupt PNG: chunk of "
+                                         "1711276032 bytes at byte 33 runs past the end"),
+                       std::runtime_error);
+  std::string big("\x89PNG\r\n\x1a\n", 8), ihdr;
+  put32(ihdr, 12000);
+  put32(ihdr, 12000);
+  ihdr += std::string("\x08\x06\x00\x00\x00", 5);  // 8-bit RGBA: 576 MB decoded
+  chunk(big, "IHDR", ihdr);
+  chunk(big, "IDAT", good.substr(41, 20));
+  chunk(big, "IEND", "");
+  test::write_bytes(dir / "big.png", big);
+  for (auto read : {+[](const std::filesystem::path& f) { (void)read_png_rgb(f); },
+                    +[](const std::filesystem::path& f) { (void)read_png_info(f); }})
+    CHECK_THROWS_WITH_AS(read(dir / "big.png"),
+                         doctest::Contains("12000 x 12000 pixels (576012000 bytes decoded) cannot "
+                                           "come from 20 bytes of compressed data"),
+                         std::runtime_error);
 }
 
 }  // namespace test_io_image_read

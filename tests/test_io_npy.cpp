@@ -8,12 +8,14 @@
 #include <limits>
 #include <string>
 
+#include "support/error_of.hpp"
 #include "support/temp_dir.hpp"
 #include "zss/io/npy.hpp"
 
 namespace test_io_npy {
 
 using namespace zss;
+using zss::test::error_of;
 using zss::test::temp_dir;
 using zss::test::write_bytes;
 
@@ -42,16 +44,6 @@ std::string raw(std::initializer_list<T> values) {
   std::size_t i = 0;
   for (T v : values) std::memcpy(s.data() + sizeof(T) * i++, &v, sizeof(T));
   return s;
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 bool contains(const std::string& s, const std::string& part) {
@@ -236,7 +228,7 @@ TEST_CASE("npy rejects malformed and unsupported files with the file, dtype and 
         file,
         npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
                   f4x6));
-    CHECK(contains(runtime_message(), "overflow"));
+    CHECK(contains(runtime_message(), "(4294967296, 4294967296) of float64 is too large"));
   }
 }
 
@@ -294,6 +286,60 @@ TEST_CASE("load_npy_as converts within a kind and checks every value") {
     CHECK(contains(msg, "does not convert to float32"));
     save_npy(file, tensor<float, 1>{1, 2});
     CHECK_THROWS_AS((load_npy_as<std::int32_t, 1>(file)), std::invalid_argument);
+  }
+}
+
+TEST_CASE("npy: the corners fuzzing found (issue #17) are refused or read as NumPy reads them") {
+  temp_dir dir;
+  const auto file = dir / "h.npy";
+  SUBCASE("bool bytes other than 0 and 1 are true, as in NumPy (no undefined behaviour)") {
+    write_bytes(file, npy_bytes("{'descr': '|b1', 'fortran_order': False, 'shape': (4,), }",
+                                std::string("\x02\x00\x01\xff", 4)));
+    const auto b = load_npy<bool, 1>(file);
+    // Compare the bytes: a bool holding 2 would compare unequal to true.
+    unsigned char bytes[4];
+    std::memcpy(bytes, b.data(), 4);
+    CHECK(bytes[0] == 1);
+    CHECK(bytes[1] == 0);
+    CHECK(bytes[2] == 1);
+    CHECK(bytes[3] == 1);
+    CHECK(load_npy_as<std::int32_t, 1>(file) == tensor<std::int32_t, 1>{1, 0, 1, 1});
+    CHECK(load_npy_as<std::uint8_t, 1>(file) == tensor<std::uint8_t, 1>{1, 0, 1, 1});
+    const auto c = load_npy_as<bool, 1>(file);
+    std::memcpy(bytes, c.data(), 4);
+    CHECK(bytes[0] == 1);
+    CHECK(bytes[3] == 1);
+  }
+  SUBCASE("an empty array whose other extents overflow signed strides") {
+    write_bytes(file, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0, "
+                                "9223372036854775808), }",
+                                ""));
+    const auto msg = error_of([&] { (void)load_npy<float, 2>(file); });
+    CHECK(contains(msg, "h.npy"));
+    CHECK(contains(msg, "(0, 9223372036854775808)"));
+    CHECK(contains(msg, "too large"));
+    CHECK_THROWS_AS(read_npy_header(file), std::runtime_error);
+    write_bytes(file, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0, "
+                                "4294967296, 4294967296), }",
+                                ""));
+    CHECK(contains(error_of([&] { (void)load_npy<float, 3>(file); }), "too large"));
+  }
+  SUBCASE("a byte size past 2^63 (whose sum with the header offset wraps) names file and shape") {
+    write_bytes(file, npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': "
+                                "(2305843009213693944,), }",
+                                ""));
+    const auto msg = error_of([&] { (void)load_npy<double, 1>(file); });
+    CHECK(contains(msg, "h.npy"));
+    CHECK(contains(msg, "(2305843009213693944)"));
+    CHECK(contains(msg, "too large"));
+  }
+  SUBCASE("a shape beyond the file's bytes is refused before anything is allocated") {
+    write_bytes(file, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': "
+                                "(1000000000, 1000), }",
+                                raw<float>({1, 2})));
+    const auto msg = error_of([&] { (void)load_npy<float, 2>(file); });
+    CHECK(contains(msg, "h.npy"));
+    CHECK(contains(msg, "truncated: float32 (1000000000, 1000) needs 4000000000000 data bytes"));
   }
 }
 

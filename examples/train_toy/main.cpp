@@ -13,7 +13,16 @@
 // captions of toy scenes (or loaded from the teacher cache, keyed by everything its weights
 // depend on), its class prompts become the text embeddings and its CLS and MaskCLIP tokens the
 // teacher's outputs.
+//
+// Outputs (README "Training outputs"): with --out DIR every output is checked before any work;
+// DIR/checkpoint.zss is saved atomically every --checkpoint-every steps (default 50); at the end
+// metrics.json, timings.json, the panels and the final checkpoint are written to temporaries and
+// renamed together (the checkpoint last). metrics.json holds no wall-clock time (timings.json
+// does), so a run resumed with --resume ends with the same metrics.json, panels and checkpoint,
+// byte for byte, as the uninterrupted run (tests/train_toy/kill_resume.cmake).
 #include <unistd.h>
+
+#include <csignal>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -34,6 +43,7 @@
 #include "zss/clip/evaluate.hpp"
 #include "zss/clip/teacher.hpp"
 #include "zss/io/atomic_file.hpp"
+#include "zss/io/checkpoint.hpp"
 #include "zss/io/image_io.hpp"
 #include "zss/train/sampler.hpp"
 #include "zss/train/toy.hpp"
@@ -78,7 +88,7 @@ struct control_options {
        recipe = false, no_teacher_cache = false, teacher_only = false;
   index_t seeds = 3, panels = 6;
   std::vector<std::string> arms = {"baseline", "glm", "plm", "glm+plm", "plm-tokens"};
-  std::uint64_t checkpoint_every = 0;
+  std::uint64_t checkpoint_every = 50;
   double require_gain = -1, require_teacher_map = -1;
   std::string teacher_cache;  ///< directory of trained mini-CLIP teachers ("" = none)
 };
@@ -93,10 +103,12 @@ std::string default_teacher_cache() {
 struct run_result {
   eval::segmentation_metrics metrics;
   double seconds = 0;
+  std::uint64_t resumed_at = 0;  ///< the step a --resume continued from (0: from scratch)
   std::vector<tensor<std::int32_t, 2>> predictions;
   /// With PLM: what the pseudo weights know about unseen classes (train/toy.hpp), for the
   /// weights this run used and for the teacher's region tokens.
   std::optional<train::prototype_probe> probe, probe_teacher_tokens;
+  std::vector<unsigned char> checkpoint;  ///< the final checkpoint's bytes (with a checkpoint)
 };
 
 std::string arm_name(const train::trainer_options& c) {
@@ -157,8 +169,8 @@ nlohmann::json metrics_json(const eval::segmentation_metrics& m) {
   return j;
 }
 
-void write_json(const fs::path& file, const nlohmann::json& j) {
-  write_file_atomically(file, [&](std::ostream& out) { out << j.dump(2) << '\n'; });
+std::string json_text(const nlohmann::json& j) {
+  return j.dump(2) + "\n";
 }
 
 /// One-line progress: `\r` updates on a TTY, a plain line every ~10 % otherwise.
@@ -201,11 +213,18 @@ run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w,
                               const std::vector<image_targets<T>>& targets,
                               const control_options& o, const std::string& label,
                               const fs::path* ckpt, bool resume, bool keep_predictions) {
+  // ckpt: saved atomically every o.checkpoint_every steps; the final checkpoint's bytes are
+  // returned (the caller commits them with the other outputs).
   const auto& cfg = ro.train;
   const auto t0 = clock_type::now();
   train::trainer<T> tr(cfg, cls.seen_text);
   auto app_config = ro;
   const std::string app_text = option_fields(app_config).to_text();
+  std::error_code ec;
+  if (resume && !fs::exists(*ckpt, ec)) {
+    std::fprintf(stderr, "--resume: no %s yet; starting at step 0\n", ckpt->c_str());
+    resume = false;
+  }
   if (resume) {
     const auto sections = tr.load(*ckpt);
     const checkpoint_section* mine = nullptr;
@@ -221,9 +240,10 @@ run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w,
     std::fprintf(stderr, "resumed from %s at step %llu\n", ckpt->c_str(),
                  (unsigned long long)tr.steps_done());
   }
-  auto save = [&] {
-    tr.save(*ckpt,
-            {checkpoint_section{"zss-train-toy.config", {app_text.begin(), app_text.end()}}});
+  const std::uint64_t resumed_at = tr.steps_done();
+  auto sections = [&] {
+    return std::vector<checkpoint_section>{
+        checkpoint_section{"zss-train-toy.config", {app_text.begin(), app_text.end()}}};
   };
   progress prog;
   prog.quiet = o.quiet;
@@ -240,15 +260,16 @@ run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w,
     const auto l = tr.step(batch);
     prog.update(s + 1, l, B);
     if (ckpt && o.checkpoint_every > 0 && (s + 1) % o.checkpoint_every == 0 && s + 1 < cfg.steps())
-      save();
+      tr.save(*ckpt, sections());
   }
-  if (ckpt) save();
   run_result r;
   if (cfg.modules.plm) {
     if (cfg.plm.prototypes == train::prototype_source::synthesizer)
       r.probe = train::probe_prototypes(tr, w, cls, targets, false);
     r.probe_teacher_tokens = train::probe_prototypes(tr, w, cls, targets, true);
   }
+  r.resumed_at = resumed_at;
+  if (ckpt) r.checkpoint = tr.checkpoint(sections());
   eval::predict_options ip;
   ip.calibration = ro.calibration;
   ip.threads = cfg.threads;
@@ -259,10 +280,11 @@ run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w,
 }
 
 /// Panel: image | ground truth | pseudo labels | prediction, 3× upscaled; unseen classes hatched
-/// white.
-void write_panel(const fs::path& file, const toy::scene& s,
-                 const tensor<std::int32_t, 2>& pseudo_teacher, index_t th, index_t tw,
-                 const tensor<std::int32_t, 2>& pred, const train::toy_classes<T>& cls) {
+/// white. Returns the PNG's bytes.
+std::vector<unsigned char> panel_png(const toy::scene& s,
+                                     const tensor<std::int32_t, 2>& pseudo_teacher, index_t th,
+                                     index_t tw, const tensor<std::int32_t, 2>& pred,
+                                     const train::toy_classes<T>& cls) {
   const index_t H = s.labels.shape()[0], W = s.labels.shape()[1], z = 3, gap = 4, n = 4;
   tensor<std::uint8_t, 3> img =
       tensor<std::uint8_t, 3>::from_shape({H * z, n * W * z + (n - 1) * gap, 3});
@@ -296,7 +318,7 @@ void write_panel(const fs::path& file, const toy::scene& s,
       put(2, y, x, pc);
       put(3, y, x, label_px(pred(y, x), y, x));
     }
-  write_png(file, img);
+  return encode_png(img.data(), img.shape()[0], img.shape()[1], img.shape()[2]);
 }
 
 void print_table(const std::vector<std::pair<std::string, eval::segmentation_metrics>>& rows) {
@@ -487,9 +509,21 @@ void print_teacher(const teacher_report& r) {
   std::fflush(stdout);
 }
 
+/// The run's outputs, checked before any work and committed together at the end.
+struct run_outputs {
+  output_set set;
+  std::optional<std::size_t> metrics, timings, ablation, checkpoint;
+  std::vector<std::size_t> panels;
+};
+
 int run(run_options ro, const control_options& o) {
   const auto t_start = clock_type::now();
+  if (o.resume && o.out.empty())
+    throw std::invalid_argument("--resume needs --out DIR (the checkpoint is DIR/checkpoint.zss)");
+  if (o.resume && o.ablation)
+    throw std::invalid_argument("--resume does not apply to --ablation (it keeps no checkpoints)");
   std::optional<fs::path> out_dir;
+  run_outputs outs;
   if (!o.out.empty()) {
     out_dir = fs::path(o.out);
     std::error_code ec;
@@ -497,14 +531,23 @@ int run(run_options ro, const control_options& o) {
     if (ec || !fs::is_directory(*out_dir))
       throw std::runtime_error("cannot create the output directory '" + o.out + "'" +
                                (ec ? ": " + ec.message() : ""));
-    // Fail now rather than after training when the directory is not writable.
-    write_file_atomically(*out_dir / ".write-test", [](std::ostream& s) { s << "ok\n"; });
-    fs::remove(*out_dir / ".write-test", ec);
   }
-  if (o.resume && !out_dir)
-    throw std::invalid_argument("--resume needs --out DIR (the checkpoint is DIR/checkpoint.zss)");
-  if (o.resume && o.ablation)
-    throw std::invalid_argument("--resume does not apply to --ablation (it keeps no checkpoints)");
+  // Every output is checked now, before the world is generated (io/atomic_file.hpp); this
+  // program owns DIR, so temporaries a killed run left there are removed.
+  auto add = [&](const fs::path& file) {
+    if (out_dir) remove_stale_temporaries(file);
+    return outs.set.add(file, "--out");
+  };
+  if (o.ablation) {
+    outs.ablation = add(out_dir ? *out_dir / "ablation.json" : fs::path("ablation.json"));
+    if (out_dir) outs.timings = add(*out_dir / "timings.json");
+  } else if (out_dir) {
+    outs.metrics = add(*out_dir / "metrics.json");
+    outs.timings = add(*out_dir / "timings.json");
+    for (index_t i = 0; i < std::min<index_t>(o.panels, ro.world.test_images); ++i)
+      outs.panels.push_back(add(*out_dir / ("panel_" + std::to_string(i) + ".png")));
+    outs.checkpoint = add(*out_dir / "checkpoint.zss");  // renamed last
+  }
 
   auto& cfg = ro.train;
   auto wp = ro.world;
@@ -646,10 +689,11 @@ int run(run_options ro, const control_options& o) {
     aj["teacher"] = tj;
     print_teacher(teacher_rep);
     aj["config"] = config_json;
-    aj["seconds"] = std::chrono::duration<double>(clock_type::now() - t_start).count();
-    const fs::path file = out_dir ? *out_dir / "ablation.json" : fs::path("ablation.json");
-    write_json(file, aj);
-    std::printf("\nwrote %s (%.0f s)\n", file.c_str(), aj["seconds"].get<double>());
+    const double seconds = std::chrono::duration<double>(clock_type::now() - t_start).count();
+    outs.set.write_bytes(*outs.ablation, json_text(aj));
+    if (outs.timings) outs.set.write_bytes(*outs.timings, json_text({{"seconds_total", seconds}}));
+    outs.set.commit();
+    std::printf("\nwrote %s (%.0f s)\n", outs.set.path(*outs.ablation).c_str(), seconds);
     return 0;
   }
 
@@ -694,9 +738,10 @@ int run(run_options ro, const control_options& o) {
   std::printf("\n%.1f s in total (this run %.1f s)\n", seconds, main_run.seconds);
 
   if (out_dir) {
+    // Everything in metrics.json is a function of the configuration (no wall-clock time), so a
+    // resumed run writes the same bytes as an uninterrupted one; times go to timings.json.
     auto j = metrics_json(main_run.metrics);
     j["config"] = config_json;
-    j["seconds"] = seconds;
     if (base) j["baseline"] = metrics_json(*base);
     j["teacher"] = metrics_json(teacher);
     j["teacher_statistics"] = teacher_statistics_json(tstats);
@@ -707,18 +752,23 @@ int run(run_options ro, const control_options& o) {
     j["class_names"] = nlohmann::json::array();
     for (index_t k = 0; k < toy::class_count; ++k)
       j["class_names"].push_back(toy::class_name(std::int32_t(k)));
-    write_json(*out_dir / "metrics.json", j);
-    for (index_t i = 0; i < std::min<index_t>(o.panels, world.test.size()); ++i) {
+    outs.set.write_bytes(*outs.metrics, json_text(j));
+    outs.set.write_bytes(*outs.timings, json_text({{"seconds_total", seconds},
+                                                   {"seconds_this_run", main_run.seconds},
+                                                   {"resumed_at_step", main_run.resumed_at}}));
+    for (index_t i = 0; i < outs.panels.size(); ++i) {
       const auto& s = world.test[i];
       const auto& t = world.test_teacher[i];
       const auto fused = train::toy_fused_labels(s, t, cls, cfg.pseudo, toy::test_index_base + i);
       tensor<std::int32_t, 2> fm = tensor<std::int32_t, 2>::from_shape({t.grid_h, t.grid_w});
       std::copy(fused.begin(), fused.end(), fm.begin());
-      write_panel(*out_dir / ("panel_" + std::to_string(i) + ".png"), s, fm, t.grid_h, t.grid_w,
-                  main_run.predictions[i], cls);
+      outs.set.write_bytes(outs.panels[i],
+                           panel_png(s, fm, t.grid_h, t.grid_w, main_run.predictions[i], cls));
     }
-    std::printf("wrote %s/metrics.json, %zu panels, checkpoint.zss\n", out_dir->c_str(),
-                std::min<index_t>(o.panels, world.test.size()));
+    outs.set.write_bytes(*outs.checkpoint, main_run.checkpoint);
+    outs.set.commit();
+    std::printf("wrote %s/metrics.json, timings.json, %zu panels, checkpoint.zss\n",
+                out_dir->c_str(), outs.panels.size());
   }
   if (o.require_teacher_map >= 0) {
     if (!teacher_rep.learned)
@@ -763,7 +813,7 @@ int main(int argc, char** argv) {
   app.add_flag("--resume", o.resume,
                "continue from DIR/checkpoint.zss (needs --out DIR and the same configuration)");
   app.add_option("--checkpoint-every", o.checkpoint_every,
-                 "also save the checkpoint every N steps (0 = only at the end)")
+                 "with --out, save DIR/checkpoint.zss every N steps (0 = only at the end)")
       ->capture_default_str();
   app.add_option("--panels", o.panels, "test images drawn as panels with --out")
       ->capture_default_str();
@@ -799,6 +849,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  std::signal(SIGXFSZ, SIG_IGN);  // a file-size limit fails the write (EFBIG), not the process
   try {
     // Presets change only what the command line did not set.
     std::vector<std::pair<option_field*, std::string>> explicit_values;

@@ -4,6 +4,20 @@
 #   -DOUTPUTS="f1|f2"   files the tool may write: removed first; after a failure none may exist,
 #                       after success all must exist and be non-empty
 #   -DKEEP=file         a pre-existing file the failing tool must leave byte-for-byte unchanged
+#   -DSANDBOX=dir       run in a fresh directory <dir> holding a copy of the tool and of the files
+#                       listed in -DCOPY="f1|f2", a read-only folder <dir>/ro and a folder
+#                       everyone may write, <dir>/rw; "@SANDBOX@" in
+#                       ARGS, OUTPUTS and KEEP stands for it. As root the tool runs as the user
+#                       nobody (setpriv), so "read-only" holds for root's CI too; as any other
+#                       user it runs as that user.
+#   -DFSIZE=blocks      run under `ulimit -f blocks` (512-byte blocks): a full disk, root or not
+#   -DSPECIAL=path      create a character device like /dev/full at path (mknod 1,7 when allowed,
+#                       else a symbolic link to /dev/full); afterwards it must not be a regular file
+#   -DFIFO=path         create a FIFO at path with a reader that saves what it gets in path.got;
+#                       after success path.got must hold a .npy file
+#   -DSTDOUT=file       save the tool's standard output in file; after success it must hold a
+#                       .npy file (MESSAGE is then matched against standard error only)
+cmake_minimum_required(VERSION 3.20)  # script mode: today's policies
 foreach(v TOOL EXPECT)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "check_tool.cmake: ${v} is not set")
@@ -11,16 +25,79 @@ foreach(v TOOL EXPECT)
 endforeach()
 string(REPLACE "|" ";" ARGS "${ARGS}")
 string(REPLACE "|" ";" OUTPUTS "${OUTPUTS}")
+string(REPLACE "|" ";" COPY "${COPY}")
+
+set(prefix)
+if(DEFINED SANDBOX)
+  file(REMOVE_RECURSE "${SANDBOX}")
+  file(MAKE_DIRECTORY "${SANDBOX}/ro" "${SANDBOX}/rw")
+  file(COPY "${TOOL}" ${COPY} DESTINATION "${SANDBOX}")
+  get_filename_component(tool_name "${TOOL}" NAME)
+  set(TOOL "${SANDBOX}/${tool_name}")
+  file(CHMOD "${SANDBOX}" PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ
+       GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+  file(CHMOD "${SANDBOX}/ro" PERMISSIONS OWNER_READ OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
+       WORLD_READ WORLD_EXECUTE)
+  file(CHMOD "${SANDBOX}/rw" PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ
+       GROUP_WRITE GROUP_EXECUTE WORLD_READ WORLD_WRITE WORLD_EXECUTE)
+  foreach(var ARGS OUTPUTS KEEP)
+    if(DEFINED ${var})
+      string(REPLACE "@SANDBOX@" "${SANDBOX}" ${var} "${${var}}")
+    endif()
+  endforeach()
+  execute_process(COMMAND id -u OUTPUT_VARIABLE uid OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(uid STREQUAL "0")
+    find_program(SETPRIV setpriv PATHS /usr/bin /bin REQUIRED)
+    set(prefix ${SETPRIV} --reuid=nobody --regid=nogroup --clear-groups)
+    message(STATUS "running as nobody (setpriv): root may write into read-only folders")
+  endif()
+endif()
+if(DEFINED FSIZE)
+  set(prefix ${prefix} sh -c "ulimit -f ${FSIZE} && exec \"$@\"" sh)
+endif()
+
 foreach(f IN LISTS OUTPUTS)
   file(REMOVE "${f}")
 endforeach()
 if(DEFINED KEEP)
   file(WRITE "${KEEP}" "old content that must survive\n")
 endif()
+if(DEFINED SPECIAL)
+  file(REMOVE "${SPECIAL}")
+  execute_process(COMMAND mknod "${SPECIAL}" c 1 7 RESULT_VARIABLE mknod_rc ERROR_QUIET)
+  if(NOT mknod_rc EQUAL 0)
+    file(CREATE_LINK /dev/full "${SPECIAL}" SYMBOLIC)
+  endif()
+endif()
+set(reader)
+if(DEFINED FIFO)
+  file(REMOVE "${FIFO}" "${FIFO}.got")
+  execute_process(COMMAND mkfifo "${FIFO}" COMMAND_ERROR_IS_FATAL ANY)
+  # The commands of one execute_process run concurrently: the FIFO's reader runs beside the
+  # tool (first, so that its empty standard output is the tool's standard input).
+  set(reader COMMAND sh -c "cat \"$0\" > \"$0.got\"" "${FIFO}")
+endif()
+set(stdout_arg OUTPUT_VARIABLE out)
+if(DEFINED STDOUT)
+  set(stdout_arg OUTPUT_FILE "${STDOUT}")
+  set(out "")
+endif()
 
-execute_process(COMMAND ${TOOL} ${ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+execute_process(${reader} COMMAND ${prefix} ${TOOL} ${ARGS} RESULTS_VARIABLE rcs
+                ${stdout_arg} ERROR_VARIABLE err TIMEOUT 120)
+list(GET rcs -1 rc)
 set(all "${out}${err}")
 message(STATUS "exit code: ${rc}\n--- stdout ---\n${out}--- stderr ---\n${err}")
+
+function(require_npy file)
+  if(NOT EXISTS "${file}")
+    message(FATAL_ERROR "${file} was not written")
+  endif()
+  file(READ "${file}" magic LIMIT 6 HEX)
+  if(NOT magic STREQUAL "934e554d5059")
+    message(FATAL_ERROR "${file} does not hold a .npy file (starts with ${magic})")
+  endif()
+endfunction()
 
 if(EXPECT STREQUAL "fail")
   if(rc EQUAL 0)
@@ -30,7 +107,7 @@ if(EXPECT STREQUAL "fail")
     message(FATAL_ERROR "the tool did not exit normally: ${rc}")
   endif()
   foreach(f IN LISTS OUTPUTS)
-    if(EXISTS "${f}")
+    if(EXISTS "${f}" OR IS_SYMLINK "${f}")
       message(FATAL_ERROR "a failed run left an output file behind: ${f}")
     endif()
   endforeach()
@@ -53,6 +130,24 @@ else()
       message(FATAL_ERROR "output file ${f} is empty")
     endif()
   endforeach()
+  if(DEFINED FIFO)
+    require_npy("${FIFO}.got")
+  endif()
+  if(DEFINED STDOUT)
+    require_npy("${STDOUT}")
+  endif()
+endif()
+if(DEFINED SPECIAL)
+  execute_process(COMMAND sh -c "test -c \"$0\" || test -L \"$0\"" "${SPECIAL}" RESULT_VARIABLE kind)
+  if(NOT kind EQUAL 0)
+    message(FATAL_ERROR "${SPECIAL} was replaced by a regular file")
+  endif()
+endif()
+if(DEFINED FIFO)
+  execute_process(COMMAND test -p "${FIFO}" RESULT_VARIABLE kind)
+  if(NOT kind EQUAL 0)
+    message(FATAL_ERROR "the FIFO ${FIFO} was replaced by a regular file")
+  endif()
 endif()
 if(DEFINED MESSAGE AND NOT all MATCHES "${MESSAGE}")
   message(FATAL_ERROR "output does not match the expected message: ${MESSAGE}")
@@ -67,3 +162,7 @@ foreach(f IN LISTS OUTPUTS KEEP)
     message(FATAL_ERROR "temporary files left behind: ${leftovers}")
   endif()
 endforeach()
+if(DEFINED SANDBOX)
+  file(CHMOD "${SANDBOX}/ro" PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
+  file(REMOVE_RECURSE "${SANDBOX}")
+endif()

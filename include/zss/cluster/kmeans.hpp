@@ -17,6 +17,16 @@
  * in order, in double). With `spherical`, centroids (initial ones included) are renormalised
  * after every update.
  *
+ * Range: data whose squared distances or centroid sums could overflow T (max|x| above
+ * √(max_T / (16·max(N, D))), e.g. ±3e38 in float) or whose squares would be subnormal is
+ * clustered as X·2^−e (exact: a power of two) and the centroids scaled back, so any finite
+ * input is clustered right; the inertia is then recomputed from X in double (finite for any
+ * float input; for double input beyond ≈ 1e154 it may exceed double's range and be +∞), the
+ * objective history is the scaled one's times 2^2e (with `spherical`: the scaled data's).
+ * Coordinates more than ~2^150 (float) below max|x| may flush to zero in the scaled copy: they
+ * cannot move a label next to such values. Data within the range (any normalised embedding)
+ * is never copied or scaled.
+ *
  * Determinism: same data, params and thread count ⇒ bitwise the same result. k-means++ seeds,
  * labels given centroids and the inertia do not depend on the thread count; the centroid sums
  * are added in thread order, so different thread counts can differ in the last bits (and, on
@@ -30,6 +40,7 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <numeric>
 #include <span>
 #include <sstream>
@@ -104,35 +115,80 @@ void normalize_centroids(matrix_ref<T> C) {
   }
 }
 
-/// Throws naming the first (row, column) of X that is NaN or ±∞. The scan is vectorised:
-/// x − x is 0 for finite x and NaN otherwise, so one sum per row block decides.
+/// max |x| over X in one vectorised pass, or NaN when X holds a NaN or ±∞ (x − x is 0 for
+/// finite x and NaN otherwise, so one sum per row block decides). Thread-independent.
 template <real_scalar T>
-void check_finite_rows(std::string_view where, matrix_ref<const T> X, int threads) {
-  constexpr index_t W = simd::width<T>;
-  const index_t d = X.cols;
-  const int bad = parallel_reduce(X.rows, 256, threads, 0, [&](index_t b, index_t e) {
-    simd::batch<T> acc(T(0));
-    T tail = 0;
-    for (index_t i = b; i < e; ++i) {
+T max_abs_or_nan(matrix_ref<const T> X, int threads) {
+  constexpr index_t W = simd::width<T>, chunk = 256;
+  const index_t d = X.cols, chunks = (X.rows + chunk - 1) / chunk;
+  std::vector<T> part(chunks, T(0));
+  parallel_for(chunks, threads, [&](index_t c, int) {
+    simd::batch<T> acc(T(0)), big(T(0));
+    T tail = 0, tail_big = 0;
+    for (index_t i = c * chunk; i < std::min(X.rows, (c + 1) * chunk); ++i) {
       const T* x = X.row(i);
       index_t j = 0;
       for (; j + W <= d; j += W) {
         const auto v = simd::batch<T>::load_unaligned(x + j);
         acc += v - v;
+        big = xsimd::max(big, xsimd::abs(v));
       }
-      for (; j < d; ++j) tail += x[j] - x[j];
+      for (; j < d; ++j) tail += x[j] - x[j], tail_big = std::max(tail_big, std::abs(x[j]));
     }
-    return simd::reduce_add(acc) + tail == T(0) ? 0 : 1;
+    part[c] = simd::reduce_add(acc) + tail == T(0) ? std::max(simd::reduce_max(big), tail_big)
+                                                   : std::numeric_limits<T>::quiet_NaN();
   });
-  if (bad == 0) return;
+  T m = 0;
+  for (T v : part)
+    m = std::isnan(v) || std::isnan(m) ? std::numeric_limits<T>::quiet_NaN() : std::max(m, v);
+  return m;
+}
+
+/// Throws naming the first (row, column) of X that is NaN or ±∞.
+template <real_scalar T>
+[[noreturn]] void throw_non_finite(std::string_view where, matrix_ref<const T> X) {
   for (index_t i = 0; i < X.rows; ++i)
-    for (index_t j = 0; j < d; ++j)
+    for (index_t j = 0; j < X.cols; ++j)
       if (!std::isfinite(X(i, j))) {
         std::ostringstream os;
         os << where << ": X contains a non-finite value (" << X(i, j) << ") at (" << i << ", " << j
            << ")";
         throw std::invalid_argument(os.str());
       }
+  throw std::logic_error(std::string(where) + ": non-finite value not found");
+}
+
+/// Throws naming the first (row, column) of X that is NaN or ±∞.
+template <real_scalar T>
+void check_finite_rows(std::string_view where, matrix_ref<const T> X, int threads) {
+  if (std::isnan(max_abs_or_nan(X, threads))) throw_non_finite(where, X);
+}
+
+/**
+ * The power of two e such that X · 2^−e is safe to cluster in T: 0 (no scaling) while
+ * max|x| ≤ √(max_T / (16·max(N, D))) — then ‖x‖², ‖x − c‖² ≤ 4D·max|x|² and the centroid sums
+ * ≤ N·max|x| cannot overflow — and max|x| ≥ √(min_normal_T) (squares stay normal numbers);
+ * otherwise ilogb(max|x|), which brings max|x| into [1, 2). Scaling by a power of two is exact
+ * (values more than 2^(bits of the exponent range) below max|x| may flush to zero; they cannot
+ * change a squared distance that large).
+ */
+template <real_scalar T>
+int safe_scale_exponent(T max_abs, index_t n, index_t d) {
+  if (!(max_abs > T(0)) || !std::isfinite(max_abs)) return 0;
+  const double hi = std::sqrt(double(std::numeric_limits<T>::max()) /
+                              (16.0 * double(std::max<index_t>({n, d, 1}))));
+  const double lo = std::sqrt(double(std::numeric_limits<T>::min()));
+  if (double(max_abs) <= hi && double(max_abs) >= lo) return 0;
+  return std::ilogb(max_abs);
+}
+
+/// X · 2^−e into a new N × D tensor.
+template <real_scalar T>
+tensor<T, 2> scaled_copy(matrix_ref<const T> X, int e) {
+  tensor<T, 2> out = tensor<T, 2>::from_shape({X.rows, X.cols});
+  for (index_t i = 0; i < X.rows; ++i)
+    for (index_t j = 0; j < X.cols; ++j) out(i, j) = std::ldexp(X(i, j), -e);
+  return out;
 }
 
 inline void check_data(std::string_view where, index_t rows, index_t cols) {
@@ -159,8 +215,8 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
   if (p.spherical) normalize_centroids(matrix_ref<T>(C.data(), k, d));
 
   kmeans_result<T> r;
-  r.objective.reserve(p.max_iter);
-  r.changed.reserve(p.max_iter);
+  r.objective.reserve(std::min<index_t>(p.max_iter, 1024));  // max_iter may be "unbounded"
+  r.changed.reserve(std::min<index_t>(p.max_iter, 1024));
   bool strict = false;
   for (index_t it = 0; it < p.max_iter; ++it) {
     matrix_ref<T> Cm(C.data(), k, d), Cnm(Cn.data(), k, d);
@@ -224,14 +280,56 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
   return r;
 }
 
-/// Validates and seeds (kmeans++ or window), then fits. `C0` non-null for `given`.
+template <real_scalar T>
+kmeans_result<T> fit_in_range(const_matrix_ref<T> X, const const_matrix_ref<T>* C0,
+                              const kmeans_options& p, int threads, lloyd_workspace<T>& ws);
+
+/// Validates, brings the data into a safe range, seeds (kmeans++ or window), then fits. `C0`
+/// non-null for `given`.
 template <real_scalar T>
 kmeans_result<T> fit(const_matrix_ref<T> X, const const_matrix_ref<T>* C0, const kmeans_options& p,
                      int threads, lloyd_workspace<T>& ws) {
   constexpr std::string_view where = "kmeans";
   check_params(where, p);
   check_data(where, X.rows, X.cols);
-  if (p.check_finite) check_finite_rows(where, X, threads);
+  // One pass finds non-finite values and the range; data whose squares could overflow (or
+  // underflow) is clustered as X · 2^−e, and the result scaled back exactly.
+  T amax = max_abs_or_nan(X, threads);
+  if (p.check_finite && std::isnan(amax)) throw_non_finite(where, X);
+  if (C0) {
+    const T cmax = max_abs_or_nan(*C0, 1);
+    amax = std::isnan(cmax) ? cmax : std::max(amax, cmax);
+  }
+  if (const int e = safe_scale_exponent(amax, X.rows, X.cols); e != 0) {
+    const tensor<T, 2> Xs = scaled_copy(X, e);
+    tensor<T, 2> C0s;
+    const_matrix_ref<T> C0m;
+    if (C0) C0s = scaled_copy(*C0, e), C0m = as_matrix(C0s);
+    kmeans_result<T> r = fit_in_range<T>(as_matrix(Xs), C0 ? &C0m : nullptr, p, threads, ws);
+    if (!p.spherical) {  // unit centroids and labels (argmax x·c) do not depend on the scale
+      for (auto& c : r.centroids) c = std::ldexp(c, e);
+      for (auto& o : r.objective) o = std::ldexp(o, 2 * e);
+    }
+    // The inertia from X itself, in double: exact for coordinates far below max|x| too (the
+    // scaled copy may have flushed their differences to zero).
+    r.inertia = 0;
+    for (index_t i = 0; i < X.rows; ++i) {
+      const T* c = r.centroids.data() + index_t(r.labels[i]) * X.cols;
+      for (index_t j = 0; j < X.cols; ++j) {
+        const double diff = double(X(i, j)) - double(c[j]);
+        r.inertia += diff * diff;
+      }
+    }
+    return r;
+  }
+  return fit_in_range<T>(X, C0, p, threads, ws);
+}
+
+/// `fit` on data whose range is safe (`safe_scale_exponent` is 0), X already checked.
+template <real_scalar T>
+kmeans_result<T> fit_in_range(const_matrix_ref<T> X, const const_matrix_ref<T>* C0,
+                              const kmeans_options& p, int threads, lloyd_workspace<T>& ws) {
+  constexpr std::string_view where = "kmeans";
   tensor<T, 2> C;
   if (C0) {
     const auto& c0 = *C0;

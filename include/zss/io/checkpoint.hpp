@@ -126,10 +126,11 @@ inline std::string entry_string(const std::string& name, const std::vector<index
 }
 
 template <real_scalar T>
-void save_checkpoint_impl(const std::filesystem::path& path, const param_buffer<T>& params,
-                          const std::string& opt_name, std::uint64_t opt_step,
-                          const std::vector<const aligned_vector<T>*>& state, std::uint64_t step,
-                          std::span<const checkpoint_section> sections) {
+std::vector<unsigned char> serialize_checkpoint(const param_buffer<T>& params,
+                                                const std::string& opt_name, std::uint64_t opt_step,
+                                                const std::vector<const aligned_vector<T>*>& state,
+                                                std::uint64_t step,
+                                                std::span<const checkpoint_section> sections) {
   require(params.allocated(), "save_checkpoint: parameter buffer is not allocated");
   const index_t n = params.size();
   for (std::size_t i = 0; i < state.size(); ++i)
@@ -166,20 +167,32 @@ void save_checkpoint_impl(const std::filesystem::path& path, const param_buffer<
     w.put_array(sections[i].bytes.data(), sections[i].bytes.size());
   }
   w.put(fnv1a64(w.bytes.data(), w.bytes.size()));
-  write_bytes_atomically(path, w.bytes);
+  return std::move(w.bytes);
 }
 
-template <real_scalar T>
-std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buffer<T>& params,
-                                   const std::string& opt_name, std::uint64_t& opt_step,
-                                   const std::vector<aligned_vector<T>*>& state,
-                                   std::vector<checkpoint_section>* sections_out) {
+/// The bytes of a checkpoint file (regular files only: the size bounds what is read).
+inline std::vector<unsigned char> read_checkpoint_file(const std::filesystem::path& path) {
   const std::string where = "load_checkpoint(" + path.string() + ")";
-  require(params.allocated(), where + ": parameter buffer is not allocated");
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw std::invalid_argument(where + ": cannot open the file (no such file)");
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw std::invalid_argument(where + ": cannot open the file (not a regular file)");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::invalid_argument(where + ": cannot open the file");
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)),
-                                   std::istreambuf_iterator<char>());
+  return std::vector<unsigned char>((std::istreambuf_iterator<char>(f)),
+                                    std::istreambuf_iterator<char>());
+}
+
+/// Validates `bytes` completely, then loads them (see `load_checkpoint`); `where` prefixes
+/// every message.
+template <real_scalar T>
+std::uint64_t parse_checkpoint(std::span<const unsigned char> bytes, const std::string& where,
+                               param_buffer<T>& params, const std::string& opt_name,
+                               std::uint64_t& opt_step,
+                               const std::vector<aligned_vector<T>*>& state,
+                               std::vector<checkpoint_section>* sections_out) {
+  require(params.allocated(), where + ": parameter buffer is not allocated");
   if (bytes.size() < 8 + 8 || std::memcmp(bytes.data(), checkpoint_magic, 8) != 0)
     throw std::invalid_argument(where +
                                 ": not a zss checkpoint (bad magic or shorter than its header, " +
@@ -275,7 +288,39 @@ std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buff
   return step;
 }
 
+template <real_scalar T>
+std::uint64_t load_checkpoint_impl(const std::filesystem::path& path, param_buffer<T>& params,
+                                   const std::string& opt_name, std::uint64_t& opt_step,
+                                   const std::vector<aligned_vector<T>*>& state,
+                                   std::vector<checkpoint_section>* sections_out) {
+  const auto bytes = read_checkpoint_file(path);
+  return parse_checkpoint<T>(bytes, "load_checkpoint(" + path.string() + ")", params, opt_name,
+                             opt_step, state, sections_out);
+}
+
 }  // namespace detail
+
+/**
+ * The bytes `save_checkpoint` writes (for an `output_set` that commits a checkpoint together
+ * with other outputs).
+ * @throws std::invalid_argument when the state does not match the buffer.
+ */
+template <real_scalar T>
+std::vector<unsigned char> checkpoint_bytes(const param_buffer<T>& params,
+                                            const adamw_state<T>& opt, std::uint64_t step,
+                                            std::span<const checkpoint_section> sections = {}) {
+  return detail::serialize_checkpoint<T>(params, "adamw", opt.step, {&opt.m, &opt.v}, step,
+                                         sections);
+}
+
+/// The bytes of a checkpoint with SGD state (see the AdamW overload).
+template <real_scalar T>
+std::vector<unsigned char> checkpoint_bytes(const param_buffer<T>& params, const sgd_state<T>& opt,
+                                            std::uint64_t step,
+                                            std::span<const checkpoint_section> sections = {}) {
+  return detail::serialize_checkpoint<T>(params, "sgd", opt.step, {&opt.momentum_buffer}, step,
+                                         sections);
+}
 
 /**
  * Saves parameters, AdamW state and the training `step` to `path`, atomically.
@@ -286,8 +331,7 @@ template <real_scalar T>
 void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& params,
                      const adamw_state<T>& opt, std::uint64_t step,
                      std::span<const checkpoint_section> sections = {}) {
-  detail::save_checkpoint_impl<T>(path, params, "adamw", opt.step, {&opt.m, &opt.v}, step,
-                                  sections);
+  write_bytes_atomically(path, checkpoint_bytes(params, opt, step, sections));
 }
 
 /// Saves parameters, SGD state, `step` and `sections` (see the AdamW overload).
@@ -295,8 +339,7 @@ template <real_scalar T>
 void save_checkpoint(const std::filesystem::path& path, const param_buffer<T>& params,
                      const sgd_state<T>& opt, std::uint64_t step,
                      std::span<const checkpoint_section> sections = {}) {
-  detail::save_checkpoint_impl<T>(path, params, "sgd", opt.step, {&opt.momentum_buffer}, step,
-                                  sections);
+  write_bytes_atomically(path, checkpoint_bytes(params, opt, step, sections));
 }
 
 /**
@@ -314,6 +357,21 @@ std::uint64_t load_checkpoint(const std::filesystem::path& path, param_buffer<T>
   std::uint64_t opt_step = 0;
   const auto step =
       detail::load_checkpoint_impl<T>(path, params, "adamw", opt_step, {&opt.m, &opt.v}, sections);
+  opt.step = opt_step;
+  return step;
+}
+
+/**
+ * `load_checkpoint` from the bytes of a checkpoint file (what the fuzz tests call); `name`
+ * stands for the file in messages.
+ */
+template <real_scalar T>
+std::uint64_t load_checkpoint(std::span<const unsigned char> bytes, const std::string& name,
+                              param_buffer<T>& params, adamw_state<T>& opt,
+                              std::vector<checkpoint_section>* sections = nullptr) {
+  std::uint64_t opt_step = 0;
+  const auto step = detail::parse_checkpoint<T>(bytes, "load_checkpoint(" + name + ")", params,
+                                                "adamw", opt_step, {&opt.m, &opt.v}, sections);
   opt.step = opt_step;
   return step;
 }

@@ -16,10 +16,13 @@
  */
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "zss/core/check.hpp"
 #include "zss/core/tensor.hpp"
@@ -69,6 +72,82 @@ namespace detail {
 struct stbi_deleter {
   void operator()(void* p) const noexcept { stbi_image_free(p); }
 };
+
+/// A PNG file's bytes, its chunk structure checked before stb sees them, and its header.
+struct png_bytes {
+  std::vector<unsigned char> bytes;
+  png_info info;
+  int file_depth = 8;  ///< the IHDR's bit depth (1, 2, 4, 8, 16)
+  int colour = 0;      ///< the IHDR's colour type
+};
+
+inline std::uint32_t be32(const unsigned char* p) {
+  return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
+}
+
+/**
+ * Reads `file` and checks what stb trusts: every chunk lies inside the file (stb grows its
+ * buffer to a chunk's declared length before reading it), the IHDR comes first, and the decoded
+ * size is at most what the compressed data can inflate to (deflate's limit is 1032:1), so no
+ * allocation exceeds about a thousand times the file's size.
+ */
+inline png_bytes read_png_bytes(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) png_fail(file, "no such file");
+  png_bytes png;
+  std::ifstream in(file, std::ios::binary);
+  const auto size = std::filesystem::file_size(file, ec);
+  if (!in || ec) png_fail(file, "cannot open the file");
+  if (size > std::uintmax_t(1) << 31) png_fail(file, "larger than 2 GiB (stb's limit)");
+  png.bytes.resize(std::size_t(size));
+  in.read(reinterpret_cast<char*>(png.bytes.data()), std::streamsize(size));
+  if (!in) png_fail(file, "cannot read the file");
+  const unsigned char* b = png.bytes.data();
+  const std::size_t n = png.bytes.size();
+  static const unsigned char magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (n < 8 || std::memcmp(b, magic, 8) != 0)
+    png_fail(file, "not a readable PNG (no PNG signature)");
+  std::uint64_t idat = 0;
+  std::uint32_t w = 0, h = 0;
+  bool have_header = false, interlaced = false;
+  std::size_t pos = 8;
+  while (pos + 12 <= n) {
+    const std::uint64_t len = be32(b + pos);
+    const std::string type(reinterpret_cast<const char*>(b + pos + 4), 4);
+    if (len > n - pos - 12)
+      png_fail(file, "truncated or corrupt PNG: chunk of " + std::to_string(len) +
+                         " bytes at byte " + std::to_string(pos) +
+                         " runs past the end of the file (" + std::to_string(n) + " bytes)");
+    if (!have_header) {
+      if (type != "IHDR" || len != 13)
+        png_fail(file, "not a readable PNG (the first chunk is not a 13-byte IHDR)");
+      w = be32(b + pos + 8), h = be32(b + pos + 12);
+      png.file_depth = b[pos + 16], png.colour = b[pos + 17];
+      interlaced = b[pos + 20] == 1;
+      have_header = true;
+    } else if (type == "IDAT") {
+      idat += len;
+    } else if (type == "IEND") {
+      break;
+    }
+    pos += 12 + std::size_t(len);
+  }
+  if (!have_header) png_fail(file, "not a readable PNG (no IHDR chunk)");
+  const int samples = png.colour == 2 ? 3 : png.colour == 4 ? 2 : png.colour == 6 ? 4 : 1;
+  const std::uint64_t row = (std::uint64_t(w) * samples * std::uint64_t(png.file_depth) + 7) / 8;
+  // Adam7 adds at most one partial byte and one filter byte per row of each of its 7 passes.
+  const std::uint64_t decoded = std::uint64_t(h) * (row + 1 + (interlaced ? 14 : 0));
+  if (w > 0 && h > 0 && decoded / 1032 > idat + 64)
+    png_fail(file, "truncated or corrupt PNG: " + std::to_string(h) + " x " + std::to_string(w) +
+                       " pixels (" + std::to_string(decoded) + " bytes decoded) cannot come from " +
+                       std::to_string(idat) + " bytes of compressed data");
+  int iw = 0, ih = 0, ic = 0;
+  if (!stbi_info_from_memory(b, int(n), &iw, &ih, &ic))
+    png_fail(file, std::string("not a readable PNG (") + stbi_failure_reason() + ")");
+  png.info.height = index_t(ih), png.info.width = index_t(iw), png.info.channels = index_t(ic);
+  png.info.bit_depth = stbi_is_16_bit_from_memory(b, int(n)) ? 16 : 8;
+  return png;
+}
 }  // namespace detail
 
 /**
@@ -76,15 +155,7 @@ struct stbi_deleter {
  * @throws std::runtime_error naming the file when it is missing or not a readable PNG.
  */
 inline png_info read_png_info(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) detail::png_fail(file, "no such file");
-  int w = 0, h = 0, c = 0;
-  if (!stbi_info(file.c_str(), &w, &h, &c))
-    detail::png_fail(file, std::string("not a readable PNG (") + stbi_failure_reason() + ")");
-  png_info info;
-  info.height = index_t(h), info.width = index_t(w), info.channels = index_t(c);
-  info.bit_depth = stbi_is_16_bit(file.c_str()) ? 16 : 8;
-  return info;
+  return detail::read_png_bytes(file).info;
 }
 
 /**
@@ -94,11 +165,13 @@ inline png_info read_png_info(const std::filesystem::path& file) {
  *         std::invalid_argument for a 16-bit PNG.
  */
 inline tensor<std::uint8_t, 3> read_png_rgb(const std::filesystem::path& file) {
-  const png_info info = read_png_info(file);
+  const detail::png_bytes png = detail::read_png_bytes(file);
+  const png_info& info = png.info;
   if (info.bit_depth != 8)
     throw std::invalid_argument("'" + file.string() + "' is a 16-bit PNG, expected 8-bit RGB");
   int w = 0, h = 0, c = 0;
-  std::unique_ptr<stbi_uc, detail::stbi_deleter> px(stbi_load(file.c_str(), &w, &h, &c, 3));
+  std::unique_ptr<stbi_uc, detail::stbi_deleter> px(
+      stbi_load_from_memory(png.bytes.data(), int(png.bytes.size()), &w, &h, &c, 3));
   if (!px)
     detail::png_fail(file, std::string("cannot decode the PNG (") + stbi_failure_reason() + ")");
   tensor<std::uint8_t, 3> out = tensor<std::uint8_t, 3>::from_shape({index_t(h), index_t(w), 3});
@@ -113,7 +186,8 @@ inline tensor<std::uint8_t, 3> read_png_rgb(const std::filesystem::path& file) {
  *         the PNG has more than one channel (e.g. a palette or RGB picture of labels).
  */
 inline tensor<std::int32_t, 2> read_png_grey(const std::filesystem::path& file) {
-  const png_info info = read_png_info(file);
+  const detail::png_bytes png = detail::read_png_bytes(file);
+  const png_info& info = png.info;
   if (info.channels != 1)
     throw std::invalid_argument("'" + file.string() + "' has " + std::to_string(info.channels) +
                                 " channels, expected a one-channel (grey) PNG (a palette PNG "
@@ -121,17 +195,26 @@ inline tensor<std::int32_t, 2> read_png_grey(const std::filesystem::path& file) 
   int w = 0, h = 0, c = 0;
   tensor<std::int32_t, 2> out;
   if (info.bit_depth == 16) {
-    std::unique_ptr<stbi_us, detail::stbi_deleter> px(stbi_load_16(file.c_str(), &w, &h, &c, 1));
+    std::unique_ptr<stbi_us, detail::stbi_deleter> px(
+        stbi_load_16_from_memory(png.bytes.data(), int(png.bytes.size()), &w, &h, &c, 1));
     if (!px)
       detail::png_fail(file, std::string("cannot decode the PNG (") + stbi_failure_reason() + ")");
     out = tensor<std::int32_t, 2>::from_shape({index_t(h), index_t(w)});
     std::copy_n(px.get(), out.size(), out.data());
   } else {
-    std::unique_ptr<stbi_uc, detail::stbi_deleter> px(stbi_load(file.c_str(), &w, &h, &c, 1));
+    std::unique_ptr<stbi_uc, detail::stbi_deleter> px(
+        stbi_load_from_memory(png.bytes.data(), int(png.bytes.size()), &w, &h, &c, 1));
     if (!px)
       detail::png_fail(file, std::string("cannot decode the PNG (") + stbi_failure_reason() + ")");
     out = tensor<std::int32_t, 2>::from_shape({index_t(h), index_t(w)});
-    std::copy_n(px.get(), out.size(), out.data());
+    // stb scales grey samples of 1, 2 and 4 bits to 0..255 (x 255, 85, 17): the stored labels
+    // are the quotients (exact).
+    const int scale = png.file_depth == 1   ? 255
+                      : png.file_depth == 2 ? 85
+                      : png.file_depth == 4 ? 17
+                                            : 1;
+    std::transform(px.get(), px.get() + out.size(), out.data(),
+                   [scale](stbi_uc v) { return std::int32_t(v) / scale; });
   }
   return out;
 }

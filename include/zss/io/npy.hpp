@@ -9,7 +9,10 @@
  * Rejected with a message naming the file, the dtype and the shape: big-endian data, Fortran
  * order (rank ≥ 2; for rank ≤ 1 both orders are the same bytes and are accepted), any other dtype
  * (float16, complex, strings, objects, structured), a header that is not a valid dictionary, and
- * a file whose size does not match its header (truncated, or trailing bytes).
+ * a file whose size does not match its header (truncated, or trailing bytes), and a shape whose
+ * extents multiply (zeros left out) to more than 2^63 bytes. Nothing is allocated before the
+ * header has been checked against the file's size. `bool` data is read as NumPy reads it: any
+ * non-zero byte is `true`.
  *
  * Errors: a file zss cannot read (missing, malformed, unsupported) throws `std::runtime_error`;
  * a valid file that does not fit the request (wrong dtype for `load_npy`, wrong rank, values that
@@ -356,24 +359,31 @@ inline npy_header npy_read_header(std::istream& in, std::uintmax_t file_size,
   h.dtype = npy_parse_descr(descr, file);
   h.data_offset = 8 + len_bytes + header_len;
 
-  index_t n = 1;
+  // Every extent and the product of the non-zero ones must fit a signed byte offset (xtensor's
+  // strides are signed, and an empty array's strides are still products of the other extents),
+  // so (0, 2^63) is refused as well as (2^62, 4).
+  const index_t max_elements =
+      index_t(std::numeric_limits<std::ptrdiff_t>::max()) / npy_itemsize(h.dtype);
+  index_t nonzero = 1;
   for (auto e : h.shape) {
-    if (e != 0 && n > std::numeric_limits<index_t>::max() / e)
-      npy_fail(file, "shape " + shape_string(h.shape) + " overflows");
-    n *= e;
+    if (e == 0) continue;
+    if (nonzero > max_elements / e)
+      npy_fail(file, "shape " + shape_string(h.shape) + " of " + to_string(h.dtype) +
+                         " is too large (more than 2^63 bytes)");
+    nonzero *= e;
   }
-  if (n > std::numeric_limits<index_t>::max() / npy_itemsize(h.dtype))
-    npy_fail(file, "shape " + shape_string(h.shape) + " overflows");
   if (h.fortran_order && h.rank() >= 2)
     npy_fail(file, h.describe() +
                        " is stored in Fortran (column-major) order, which is not supported; "
                        "save a C-ordered array (np.ascontiguousarray)");
-  const std::uintmax_t want = std::uintmax_t(h.data_offset) + std::uintmax_t(h.data_bytes());
-  if (file_size < want)
-    npy_fail(file, "truncated: " + h.describe() + " needs " + std::to_string(h.data_bytes()) +
-                       " data bytes, the file has " + std::to_string(file_size - h.data_offset));
-  if (file_size > want)
-    npy_fail(file, "corrupt: " + std::to_string(file_size - want) + " unexpected bytes after the " +
+  // data_offset <= file_size was checked with the header; compare without adding (no overflow).
+  const std::uintmax_t have = file_size - std::uintmax_t(h.data_offset);
+  const std::uintmax_t need = std::uintmax_t(h.data_bytes());
+  if (have < need)
+    npy_fail(file, "truncated: " + h.describe() + " needs " + std::to_string(need) +
+                       " data bytes, the file has " + std::to_string(have));
+  if (have > need)
+    npy_fail(file, "corrupt: " + std::to_string(have - need) + " unexpected bytes after the " +
                        h.describe() + " data");
   return h;
 }
@@ -402,6 +412,15 @@ inline void npy_read_data(std::istream& in, const npy_header& h, void* out,
   if (h.data_bytes() == 0) return;
   if (!in.read(static_cast<char*>(out), static_cast<std::streamsize>(h.data_bytes())))
     npy_fail(file, "read error in the " + h.describe() + " data");
+}
+
+/// Reads `bool` data as NumPy does: any non-zero byte is true (a byte other than 0 or 1 read
+/// straight into a `bool` would be undefined behaviour).
+inline void npy_read_bools(std::istream& in, const npy_header& h, bool* out,
+                           const std::filesystem::path& file) {
+  std::unique_ptr<unsigned char[]> bytes(new unsigned char[h.size()]);
+  npy_read_data(in, h, bytes.get(), file);
+  for (index_t i = 0; i < h.size(); ++i) out[i] = bytes[i] != 0;
 }
 
 template <std::size_t N>
@@ -443,9 +462,22 @@ void npy_read_converted(std::istream& in, const npy_header& h, tensor<T, N>& out
                         const std::filesystem::path& file) {
   const index_t n = h.size();
   std::unique_ptr<S[]> buf(new S[n]);  // not std::vector: vector<bool> has no data()
-  npy_read_data(in, h, buf.get(), file);
+  if constexpr (std::is_same_v<S, bool>)
+    npy_read_bools(in, h, buf.get(), file);
+  else
+    npy_read_data(in, h, buf.get(), file);
   T* o = out.data();
   for (index_t i = 0; i < n; ++i) o[i] = npy_convert<T>(buf[i], i, file, h.dtype);
+}
+
+/// The element data of a validated header into `out` (same dtype), bools normalised.
+template <class T, std::size_t N>
+void npy_read_same(std::istream& in, const npy_header& h, tensor<T, N>& out,
+                   const std::filesystem::path& file) {
+  if constexpr (std::is_same_v<T, bool>)
+    npy_read_bools(in, h, out.data(), file);
+  else
+    npy_read_data(in, h, out.data(), file);
 }
 
 }  // namespace detail
@@ -463,6 +495,22 @@ inline npy_header read_npy_header(const std::filesystem::path& file) {
 }
 
 /**
+ * `load_npy` from a stream positioned at the file's first byte, of `size` bytes in all (what
+ * the fuzz tests call); `file` names it in messages.
+ */
+template <npy_scalar T, std::size_t N>
+tensor<T, N> load_npy(std::istream& in, std::uintmax_t size, const std::filesystem::path& file) {
+  const npy_header h = detail::npy_read_header(in, size, file);
+  if (h.dtype != npy_dtype_of<T>())
+    throw std::invalid_argument("load_npy: '" + file.string() + "' holds " + h.describe() +
+                                ", expected " + to_string(npy_dtype_of<T>()) + " data");
+  detail::npy_check_rank<N>(h, file, "load_npy");
+  tensor<T, N> out = detail::npy_allocate<T, N>(h);
+  detail::npy_read_same(in, h, out, file);
+  return out;
+}
+
+/**
  * Loads a `.npy` file whose dtype is exactly `T`'s and whose rank is `N`.
  * @tparam T the element type (see `npy_scalar`); N the rank.
  * @throws std::runtime_error as `read_npy_header`;
@@ -473,28 +521,12 @@ template <npy_scalar T, std::size_t N>
 tensor<T, N> load_npy(const std::filesystem::path& file) {
   std::uintmax_t size = 0;
   std::ifstream in = detail::npy_open(file, size);
-  const npy_header h = detail::npy_read_header(in, size, file);
-  if (h.dtype != npy_dtype_of<T>())
-    throw std::invalid_argument("load_npy: '" + file.string() + "' holds " + h.describe() +
-                                ", expected " + to_string(npy_dtype_of<T>()) + " data");
-  detail::npy_check_rank<N>(h, file, "load_npy");
-  tensor<T, N> out = detail::npy_allocate<T, N>(h);
-  detail::npy_read_data(in, h, out.data(), file);
-  return out;
+  return load_npy<T, N>(in, size, file);
 }
 
-/**
- * Loads a rank-`N` `.npy` file, converting its elements to `T` where that is value-preserving in
- * kind: float32/float64 → float/double (a float64 value beyond float32's range throws; rounding
- * is accepted); bool/any integer → any integer type (each value range-checked) or bool. Integer
- * data is never converted to floating point or back.
- * @throws std::runtime_error as `read_npy_header`; std::invalid_argument for a wrong rank, a
- *         conversion across kinds, or a value that does not fit `T`.
- */
+/// `load_npy_as` from a stream of `size` bytes (see the stream overload of `load_npy`).
 template <npy_scalar T, std::size_t N>
-tensor<T, N> load_npy_as(const std::filesystem::path& file) {
-  std::uintmax_t size = 0;
-  std::ifstream in = detail::npy_open(file, size);
+tensor<T, N> load_npy_as(std::istream& in, std::uintmax_t size, const std::filesystem::path& file) {
   const npy_header h = detail::npy_read_header(in, size, file);
   detail::npy_check_rank<N>(h, file, "load_npy_as");
   constexpr bool want_float = std::is_floating_point_v<T>;
@@ -504,7 +536,7 @@ tensor<T, N> load_npy_as(const std::filesystem::path& file) {
                                 ", which does not convert to " + to_string(npy_dtype_of<T>()));
   tensor<T, N> out = detail::npy_allocate<T, N>(h);
   if (h.dtype == npy_dtype_of<T>()) {
-    detail::npy_read_data(in, h, out.data(), file);
+    detail::npy_read_same(in, h, out, file);
     return out;
   }
   if constexpr (want_float) {
@@ -548,13 +580,25 @@ tensor<T, N> load_npy_as(const std::filesystem::path& file) {
   return out;
 }
 
+/**
+ * Loads a rank-`N` `.npy` file, converting its elements to `T` where that is value-preserving in
+ * kind: float32/float64 → float/double (a float64 value beyond float32's range throws; rounding
+ * is accepted); bool/any integer → any integer type (each value range-checked) or bool. Integer
+ * data is never converted to floating point or back.
+ * @throws std::runtime_error as `read_npy_header`; std::invalid_argument for a wrong rank, a
+ *         conversion across kinds, or a value that does not fit `T`.
+ */
+template <npy_scalar T, std::size_t N>
+tensor<T, N> load_npy_as(const std::filesystem::path& file) {
+  std::uintmax_t size = 0;
+  std::ifstream in = detail::npy_open(file, size);
+  return load_npy_as<T, N>(in, size, file);
+}
+
 namespace detail {
 template <class C>
 void npy_write_bytes(const std::filesystem::path& file, const C& evaluated) {
-  const std::string bytes = xt::dump_npy(evaluated);
-  write_file_atomically(file, [&](std::ostream& out) {
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  });
+  write_bytes_atomically(file, xt::dump_npy(evaluated));
 }
 }  // namespace detail
 

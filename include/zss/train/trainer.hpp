@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "zss/core/check.hpp"
+#include "zss/core/fault_point.hpp"
 #include "zss/core/option_fields.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/param_buffer.hpp"
@@ -294,6 +295,7 @@ class trainer {
       throw std::domain_error("trainer::step: non-finite loss (" + std::to_string(out.total) +
                               ") or gradient norm (" + std::to_string(out.grad_norm) +
                               ") at step " + std::to_string(step_));
+    fault_point("trainer.step");  // test-only (core/fault_point.hpp): a kill mid-step
     out.lr = cfg_.schedule(step_);
     adamw_options ao = cfg_.adamw;
     ao.lr = out.lr;
@@ -317,9 +319,14 @@ class trainer {
    * `extra` sections of the caller (e.g. an application's own options).
    */
   void save(const std::filesystem::path& file, std::vector<checkpoint_section> extra = {}) const {
+    write_bytes_atomically(file, checkpoint(std::move(extra)));
+  }
+
+  /// The bytes `save` writes (to commit a checkpoint together with other outputs).
+  std::vector<unsigned char> checkpoint(std::vector<checkpoint_section> extra = {}) const {
     extra.push_back({"trainer.config", to_bytes(config_text())});
     extra.push_back({"trainer.bank", bank_bytes()});
-    save_checkpoint(file, params_, opt_, step_, extra);
+    return checkpoint_bytes(params_, opt_, step_, extra);
   }
 
   /**
@@ -330,12 +337,18 @@ class trainer {
    *         first differing field).
    */
   std::vector<checkpoint_section> load(const std::filesystem::path& file) {
+    return load(detail::read_checkpoint_file(file), file.string());
+  }
+
+  /// `load` from the bytes of a checkpoint file; `name` stands for the file in messages.
+  std::vector<checkpoint_section> load(std::span<const unsigned char> bytes,
+                                       const std::string& name) {
     param_buffer<T> scratch =
         params_;  // validate into a copy: a failure leaves the trainer unchanged
     adamw_state<T> opt;
     std::vector<checkpoint_section> sections;
-    const auto step = load_checkpoint(file, scratch, opt, &sections);
-    const std::string where = "trainer::load(" + file.string() + ")";
+    const auto step = load_checkpoint(bytes, name, scratch, opt, &sections);
+    const std::string where = "trainer::load(" + name + ")";
     const auto* cfg = find_section(sections, "trainer.config");
     const auto* bank = find_section(sections, "trainer.bank");
     require(
