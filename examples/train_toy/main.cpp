@@ -85,7 +85,7 @@ void describe(V& v, run_options& o) {
 struct control_options {
   std::string out;
   bool resume = false, ablation = false, quick = false, baseline = true, quiet = false,
-       recipe = false, no_teacher_cache = false, teacher_only = false;
+       recipe = false, design_synth = false, no_teacher_cache = false, teacher_only = false;
   index_t seeds = 3, panels = 6;
   std::vector<std::string> arms = {"baseline", "glm", "plm", "glm+plm", "plm-tokens"};
   std::uint64_t checkpoint_every = 50;
@@ -512,7 +512,7 @@ void print_teacher(const teacher_report& r) {
 /// The run's outputs, checked before any work and committed together at the end.
 struct run_outputs {
   output_set set;
-  std::optional<std::size_t> metrics, timings, ablation, checkpoint;
+  std::optional<std::size_t> metrics, timings, ablation, checkpoint, teacher;
   std::vector<std::size_t> panels;
 };
 
@@ -538,7 +538,9 @@ int run(run_options ro, const control_options& o) {
     if (out_dir) remove_stale_temporaries(file);
     return outs.set.add(file, "--out");
   };
-  if (o.ablation) {
+  if (o.teacher_only) {
+    if (out_dir) outs.teacher = add(*out_dir / "teacher.json");
+  } else if (o.ablation) {
     outs.ablation = add(out_dir ? *out_dir / "ablation.json" : fs::path("ablation.json"));
     if (out_dir) outs.timings = add(*out_dir / "timings.json");
   } else if (out_dir) {
@@ -586,7 +588,8 @@ int run(run_options ro, const control_options& o) {
       j["teacher_statistics"] = teacher_statistics_json(tstats);
       add_teacher_json(j, teacher_rep);
       j["config"] = config_json;
-      write_json(*out_dir / "teacher.json", j);
+      outs.set.write_bytes(*outs.teacher, json_text(j));
+      outs.set.commit();
     }
     return 0;
   }
@@ -805,6 +808,9 @@ int main(int argc, char** argv) {
                "preset: the synthesizer recipe of docs/EXPERIMENTS.md (no query shortcut, identity "
                "init, delta 10, "
                "no L_ce gradient into the pseudo prototypes); options given explicitly win");
+  app.add_flag("--synth-design", o.design_synth,
+               "preset: DESIGN §2.4's synthesizer literally (query residual, Xavier init, delta 0, "
+               "L_ce gradient into the pseudo prototypes); options given explicitly win");
   app.add_flag("--quick", o.quick,
                "preset for tests: 192 / 48 scenes, 150 steps, warm-up 15, 2 panels (mini-CLIP: "
                "1024 scenes, 150 steps, warm-up 15); options given explicitly win");
@@ -866,7 +872,10 @@ int main(int argc, char** argv) {
       ro.clip.train.corpus = 1024;
       if (app.count("--panels") == 0) o.panels = 2;
     }
+    if (o.recipe && o.design_synth)
+      throw std::invalid_argument("--synth-recipe and --synth-design are two different presets");
     if (o.recipe) ro.train.use_synthesizer_recipe();
+    if (o.design_synth) ro.train.use_design_synthesizer();
     for (auto& [f, text] : explicit_values) f->set(text);
     // The warm-up default never exceeds the run (an explicit --warmup above --steps is an error).
     const auto* warm = fields.find("schedule.warmup_steps");

@@ -72,14 +72,35 @@ inline const enum_names<prototype_source, 2> prototype_source_names{
     {{prototype_source::synthesizer, "synthesizer"},
      {prototype_source::teacher_tokens, "teacher-tokens"}}};
 
-/// The trainer's own PLM choices (beyond the synthesizer block's options).
+/// The trainer's own PLM choices (beyond the synthesizer block's options). Defaults: the
+/// trainer's synthesizer (see `trainer_options`); DESIGN's are pseudo_grad on, Xavier init.
 struct plm_options {
   prototype_source prototypes = prototype_source::synthesizer;  ///< pseudo classes' weights
-  /// Gradient from L_ce/L_nel into the pseudo prototypes (DESIGN: on).
-  bool pseudo_grad = true;
-  synthesizer_init init = synthesizer_init::xavier;  ///< the block's initial parameters
-  index_t hidden = 0;                                ///< the block's MLP width H (0 = 4·D)
+  /// Gradient from L_ce/L_nel into the pseudo prototypes (DESIGN: on; the trainer: off).
+  bool pseudo_grad = false;
+  synthesizer_init init = synthesizer_init::zero_update;  ///< the block's initial parameters
+  index_t hidden = 0;                                     ///< the block's MLP width H (0 = 4·D)
 };
+
+/// The synthesizer block as the trainer runs it (issue #11, docs/EXPERIMENTS.md): the teacher
+/// residual, h = u_l + CrossAttn(LN₁(p), memory), so that each prototype is a learned
+/// *correction* of the teacher's region token (with `plm_options::init` = zero_update the
+/// untrained block returns n(u_l) exactly). DESIGN §2.4's query residual lets the block ignore
+/// its memory and PLM alone then transfers nothing (hIoU ≈ 1).
+inline synthesizer_options trainer_synthesizer_defaults() {
+  synthesizer_options s;
+  s.residual = synthesizer_residual::teacher;
+  return s;
+}
+
+/// L_syn as the trainer runs it: δ = 10 (≈ 0.7/τ_s) puts the BCE's boundary between a class and
+/// the classes sharing its colour or texture (text cosines ≈ 0.4); DESIGN's δ = 0 asks every
+/// other class below cosine 0 and removes exactly the shared parts (docs/EXPERIMENTS.md, stop 8).
+inline syn_loss_options trainer_syn_loss_defaults() {
+  syn_loss_options l;
+  l.delta = 10;
+  return l;
+}
 
 /// The PLM pseudo labels as the trainer runs them: the library's defaults except `min_tokens`.
 /// A fused mask needs ≥ 4 ignored tokens on the toy's 16 × 16 grid (DESIGN's library default is
@@ -99,10 +120,10 @@ struct trainer_options {
   focal_dice_options nel;   ///< L_nel
   glm_options glm;          ///< L_glm (DESIGN §2.2)
   index_t bank_size = 256;  ///< M: the CLS bank (the library's default is 0; the toy's 256)
-  synthesizer_options synthesizer;  ///< the block (DESIGN §2.4)
-  plm_options plm;                  ///< prototypes, stop-gradient, the block's init and width
-  syn_loss_options syn_loss;        ///< L_syn
-  adamw_options adamw{.lr = 2e-3, .weight_decay = 1e-2};  ///< AdamW (lr: from `schedule`)
+  synthesizer_options synthesizer = trainer_synthesizer_defaults();  ///< the block (§2.4)
+  plm_options plm;  ///< prototypes, stop-gradient, the block's init and width
+  syn_loss_options syn_loss = trainer_syn_loss_defaults();  ///< L_syn
+  adamw_options adamw{.lr = 2e-3, .weight_decay = 1e-2};    ///< AdamW (lr: from `schedule`)
   cosine_schedule schedule{.base_lr = 2e-3, .min_lr = 2e-5, .warmup_steps = 50, .total_steps = 600};
   double clip = 5.0;       ///< max global gradient norm (0 = no clipping)
   index_t batch = 16;      ///< images per step
@@ -111,6 +132,15 @@ struct trainer_options {
   int threads = 0;         ///< 0 = OpenMP default
 
   std::uint64_t steps() const noexcept { return schedule.total_steps; }
+
+  /// DESIGN §2.4's synthesizer literally: the query residual, Xavier init, δ = 0, gradient from
+  /// L_ce/L_nel into the pseudo prototypes.
+  void use_design_synthesizer() noexcept {
+    synthesizer.residual = synthesizer_residual::query;
+    plm.init = synthesizer_init::xavier;
+    syn_loss.delta = 0;
+    plm.pseudo_grad = true;
+  }
 
   /// The synthesizer recipe of stop 8 (docs/EXPERIMENTS.md): no query shortcut, identity init,
   /// δ = 10, stop-gradient from L_ce/L_nel into the pseudo prototypes.
@@ -195,7 +225,9 @@ void describe(V& v, trainer_options& c) {
   v.field("plm.pseudo_grad", c.plm.pseudo_grad,
           "L_ce/L_nel also train the pseudo prototypes (else stop-gradient)", "pseudo-grad");
   v.choice("plm.init", c.plm.init, synthesizer_init_names,
-           "synthesizer init: xavier, or identity attention projections and fc2 = 0", "synth-init");
+           "synthesizer init: xavier; identity (attention projections = I, fc2 = 0); zero-update "
+           "(W_o = 0, fc2 = 0: the untrained block returns its residual stream)",
+           "synth-init");
   v.field("plm.hidden", c.plm.hidden, "synthesizer MLP width (0 = 4 D)", {}, "synth-hidden");
   v.choice("syn_loss.kind", c.syn_loss.kind, syn_loss_kind_names,
            "L_syn: BCE over seen classes or softmax CE", "syn-loss");
