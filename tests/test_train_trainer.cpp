@@ -106,7 +106,14 @@ bool synthesizer_gradient_is_zero(trainer<double>& tr) {
 TEST_CASE("trainer: the whole step's gradient (all losses) matches central differences") {
   tiny_problem<double> pb;
   auto cfg = tiny_config();
-  SUBCASE("all modules, attention pooling, gradient into the pseudo prototypes") {}
+  // The finite differences see every path, so the stop-gradient default is switched off here.
+  SUBCASE("all modules, attention pooling, gradient into the pseudo prototypes") {
+    REQUIRE(cfg.synthesizer.residual == synthesizer_residual::teacher);
+    cfg.plm.pseudo_grad = true;
+  }
+  SUBCASE("DESIGN's synthesizer (query residual, Xavier init, delta 0)") {
+    cfg.use_design_synthesizer();
+  }
   SUBCASE(
       "the recipe's synthesizer (no shortcut, identity init, delta 10) with the prototype "
       "gradient") {
@@ -120,6 +127,8 @@ TEST_CASE("trainer: the whole step's gradient (all losses) matches central diffe
     cfg.glm.pool = glm_pool::mean;
     cfg.syn_loss.kind = syn_loss_kind::ce;
     cfg.synthesizer.region_tokens = false;
+    cfg.synthesizer.residual = synthesizer_residual::query;  // the teacher residual needs them
+    cfg.plm.pseudo_grad = true;
     cfg.modules.lambda_nel = 0.5;
     cfg.modules.lambda_syn = 2;
   }

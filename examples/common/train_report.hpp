@@ -35,6 +35,14 @@ inline nlohmann::json metrics_json(const eval::segmentation_metrics& m) {
   for (double v : m.per_class_iou)
     pc.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
   j["per_class_iou"] = pc;
+  auto values = [](const std::vector<double>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (double x : v) a.push_back(std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x));
+    return a;
+  };
+  j["per_class_precision"] = values(m.per_class_precision);
+  j["per_class_recall"] = values(m.per_class_recall);
+  j["confusion"] = m.confusion;
   return j;
 }
 
