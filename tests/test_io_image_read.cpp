@@ -4,10 +4,12 @@
 // and the wrong kind of PNG refused with the file's name.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/temp_dir.hpp"
@@ -199,6 +201,41 @@ TEST_CASE("a PNG promising more than its file holds is refused before stb alloca
                          doctest::Contains("12000 x 12000 pixels (576012000 bytes decoded) cannot "
                                            "come from 20 bytes of compressed data"),
                          std::runtime_error);
+}
+
+TEST_CASE("empty IDAT chunks are skipped: the pixels are those of the file without them") {
+  // fuzz_png's second finding (fuzz/corpus/png/empty_idat.png): stb copies a first IDAT of
+  // length 0 into its not yet allocated buffer, memcpy(nullptr, p, 0), undefined behaviour that
+  // the sanitizer build stops at. Empty IDATs are legal, so the file must still decode.
+  test::temp_dir dir;
+  const std::vector<int> labels{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  const std::string good = png_grey(8, labels, 3, 4);
+  // good = signature (8) + IHDR (25) + IDAT + IEND (12): empty IDATs before, between and after.
+  const std::string head = good.substr(0, 33), idat = good.substr(33, good.size() - 45),
+                    iend = good.substr(good.size() - 12);
+  std::string empty;
+  chunk(empty, "IDAT", "");
+  const std::size_t half = (idat.size() - 12) / 2;  // split the IDAT's data into two chunks
+  std::string first, second;
+  chunk(first, "IDAT", idat.substr(8, half));
+  chunk(second, "IDAT", idat.substr(8 + half, idat.size() - 12 - half));
+  for (const auto& [name, bytes] :
+       {std::pair{"first.png", head + empty + idat + iend},
+        std::pair{"between.png", head + first + empty + empty + second + iend},
+        std::pair{"after.png", head + idat + empty + iend}}) {
+    CAPTURE(name);
+    test::write_bytes(dir / name, bytes);
+    const auto grey = read_png_grey(dir / name);
+    REQUIRE(grey.shape() == std::array<index_t, 2>{3, 4});
+    for (std::size_t i = 0; i < labels.size(); ++i) CHECK(grey.data()[i] == labels[i]);
+    const auto rgb = read_png_rgb(dir / name);
+    REQUIRE(rgb.shape() == std::array<index_t, 3>{3, 4, 3});
+    for (std::size_t i = 0; i < rgb.size(); ++i) CHECK(int(rgb.data()[i]) == labels[i / 3]);
+    CHECK(read_png_info(dir / name).width == 4);
+  }
+  // Only empty IDATs: no data, refused.
+  test::write_bytes(dir / "only_empty.png", head + empty + iend);
+  CHECK_THROWS_AS(read_png_grey(dir / "only_empty.png"), std::runtime_error);
 }
 
 }  // namespace test_io_image_read

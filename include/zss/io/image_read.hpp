@@ -89,7 +89,10 @@ inline std::uint32_t be32(const unsigned char* p) {
  * Reads `file` and checks what stb trusts: every chunk lies inside the file (stb grows its
  * buffer to a chunk's declared length before reading it), the IHDR comes first, and the decoded
  * size is at most what the compressed data can inflate to (deflate's limit is 1032:1), so no
- * allocation exceeds about a thousand times the file's size.
+ * allocation exceeds about a thousand times the file's size. Empty IDAT chunks (legal, no data)
+ * are dropped: stb copies a first empty one to its still-null buffer (memcpy(nullptr, p, 0),
+ * undefined behaviour; fuzz_png's second finding). stb does not check CRCs, so nothing else
+ * changes.
  */
 inline png_bytes read_png_bytes(const std::filesystem::path& file) {
   std::error_code ec;
@@ -103,13 +106,14 @@ inline png_bytes read_png_bytes(const std::filesystem::path& file) {
   in.read(reinterpret_cast<char*>(png.bytes.data()), std::streamsize(size));
   if (!in) png_fail(file, "cannot read the file");
   const unsigned char* b = png.bytes.data();
-  const std::size_t n = png.bytes.size();
+  std::size_t n = png.bytes.size();
   static const unsigned char magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (n < 8 || std::memcmp(b, magic, 8) != 0)
     png_fail(file, "not a readable PNG (no PNG signature)");
   std::uint64_t idat = 0;
   std::uint32_t w = 0, h = 0;
   bool have_header = false, interlaced = false;
+  std::vector<std::size_t> empty_idat;  // positions of IDAT chunks without data
   std::size_t pos = 8;
   while (pos + 12 <= n) {
     const std::uint64_t len = be32(b + pos);
@@ -127,12 +131,17 @@ inline png_bytes read_png_bytes(const std::filesystem::path& file) {
       have_header = true;
     } else if (type == "IDAT") {
       idat += len;
+      if (len == 0) empty_idat.push_back(pos);
     } else if (type == "IEND") {
       break;
     }
     pos += 12 + std::size_t(len);
   }
   if (!have_header) png_fail(file, "not a readable PNG (no IHDR chunk)");
+  for (auto p = empty_idat.rbegin(); p != empty_idat.rend(); ++p)
+    png.bytes.erase(png.bytes.begin() + std::ptrdiff_t(*p),
+                    png.bytes.begin() + std::ptrdiff_t(*p + 12));
+  b = png.bytes.data(), n = png.bytes.size();
   const int samples = png.colour == 2 ? 3 : png.colour == 4 ? 2 : png.colour == 6 ? 4 : 1;
   const std::uint64_t row = (std::uint64_t(w) * samples * std::uint64_t(png.file_depth) + 7) / 8;
   // Adam7 adds at most one partial byte and one filter byte per row of each of its 7 passes.
