@@ -238,4 +238,34 @@ TEST_CASE("empty IDAT chunks are skipped: the pixels are those of the file witho
   CHECK_THROWS_AS(read_png_grey(dir / "only_empty.png"), std::runtime_error);
 }
 
+TEST_CASE("a file ending in a cut chunk or without IEND is refused before stb allocates") {
+  // fuzz_png's third finding (fuzz/corpus/png/oom_cut_chunk.png, 43 bytes): after the IHDR, 10
+  // bytes, the start of a chunk whose length says 1.4 GB; the chunk walk stopped when fewer than
+  // 12 bytes were left, stb read the length and grew its buffer to it.
+  test::temp_dir dir;
+  const std::string good = png_grey(8, std::vector<int>(15, 3), 3, 5);
+  std::string bad = good.substr(0, 33);  // signature + IHDR
+  put32(bad, 0x54cc000eu);
+  bad += "IDAT\x60\x82";
+  test::write_bytes(dir / "cut.png", bad);
+  for (auto read : {+[](const std::filesystem::path& f) { (void)read_png_grey(f); },
+                    +[](const std::filesystem::path& f) { (void)read_png_rgb(f); },
+                    +[](const std::filesystem::path& f) { (void)read_png_info(f); }})
+    CHECK_THROWS_WITH_AS(read(dir / "cut.png"),
+                         doctest::Contains("cut.png': truncated or corrupt PNG: the chunk at byte "
+                                           "33 is cut short (10 bytes left"),
+                         std::runtime_error);
+  // A file that ends after a whole chunk without IEND is refused up front too (stb cannot
+  // decode it: read_png_info used to accept it and read_png_grey to fail without a reason).
+  test::write_bytes(dir / "no_iend.png", good.substr(0, good.size() - 12));
+  for (auto read : {+[](const std::filesystem::path& f) { (void)read_png_grey(f); },
+                    +[](const std::filesystem::path& f) { (void)read_png_info(f); }})
+    CHECK_THROWS_WITH_AS(read(dir / "no_iend.png"),
+                         doctest::Contains("no_iend.png': truncated or corrupt PNG: no IEND chunk"),
+                         std::runtime_error);
+  // A trailing piece after the IEND is not a chunk and is ignored.
+  test::write_bytes(dir / "tail.png", good + "xyz");
+  CHECK(read_png_grey(dir / "tail.png")(0, 0) == 3);
+}
+
 }  // namespace test_io_image_read

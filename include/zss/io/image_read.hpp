@@ -92,7 +92,8 @@ inline std::uint32_t be32(const unsigned char* p) {
  * allocation exceeds about a thousand times the file's size. Empty IDAT chunks (legal, no data)
  * are dropped: stb copies a first empty one to its still-null buffer (memcpy(nullptr, p, 0),
  * undefined behaviour; fuzz_png's second finding). stb does not check CRCs, so nothing else
- * changes.
+ * changes. A file that ends in a cut chunk (stb reads its length) or without an IEND (stb
+ * cannot decode it) is refused.
  */
 inline png_bytes read_png_bytes(const std::filesystem::path& file) {
   std::error_code ec;
@@ -112,7 +113,7 @@ inline png_bytes read_png_bytes(const std::filesystem::path& file) {
     png_fail(file, "not a readable PNG (no PNG signature)");
   std::uint64_t idat = 0;
   std::uint32_t w = 0, h = 0;
-  bool have_header = false, interlaced = false;
+  bool have_header = false, interlaced = false, ended = false;
   std::vector<std::size_t> empty_idat;  // positions of IDAT chunks without data
   std::size_t pos = 8;
   while (pos + 12 <= n) {
@@ -133,11 +134,19 @@ inline png_bytes read_png_bytes(const std::filesystem::path& file) {
       idat += len;
       if (len == 0) empty_idat.push_back(pos);
     } else if (type == "IEND") {
+      ended = true;
       break;
     }
     pos += 12 + std::size_t(len);
   }
   if (!have_header) png_fail(file, "not a readable PNG (no IHDR chunk)");
+  // A chunk cut before its end (fewer than 12 bytes left) is not seen by the loop, but stb reads
+  // its length and allocates it (fuzz_png's third finding); without an IEND stb cannot decode.
+  if (!ended && pos < n)
+    png_fail(file, "truncated or corrupt PNG: the chunk at byte " + std::to_string(pos) +
+                       " is cut short (" + std::to_string(n - pos) +
+                       " bytes left, a chunk takes at least 12)");
+  if (!ended) png_fail(file, "truncated or corrupt PNG: no IEND chunk");
   for (auto p = empty_idat.rbegin(); p != empty_idat.rend(); ++p)
     png.bytes.erase(png.bytes.begin() + std::ptrdiff_t(*p),
                     png.bytes.begin() + std::ptrdiff_t(*p + 12));
