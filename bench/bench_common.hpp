@@ -3,11 +3,13 @@
 // Helpers shared by the bench_*.cpp files: seeded data, rate counters, process CPU time.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstdint>
 #include <ctime>
 
 #include "zss/core/aligned.hpp"
 #include "zss/core/random.hpp"
+#include "zss/core/tensor.hpp"
 
 namespace zss::bench {
 
@@ -17,6 +19,25 @@ inline aligned_vector<float> normal_data(index_t n, std::uint64_t seed) {
   aligned_vector<float> v(n);
   for (auto& x : v) x = g.normal<float>();
   return v;
+}
+
+/// Blobs on the unit sphere plus noise, like L2-normalised dense tokens (as the peers' data): n ×
+/// d, `blobs` centres. bench_kmeans.cpp and python_overhead_tokens.cpp (the same data for Python).
+inline tensor<float, 2> tokens(index_t n, index_t d, index_t blobs, std::uint64_t seed) {
+  rng g(seed);
+  tensor<float, 2> centres = tensor<float, 2>::from_shape({blobs, d});
+  for (auto& x : centres) x = g.normal<float>();
+  tensor<float, 2> X = tensor<float, 2>::from_shape({n, d});
+  for (index_t i = 0; i < n; ++i) {
+    const auto b = g.below(blobs);
+    float s = 0;
+    for (index_t j = 0; j < d; ++j) {
+      X(i, j) = centres(b, j) + 0.8f * g.normal<float>();
+      s += X(i, j) * X(i, j);
+    }
+    for (index_t j = 0; j < d; ++j) X(i, j) /= std::sqrt(s);
+  }
+  return X;
 }
 
 /// "GFLOP/s" counter from the FLOPs of one iteration.
