@@ -130,15 +130,15 @@ BENCHMARK(BM_KMeansFitConverged)
     ->UseRealTime();
 
 // 16 images × 1024 tokens × 512, K ∈ {2, 4, 8, 16}, k-means++, ≤ 10 steps (peer_multiscale.py).
-// `threads:` 2 (the machine) or 1; bench/python_overhead.py times zss.multiscale_kmeans against
-// it on the same tokens (python_overhead_tokens.cpp writes them).
+// One contiguous 16 × 32 × 32 × 512 tensor (multiscale_batch_tokens). `threads:` 2 (the
+// machine) or 1; bench/python_overhead.py times zss.multiscale_kmeans against it on the same
+// tokens (python_overhead_tokens.cpp writes them).
 template <bool Fast>
 void BM_MultiScaleBatch(benchmark::State& s) {
   const zss::index_t b = 16, q = 1024, d = 512;
-  std::vector<zss::tensor<float, 2>> imgs;
-  for (zss::index_t i = 0; i < b; ++i) imgs.push_back(tokens(q, d, 6, 100 + i));
+  const auto all = zss::bench::multiscale_batch_tokens(b, 32, 32, d);
   std::vector<zss::matrix_ref<const float>> views;
-  for (auto& m : imgs) views.push_back(zss::as_matrix(m));
+  for (zss::index_t i = 0; i < b; ++i) views.emplace_back(all.data() + i * q * d, q, d);
   zss::multiscale_options p;
   p.ks = {2, 4, 8, 16};
   p.max_iter = 10;

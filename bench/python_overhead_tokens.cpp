@@ -2,8 +2,9 @@
 // zss_bench_tokens DIR: writes the tokens of BM_MultiScaleBatch (bench_kmeans.cpp) for
 // bench/python_overhead.py, so Python times zss.multiscale_kmeans on the very data the Google
 // Benchmark clusters: DIR/tokens.npy (16 × 32 × 32 × 512 float32, image i = tokens(1024, 512,
-// 6, 100 + i)), and the C++ result of the same call as a check that both sides do the same work:
-// DIR/n_iter.npy (16 × 4 int64, Lloyd steps per image and K) and DIR/inertia.npy (16 × 4).
+// 6, 100 + i), zss::bench::multiscale_batch_tokens), and the C++ result of the same call as a check
+// that both sides do the same work: DIR/n_iter.npy (16 × 4 int64, Lloyd steps per image and K) and
+// DIR/inertia.npy (16 × 4).
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -20,12 +21,8 @@ int main(int argc, char** argv) try {
   }
   const std::filesystem::path dir = argv[1];
   std::filesystem::create_directories(dir);
-  const zss::index_t b = 16, h = 32, w = 32, d = 512;  // as BM_MultiScaleBatch
-  zss::tensor<float, 4> all = zss::tensor<float, 4>::from_shape({b, h, w, d});
-  for (zss::index_t i = 0; i < b; ++i) {
-    const auto img = zss::bench::tokens(h * w, d, 6, 100 + i);
-    std::copy(img.begin(), img.end(), all.data() + i * h * w * d);
-  }
+  const auto all = zss::bench::multiscale_batch_tokens();  // as BM_MultiScaleBatch
+  const zss::index_t b = all.shape()[0];
   zss::multiscale_options p;  // as BM_MultiScaleBatch
   p.ks = {2, 4, 8, 16};
   p.max_iter = 10;
