@@ -144,7 +144,8 @@ def main():
     assert tokens.flags.c_contiguous  # used in place by the binding (no copy)
     with open("/proc/self/smaps_rollup", encoding="ascii") as f:
         huge = [line.split()[1] for line in f if line.startswith("AnonHugePages")][0]
-    print(f"zss {zss.__version__}, tokens {tokens.shape} {tokens.dtype}, layout {a.layout}: "
+    print(f"zss {zss.__version__} from {os.path.dirname(zss._zss.__file__)}")
+    print(f"tokens {tokens.shape} {tokens.dtype}, layout {a.layout}: "
           f"data address % 64 = {tokens.ctypes.data % 64}, AnonHugePages {huge} kB, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
     for t in a.threads:
