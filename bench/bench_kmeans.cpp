@@ -19,27 +19,9 @@
 namespace {
 
 using zss::bench::process_cpu_counter;
+using zss::bench::tokens;
 void set_gflops(benchmark::State& s, double flops) {
   zss::bench::set_flops(s, flops);
-}
-
-/// Blobs on the unit sphere plus noise, like L2-normalised dense tokens (as the peers' data).
-zss::tensor<float, 2> tokens(zss::index_t n, zss::index_t d, zss::index_t blobs,
-                             std::uint64_t seed) {
-  zss::rng g(seed);
-  zss::tensor<float, 2> centres = zss::tensor<float, 2>::from_shape({blobs, d});
-  for (auto& x : centres) x = g.normal<float>();
-  zss::tensor<float, 2> X = zss::tensor<float, 2>::from_shape({n, d});
-  for (zss::index_t i = 0; i < n; ++i) {
-    const auto b = g.below(blobs);
-    float s = 0;
-    for (zss::index_t j = 0; j < d; ++j) {
-      X(i, j) = centres(b, j) + 0.8f * g.normal<float>();
-      s += X(i, j) * X(i, j);
-    }
-    for (zss::index_t j = 0; j < d; ++j) X(i, j) /= std::sqrt(s);
-  }
-  return X;
 }
 
 zss::tensor<float, 2> random_rows(const zss::tensor<float, 2>& X, zss::index_t k,
@@ -148,17 +130,19 @@ BENCHMARK(BM_KMeansFitConverged)
     ->UseRealTime();
 
 // 16 images × 1024 tokens × 512, K ∈ {2, 4, 8, 16}, k-means++, ≤ 10 steps (peer_multiscale.py).
+// One contiguous 16 × 32 × 32 × 512 tensor (multiscale_batch_tokens). `threads:` 2 (the
+// machine) or 1; bench/python_overhead.py times zss.multiscale_kmeans against it on the same
+// tokens (python_overhead_tokens.cpp writes them).
 template <bool Fast>
 void BM_MultiScaleBatch(benchmark::State& s) {
   const zss::index_t b = 16, q = 1024, d = 512;
-  std::vector<zss::tensor<float, 2>> imgs;
-  for (zss::index_t i = 0; i < b; ++i) imgs.push_back(tokens(q, d, 6, 100 + i));
+  const auto all = zss::bench::multiscale_batch_tokens(b, 32, 32, d);
   std::vector<zss::matrix_ref<const float>> views;
-  for (auto& m : imgs) views.push_back(zss::as_matrix(m));
+  for (zss::index_t i = 0; i < b; ++i) views.emplace_back(all.data() + i * q * d, q, d);
   zss::multiscale_options p;
   p.ks = {2, 4, 8, 16};
   p.max_iter = 10;
-  p.threads = kThreads;
+  p.threads = Fast ? int(s.range(0)) : kThreads;
   double flops = 0;
   process_cpu_counter cpu(s);
   for (auto _ : s) {
@@ -191,6 +175,9 @@ void BM_MultiScaleBatch(benchmark::State& s) {
 }
 BENCHMARK(BM_MultiScaleBatch<true>)
     ->Name("BM_MultiScaleBatch")
+    ->ArgName("threads")
+    ->Arg(kThreads)
+    ->Arg(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_MultiScaleBatch<false>)

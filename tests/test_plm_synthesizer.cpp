@@ -149,8 +149,6 @@ TEST_CASE_TEMPLATE("synthesizer forward matches the unfused plain-loop block", T
   for (auto residual : all_residuals)
     for (bool tokens : {true, false})
       for (auto [act, ref_act] : acts) {
-        if (residual == synthesizer_residual::teacher && !tokens)
-          continue;  // refused (tested below)
         CAPTURE(int(residual));
         CAPTURE(tokens);
         CAPTURE(int(act));
@@ -190,7 +188,8 @@ TEST_CASE("synthesizer backward end to end equals finite differences (all parame
       {{2, 1, 3}, true, mlp_activation::gelu_erf, synthesizer_residual::none},
       {{3, 2}, true, mlp_activation::gelu_tanh, synthesizer_residual::none},
       {{2, 1, 3}, true, mlp_activation::gelu_erf, synthesizer_residual::teacher},
-      {{1}, true, mlp_activation::gelu_tanh, synthesizer_residual::teacher}};
+      {{1}, true, mlp_activation::gelu_tanh, synthesizer_residual::teacher},
+      {{2, 0, 3}, false, mlp_activation::gelu_erf, synthesizer_residual::teacher}};
   for (const auto& v : variants) {
     CAPTURE(v.tokens);
     CAPTURE(int(v.residual));
@@ -333,11 +332,15 @@ TEST_CASE("zero-update init with the teacher residual: the untrained block retur
   for (index_t i = 0; i < p.buf.entries()[p.ids.o_w].size; ++i)
     go += std::abs(p.buf.grad(p.ids.o_w)[i]);
   CHECK(go > 0);  // W_o learns first
-  // Without region tokens the teacher residual has nothing to start from: refused.
+  // Without region tokens in the memory the residual still needs U: one row per region.
   opt.region_tokens = false;
-  CHECK_THROWS_WITH_AS(p.forward(cache, opt),
-                       doctest::Contains("teacher residual needs the region tokens"),
-                       std::invalid_argument);
+  const std::vector<double> U_short(p.U.begin(), p.U.end() - long(d));
+  std::vector<double> out(p.n * d);
+  CHECK_THROWS_WITH_AS(
+      synthesizer_forward<double>({out.data(), p.n, d}, cache, {p.P.data(), p.n, d},
+                                  {p.C.data(), p.images, d}, {U_short.data(), p.n - 1, d}, p.off,
+                                  p.ids.params(p.buf), opt, 1),
+      doctest::Contains("U (teacher region tokens)"), std::invalid_argument);
 }
 
 TEST_CASE_TEMPLATE("synthesizer: 1 and 2 threads give the same bits", T, float, double) {

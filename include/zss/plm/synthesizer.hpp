@@ -22,7 +22,9 @@
  *  - `teacher`: r = u_l, the region's own teacher token: the block learns a *correction* of what
  *    the teacher says about the region (queries stay the student's features, keys and values the
  *    teacher's CLS and region tokens). With `synthesizer_init::zero_update` the untrained block
- *    returns exactly n(u_l). Needs `region_tokens`.
+ *    returns exactly n(u_l). U is needed even when `region_tokens` is off (then the memory is
+ *    the CLS alone, the attention reads c_b whatever the query, and the block is a learned
+ *    function of the teacher's u_l and c_b).
  * With the `query` shortcut L_syn can be met by the student's own pooled feature (which L_ce
  * already pulls to the text embeddings of seen classes) and the block may learn to ignore the
  * memory, so pseudo prototypes carry little of the teacher's knowledge about unseen classes;
@@ -291,9 +293,8 @@ void check_synthesizer_inputs(std::string_view where, const_matrix_ref<T> P, con
           std::string(where) + ": region_offsets needs B + 1 >= 1 entries");
   const index_t b = region_offsets.size() - 1;
   check_shape(where, "C (teacher CLS)", C, b, d);
-  require(opt.region_tokens || opt.residual != synthesizer_residual::teacher,
-          std::string(where) + ": the teacher residual needs the region tokens (region_tokens on)");
-  if (opt.region_tokens) check_shape(where, "U (teacher region tokens)", U, P.rows, d);
+  if (opt.region_tokens || opt.residual == synthesizer_residual::teacher)
+    check_shape(where, "U (teacher region tokens)", U, P.rows, d);
   detail::check_offsets(where, "region_offsets", region_offsets, P.rows);
 }
 
@@ -329,7 +330,7 @@ matrix_ref<const T> assemble_memory(synthesizer_cache<T>& cache, const_matrix_re
  * @param P       N × D region features `p_l` (pooled student features), grouped per image.
  * @param C       B × D teacher CLS embeddings `c_b`.
  * @param U       N × D teacher region-pooled tokens `u_l` (same rows as P); ignored (may be
- *                empty) when `opt.region_tokens` is false.
+ *                empty) when `opt.region_tokens` is false and the residual is not `teacher`.
  * @param region_offsets B + 1 offsets: image b owns rows `[ro[b], ro[b+1])` of P and U.
  * @param params  views from `synthesizer_param_ids::params`.
  * @throws std::invalid_argument on mismatched shapes or offsets.
