@@ -6,7 +6,9 @@
 // the trainer unchanged; anything else is a finding. fuzz/README.md runs it.
 //
 // ZSS_FUZZ_WRITE_SEED=<file> writes a valid checkpoint of this target's trainer to <file> and
-// exits (how fuzz/corpus/checkpoint/ was made).
+// exits (how fuzz/corpus/checkpoint/ was made); ZSS_FUZZ_CHECK_SEED=<file> exits 0 when <file>
+// loads into it, 1 otherwise (ctest's fuzz_seed_checkpoint: the seed follows the trainer's
+// defaults).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -61,6 +63,20 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   if (const char* out = std::getenv("ZSS_FUZZ_WRITE_SEED")) {
     trainer().save(out);
     std::exit(0);
+  }
+  if (const char* seed = std::getenv("ZSS_FUZZ_CHECK_SEED")) {
+    // The valid seed must load into this target's trainer: a seed written with other trainer
+    // defaults stops at the configuration check, and the fuzzer never reaches what follows.
+    try {
+      (void)trainer().load(seed);
+      std::exit(0);
+    } catch (const std::invalid_argument& e) {
+      std::fprintf(stderr,
+                   "fuzz_checkpoint: the seed %s does not load: %s\n"
+                   "rewrite it with ZSS_FUZZ_WRITE_SEED (fuzz/README.md)\n",
+                   seed, e.what());
+      std::exit(1);
+    }
   }
   return 0;
 }
