@@ -58,18 +58,23 @@ struct progress {
   std::uint64_t total = 1, last_line = 0;
   clock_type::time_point start = clock_type::now();
   std::uint64_t first = 0;
+  /// A training step: its losses.
   void update(std::uint64_t step, const train::step_losses& l, index_t batch) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "loss %.3f (ce %.3f nel %.3f glm %.3f syn %.3f)", l.total, l.ce,
+                  l.nel, l.glm, l.syn);
+    update(step, std::string(buf), batch);
+  }
+  /// Any step (e.g. the teacher's): `numbers` between the step count and the speed.
+  void update(std::uint64_t step, const std::string& numbers, index_t batch) {
     if (quiet) return;
     const double sec = std::chrono::duration<double>(clock_type::now() - start).count();
     const double done = double(step - first);
     const double ips = sec > 0 ? done * double(batch) / sec : 0.0;
     const double eta = done > 0 ? sec / done * double(total - step) : 0.0;
-    char buf[256];
-    std::snprintf(buf, sizeof buf,
-                  "%s step %5llu/%llu  loss %.3f (ce %.3f nel %.3f glm %.3f syn %.3f)  %6.0f img/s "
-                  " ETA %3.0fs",
-                  label.c_str(), (unsigned long long)step, (unsigned long long)total, l.total, l.ce,
-                  l.nel, l.glm, l.syn, ips, eta);
+    char buf[320];
+    std::snprintf(buf, sizeof buf, "%s step %5llu/%llu  %s  %6.0f img/s  ETA %3.0fs", label.c_str(),
+                  (unsigned long long)step, (unsigned long long)total, numbers.c_str(), ips, eta);
     if (tty) {
       std::fprintf(stderr, "\r%s\033[K", buf);
       if (step == total) std::fputc('\n', stderr);
@@ -84,13 +89,14 @@ struct progress {
 /**
  * Panel: image | ground truth | pseudo labels | prediction, 3× upscaled; unseen classes hatched
  * white. Pseudo labels on the teacher grid (th × tw): seen index → its class's colour, pseudo m →
- * a colour beyond the classes, ignored black.
+ * a colour beyond the classes, ignored black. Returns the PNG's bytes.
  */
 template <real_scalar T>
-void write_panel(const std::filesystem::path& file, const tensor<float, 3>& image,
-                 const tensor<std::int32_t, 2>& labels,
-                 const tensor<std::int32_t, 2>& pseudo_teacher, index_t th, index_t tw,
-                 const tensor<std::int32_t, 2>& pred, const train::class_table<T>& cls) {
+std::vector<unsigned char> panel_png(const tensor<float, 3>& image,
+                                     const tensor<std::int32_t, 2>& labels,
+                                     const tensor<std::int32_t, 2>& pseudo_teacher, index_t th,
+                                     index_t tw, const tensor<std::int32_t, 2>& pred,
+                                     const train::class_table<T>& cls) {
   const index_t H = labels.shape()[0], W = labels.shape()[1], z = 3, gap = 4, n = 4;
   tensor<std::uint8_t, 3> img =
       tensor<std::uint8_t, 3>::from_shape({H * z, n * W * z + (n - 1) * gap, 3});
@@ -121,7 +127,16 @@ void write_panel(const std::filesystem::path& file, const tensor<float, 3>& imag
       put(2, y, x, pc);
       put(3, y, x, label_px(pred(y, x), y, x));
     }
-  write_png(file, img);
+  return encode_png(img.data(), img.shape()[0], img.shape()[1], img.shape()[2]);
+}
+
+/// `panel_png` written to `file` atomically.
+template <real_scalar T>
+void write_panel(const std::filesystem::path& file, const tensor<float, 3>& image,
+                 const tensor<std::int32_t, 2>& labels,
+                 const tensor<std::int32_t, 2>& pseudo_teacher, index_t th, index_t tw,
+                 const tensor<std::int32_t, 2>& pred, const train::class_table<T>& cls) {
+  write_bytes_atomically(file, panel_png(image, labels, pseudo_teacher, th, tw, pred, cls));
 }
 
 inline void print_table(

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "common/option_binding.hpp"
+#include "common/train_report.hpp"
 #include "zss/clip/evaluate.hpp"
 #include "zss/clip/teacher.hpp"
 #include "zss/io/atomic_file.hpp"
@@ -51,7 +52,10 @@
 namespace fs = std::filesystem;
 using namespace zss;
 using T = float;
-using clock_type = std::chrono::steady_clock;
+using examples::clock_type;
+using examples::metrics_json;
+using examples::print_table;
+using examples::progress;
 
 namespace {
 
@@ -149,63 +153,9 @@ nlohmann::json teacher_statistics_json(const train::teacher_statistics& t) {
           {"cls_cos_absent", t.cls_cos_absent}};
 }
 
-nlohmann::json metrics_json(const eval::segmentation_metrics& m) {
-  nlohmann::json j;
-  j["miou_seen"] = m.miou_seen, j["miou_unseen"] = m.miou_unseen, j["hiou"] = m.hiou,
-  j["pixel_acc"] = m.pixel_acc;
-  j["miou"] = m.miou;
-  nlohmann::json pc = nlohmann::json::array();
-  for (double v : m.per_class_iou)
-    pc.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
-  j["per_class_iou"] = pc;
-  auto values = [](const std::vector<double>& v) {
-    nlohmann::json a = nlohmann::json::array();
-    for (double x : v) a.push_back(std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x));
-    return a;
-  };
-  j["per_class_precision"] = values(m.per_class_precision);
-  j["per_class_recall"] = values(m.per_class_recall);
-  j["confusion"] = m.confusion;
-  return j;
-}
-
 std::string json_text(const nlohmann::json& j) {
   return j.dump(2) + "\n";
 }
-
-/// One-line progress: `\r` updates on a TTY, a plain line every ~10 % otherwise.
-struct progress {
-  bool tty = ::isatty(STDERR_FILENO) != 0;
-  bool quiet = false;
-  std::string label;
-  std::uint64_t total = 1, last_line = 0;
-  clock_type::time_point start = clock_type::now();
-  std::uint64_t first = 0;
-  void update(std::uint64_t step, const train::step_losses& l, index_t batch) {
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "loss %.3f (ce %.3f nel %.3f glm %.3f syn %.3f)", l.total, l.ce,
-                  l.nel, l.glm, l.syn);
-    update(step, std::string(buf), batch);
-  }
-  void update(std::uint64_t step, const std::string& numbers, index_t batch) {
-    if (quiet) return;
-    const double sec = std::chrono::duration<double>(clock_type::now() - start).count();
-    const double done = double(step - first);
-    const double ips = sec > 0 ? done * double(batch) / sec : 0.0;
-    const double eta = done > 0 ? sec / done * double(total - step) : 0.0;
-    char buf[320];
-    std::snprintf(buf, sizeof buf, "%s step %5llu/%llu  %s  %6.0f img/s  ETA %3.0fs", label.c_str(),
-                  (unsigned long long)step, (unsigned long long)total, numbers.c_str(), ips, eta);
-    if (tty) {
-      std::fprintf(stderr, "\r%s\033[K", buf);
-      if (step == total) std::fputc('\n', stderr);
-    } else if (step == total || step - last_line >= std::max<std::uint64_t>(1, total / 10)) {
-      std::fprintf(stderr, "%s\n", buf);
-      last_line = step;
-    }
-    std::fflush(stderr);
-  }
-};
 
 /// Trains one arm and evaluates it on the test scenes.
 run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w,
@@ -277,60 +227,6 @@ run_result train_and_evaluate(const run_options& ro, const toy::world<T>& w,
                                       keep_predictions ? &r.predictions : nullptr);
   r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
   return r;
-}
-
-/// Panel: image | ground truth | pseudo labels | prediction, 3× upscaled; unseen classes hatched
-/// white. Returns the PNG's bytes.
-std::vector<unsigned char> panel_png(const toy::scene& s,
-                                     const tensor<std::int32_t, 2>& pseudo_teacher, index_t th,
-                                     index_t tw, const tensor<std::int32_t, 2>& pred,
-                                     const train::toy_classes<T>& cls) {
-  const index_t H = s.labels.shape()[0], W = s.labels.shape()[1], z = 3, gap = 4, n = 4;
-  tensor<std::uint8_t, 3> img =
-      tensor<std::uint8_t, 3>::from_shape({H * z, n * W * z + (n - 1) * gap, 3});
-  img.fill(255);
-  const index_t Ks = cls.seen_ids.size();
-  auto put = [&](index_t panel, index_t y, index_t x, rgb c) {
-    for (index_t dy = 0; dy < z; ++dy)
-      for (index_t dx = 0; dx < z; ++dx)
-        for (index_t ch = 0; ch < 3; ++ch)
-          img(y * z + dy, panel * (W * z + gap) + x * z + dx, ch) = c[ch];
-  };
-  auto label_px = [&](std::int32_t id, index_t y, index_t x) {
-    rgb c = label_colour(id);
-    if (id > 0 && !cls.seen_flag[index_t(id)] && (y + x) % 4 == 0)
-      c = {255, 255, 255};  // unseen: hatched
-    return c;
-  };
-  for (index_t y = 0; y < H; ++y)
-    for (index_t x = 0; x < W; ++x) {
-      rgb c;
-      for (index_t ch = 0; ch < 3; ++ch)
-        c[ch] = std::uint8_t(std::lround(255.0f * s.image(y, x, ch)));
-      put(0, y, x, c);
-      put(1, y, x, label_px(s.labels(y, x), y, x));
-      // Pseudo labels: seen → the class's colour, pseudo m → a colour beyond the 21 classes,
-      // ignored black.
-      const auto q = pseudo_teacher(y * th / H, x * tw / W);
-      rgb pc = q < 0             ? rgb{0, 0, 0}
-               : index_t(q) < Ks ? label_colour(cls.seen_ids[index_t(q)])
-                                 : label_colour(40 + (q - std::int32_t(Ks)) * 7);
-      put(2, y, x, pc);
-      put(3, y, x, label_px(pred(y, x), y, x));
-    }
-  return encode_png(img.data(), img.shape()[0], img.shape()[1], img.shape()[2]);
-}
-
-void print_table(const std::vector<std::pair<std::string, eval::segmentation_metrics>>& rows) {
-  std::printf("\n| %-28s | %8s | %8s | %8s | %9s |\n", "", "mIoU(S)", "mIoU(U)", "hIoU",
-              "pixel acc");
-  std::printf("|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(), std::string(10, '-').c_str(),
-              std::string(10, '-').c_str(), std::string(10, '-').c_str(),
-              std::string(11, '-').c_str());
-  for (const auto& [name, m] : rows)
-    std::printf("| %-28s | %8.1f | %8.1f | %8.1f | %9.1f |\n", name.c_str(), 100 * m.miou_seen,
-                100 * m.miou_unseen, 100 * m.hiou, 100 * m.pixel_acc);
-  std::fflush(stdout);
 }
 
 /// What the learned teacher measured about itself (empty for the simulated teacher).
@@ -766,7 +662,8 @@ int run(run_options ro, const control_options& o) {
       tensor<std::int32_t, 2> fm = tensor<std::int32_t, 2>::from_shape({t.grid_h, t.grid_w});
       std::copy(fused.begin(), fused.end(), fm.begin());
       outs.set.write_bytes(outs.panels[i],
-                           panel_png(s, fm, t.grid_h, t.grid_w, main_run.predictions[i], cls));
+                           examples::panel_png(s.image, s.labels, fm, t.grid_h, t.grid_w,
+                                               main_run.predictions[i], cls));
     }
     outs.set.write_bytes(*outs.checkpoint, main_run.checkpoint);
     outs.set.commit();
