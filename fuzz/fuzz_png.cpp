@@ -15,14 +15,24 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include "zss/io/image_read.hpp"
 
 namespace {
 
+// Removed when the process exits normally (a crash leaves it, next to libFuzzer's crash-* input).
 const std::filesystem::path& scratch() {
   static const std::filesystem::path file = std::filesystem::temp_directory_path() /
                                             ("zss_fuzz_png_" + std::to_string(::getpid()) + ".png");
+  static const bool cleanup = [] {
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove(file, ec);
+    });
+    return true;
+  }();
+  (void)cleanup;
   return file;
 }
 
