@@ -193,6 +193,9 @@ int run(const run_options& ro, const control_options& o, examples::processes& pr
     targets[i] = train::make_image_targets(view_of(tr_data.items[i]), cls, cfg, true, i,
                                            d.tokens_normalized, &maps[i]);
   });
+  // Every rank holds every image's targets, so the dataset-level means agree across ranks.
+  if (cfg.plm.gap_shift)
+    shift_modality_gap(std::span<image_targets<T>>(targets), as_matrix(cls.seen_text));
   index_t pseudo = 0;
   for (const auto& t : targets) pseudo += t.pseudo_count;
   if (root)

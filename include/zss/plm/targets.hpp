@@ -24,6 +24,7 @@
  *    renumbered `0..M−1` in their original order, so every class of the set owns a pixel.
  */
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -141,6 +142,79 @@ image_targets<T> seen_targets(const tensor<std::int32_t, 2>& seen_pixels,
   const auto fused = token_labels(seen_pixels, th, tw, tp);
   return targets_from_fused<T>(std::span<const std::int32_t>(fused.data(), fused.size()), tokens,
                                th, tw, h, w, Ks);
+}
+
+/// What `shift_modality_gap` measured and applied (for reports; all in double).
+struct modality_gap_shift {
+  index_t regions = 0;             ///< region tokens shifted (over all images)
+  std::vector<double> token_mean;  ///< mean of the normalised region tokens, D
+  std::vector<double> text_mean;   ///< mean of the normalised class embeddings, D
+  double token_mean_norm = 0, text_mean_norm = 0;
+  double cos_means = 0;  ///< cos(token mean, text mean); 0 when either is 0
+};
+
+/**
+ * Moves the teacher's region tokens across the modality gap (Liang et al., "Mind the Gap",
+ * NeurIPS 2022): every `u_l` of every image becomes `n(u_l) − μ_u + μ_t`, with `μ_u` the mean of
+ * the normalised region tokens over all regions of `targets` and `μ_t` the mean of the normalised
+ * rows of `text` (the seen classes' embeddings: what training may know). A contrastive model's
+ * image and text embeddings sit in two cones with different centres; the student's features are
+ * trained towards the text cone (the seen classes), so pseudo weights taken from the image cone
+ * miss the component every text shares (docs/EXPERIMENTS.md, stop 13: mini-CLIP's token mean has
+ * norm ≈ 0.2 and cosine ≈ 0.0–0.07 with the prompt mean of norm ≈ 0.6).
+ *
+ * A dataset-level step: run it once over all training targets (the means are sums in image and
+ * region order, in double, so the result does not depend on threads). The shifted tokens are not
+ * renormalised; every consumer normalises them (cosine logits; the synthesizer's n(u_l)).
+ * @throws std::invalid_argument when a target's token width differs from `text.cols` or `text`
+ *         has no rows.
+ */
+template <real_scalar T>
+modality_gap_shift shift_modality_gap(std::span<image_targets<T>> targets,
+                                      matrix_ref<const T> text) {
+  constexpr const char* where = "shift_modality_gap";
+  const index_t D = text.cols;
+  require(text.rows > 0, std::string(where) + ": no class embeddings to take the text mean of");
+  modality_gap_shift g;
+  g.token_mean.assign(D, 0.0);
+  g.text_mean.assign(D, 0.0);
+  const auto unit = [D](const T* v, std::vector<double>& out) {
+    double s = 0;
+    for (index_t d = 0; d < D; ++d) s += double(v[d]) * double(v[d]);
+    const double inv = 1 / std::max(std::sqrt(s), 1e-12);  // normalize_eps, in double
+    for (index_t d = 0; d < D; ++d) out[d] = double(v[d]) * inv;
+  };
+  std::vector<double> u(D);
+  for (index_t k = 0; k < text.rows; ++k) {
+    unit(text.row(k), u);
+    for (index_t d = 0; d < D; ++d) g.text_mean[d] += u[d];
+  }
+  for (auto& x : g.text_mean) x /= double(text.rows);
+  for (const auto& t : targets) {
+    if (t.regions() == 0) continue;
+    check_extent(where, "region token width", t.region_tokens.shape()[1], "class embedding width",
+                 D);
+    for (index_t r = 0; r < t.regions(); ++r) {
+      unit(&t.region_tokens(r, 0), u);
+      for (index_t d = 0; d < D; ++d) g.token_mean[d] += u[d];
+      ++g.regions;
+    }
+  }
+  if (g.regions == 0) return g;
+  for (auto& x : g.token_mean) x /= double(g.regions);
+  double tt = 0, xx = 0, tx = 0;
+  for (index_t d = 0; d < D; ++d)
+    tt += g.token_mean[d] * g.token_mean[d], xx += g.text_mean[d] * g.text_mean[d],
+        tx += g.token_mean[d] * g.text_mean[d];
+  g.token_mean_norm = std::sqrt(tt), g.text_mean_norm = std::sqrt(xx);
+  g.cos_means = tt > 0 && xx > 0 ? tx / (g.token_mean_norm * g.text_mean_norm) : 0.0;
+  for (auto& t : targets)
+    for (index_t r = 0; r < t.regions(); ++r) {
+      unit(&t.region_tokens(r, 0), u);
+      for (index_t d = 0; d < D; ++d)
+        t.region_tokens(r, d) = T(u[d] - g.token_mean[d] + g.text_mean[d]);
+    }
+  return g;
 }
 
 }  // namespace zss

@@ -80,6 +80,10 @@ struct plm_options {
   bool pseudo_grad = false;
   synthesizer_init init = synthesizer_init::zero_update;  ///< the block's initial parameters
   index_t hidden = 0;                                     ///< the block's MLP width H (0 = 4·D)
+  /// Move the teacher's region tokens across the modality gap before training
+  /// (plm/targets.hpp `shift_modality_gap`: n(u_l) − mean token + mean seen text). Off by
+  /// default, as in the paper; docs/EXPERIMENTS.md stop 13 measures it with both teachers.
+  bool gap_shift = false;
 };
 
 /// The synthesizer block as the trainer runs it (issue #11, docs/EXPERIMENTS.md): the teacher
@@ -233,6 +237,10 @@ void describe(V& v, trainer_options& c) {
            "(W_o = 0, fc2 = 0: the untrained block returns its residual stream)",
            "synth-init");
   v.field("plm.hidden", c.plm.hidden, "synthesizer MLP width (0 = 4 D)", {}, "synth-hidden");
+  v.field("plm.gap_shift", c.plm.gap_shift,
+          "shift the teacher's region tokens across the modality gap (minus their mean, plus the "
+          "seen texts' mean) before training",
+          "gap-shift");
   v.choice("syn_loss.kind", c.syn_loss.kind, syn_loss_kind_names,
            "L_syn: BCE over seen classes or softmax CE", "syn-loss");
   v.field("syn_loss.tau", c.syn_loss.tau, "L_syn temperature tau_s", positive(), "syn-tau");
