@@ -19,12 +19,22 @@
 #include "zss/eval/metrics.hpp"
 #include "zss/io/atomic_file.hpp"
 #include "zss/io/image_io.hpp"
+#include "zss/plm/targets.hpp"
 #include "zss/train/dataset.hpp"
 #include "zss/train/trainer.hpp"
 
 namespace zss::examples {
 
 using clock_type = std::chrono::steady_clock;
+
+/// One line on stderr: what the modality-gap shift (`--gap-shift`) measured before it moved the
+/// region tokens (the means' norms and cosine; docs/EXPERIMENTS.md stop 13).
+inline void print_gap_shift(const modality_gap_shift& g) {
+  std::fprintf(stderr,
+               "modality-gap shift: %zu region tokens moved by mean seen text - mean token; "
+               "|mean token| %.2f, |mean seen text| %.2f, cos(means) %.2f\n",
+               std::size_t(g.regions), g.token_mean_norm, g.text_mean_norm, g.cos_means);
+}
 
 inline nlohmann::json metrics_json(const eval::segmentation_metrics& m) {
   nlohmann::json j;

@@ -194,8 +194,11 @@ int run(const run_options& ro, const control_options& o, examples::processes& pr
                                            d.tokens_normalized, &maps[i]);
   });
   // Every rank holds every image's targets, so the dataset-level means agree across ranks.
-  if (cfg.plm.gap_shift)
-    shift_modality_gap(std::span<image_targets<T>>(targets), as_matrix(cls.seen_text));
+  if (cfg.plm.gap_shift) {
+    const auto gap =
+        shift_modality_gap(std::span<image_targets<T>>(targets), as_matrix(cls.seen_text));
+    if (root) examples::print_gap_shift(gap);
+  }
   index_t pseudo = 0;
   for (const auto& t : targets) pseudo += t.pseudo_count;
   if (root)

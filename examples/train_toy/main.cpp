@@ -54,6 +54,7 @@ using namespace zss;
 using T = float;
 using examples::clock_type;
 using examples::metrics_json;
+using examples::print_gap_shift;
 using examples::print_table;
 using examples::progress;
 
@@ -457,12 +458,14 @@ int run(run_options ro, const control_options& o) {
   const train::toy_classes<T> cls(world);
 
   const auto t_targets = clock_type::now();
-  const auto targets = train::make_toy_targets<T>(world, cls, cfg, true, cfg.threads);
+  modality_gap_shift gap;
+  const auto targets = train::make_toy_targets<T>(world, cls, cfg, true, cfg.threads, &gap);
   index_t pseudo = 0;
   for (const auto& t : targets) pseudo += t.pseudo_count;
   std::fprintf(stderr, "PLM pseudo labels: %zu pseudo classes over %zu images (%.2f s)\n", pseudo,
                targets.size(),
                std::chrono::duration<double>(clock_type::now() - t_targets).count());
+  if (cfg.plm.gap_shift) print_gap_shift(gap);
   const auto teacher = train::evaluate_teacher(world, cls);
   const auto tstats = train::measure_teacher(world, cls);
   const auto config_json = examples::to_json(option_fields(ro));

@@ -81,18 +81,21 @@ std::vector<std::int32_t> toy_fused_labels(const toy::scene& s, const toy::teach
 /**
  * Targets of every training image, in parallel (one image per task; independent of threads).
  * With `plm` the fused PLM map, else the seen token labels only; with `plm` and
- * `cfg.plm.gap_shift` the region tokens then move across the modality gap (plm/targets.hpp).
+ * `cfg.plm.gap_shift` the region tokens then move across the modality gap (plm/targets.hpp),
+ * and `gap`, when given, receives what the shift measured (left untouched otherwise).
  */
 template <real_scalar T>
 std::vector<image_targets<T>> make_toy_targets(const toy::world<T>& w, const toy_classes<T>& cls,
                                                const trainer_options& cfg, bool plm,
-                                               int threads = 0) {
+                                               int threads = 0, modality_gap_shift* gap = nullptr) {
   std::vector<image_targets<T>> out(w.train.size());
   parallel_for(w.train.size(), threads, [&](index_t i, int) {
     out[i] = make_image_targets(toy_view(w.train[i], w.train_teacher[i]), cls, cfg, plm, i, true);
   });
-  if (plm && cfg.plm.gap_shift)
-    shift_modality_gap(std::span<image_targets<T>>(out), as_matrix(cls.seen_text));
+  if (plm && cfg.plm.gap_shift) {
+    auto g = shift_modality_gap(std::span<image_targets<T>>(out), as_matrix(cls.seen_text));
+    if (gap) *gap = std::move(g);
+  }
   return out;
 }
 
