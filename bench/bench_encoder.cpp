@@ -49,7 +49,8 @@ struct step_fixture {
   zss::adamw_options adamw;
   zss::index_t P = 0;
 
-  step_fixture() {
+  explicit step_fixture(bool winograd = true) {
+    cache.winograd = winograd;
     zss::encoder_init(net, 0);
     zss::rng g(1);
     images = zss::tensor<float, 4>::from_shape({kB, kH, kH, 3});
@@ -87,9 +88,13 @@ struct step_fixture {
 };
 
 // One training step: encoder forward, fused cosine CE (20 classes, stride 4) forward+backward,
-// encoder backward, AdamW. Same work as shared/peers/peer_encoder.py.
+// encoder backward, AdamW. Same work as shared/peers/peer_encoder.py. `winograd:1` (the default
+// cache) runs layers 3 and 5 (stride 1, 64 and 128 channels) by Winograd F(2×2, 3×3), `0` every
+// layer in the direct im2col form; GFLOP/s counts the direct form's FLOPs in both, so Winograd's
+// is an effective rate (it does 2.25× fewer multiply–adds in those layers' forward and input
+// gradient).
 void BM_EncoderStep(benchmark::State& s) {
-  step_fixture f;
+  step_fixture f(s.range(0) != 0);
   f.step();  // warm-up: sizes every cache
   for (auto _ : s) benchmark::DoNotOptimize(f.step());
   const encoder_flops fl(f.net);
@@ -99,12 +104,15 @@ void BM_EncoderStep(benchmark::State& s) {
 // number to compare when the wall time is inflated by other jobs.
 BENCHMARK(BM_EncoderStep)
     ->Name("BM_EncoderStep/B16/64x64/D64/K20")
+    ->ArgName("winograd")
+    ->Arg(1)
+    ->Arg(0)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MeasureProcessCPUTime();
 
 void BM_EncoderForward(benchmark::State& s) {
-  step_fixture f;
+  step_fixture f(s.range(0) != 0);
   f.step();
   for (auto _ : s) {
     zss::encoder_forward(f.F, f.cache, f.images, f.net, 0);
@@ -114,11 +122,14 @@ void BM_EncoderForward(benchmark::State& s) {
 }
 BENCHMARK(BM_EncoderForward)
     ->Name("BM_EncoderForward/B16/64x64/D64")
+    ->ArgName("winograd")
+    ->Arg(1)
+    ->Arg(0)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 void BM_EncoderBackward(benchmark::State& s) {
-  step_fixture f;
+  step_fixture f(s.range(0) != 0);
   f.step();
   for (auto _ : s) {
     zss::encoder_backward(f.net, f.dF, f.cache, f.images, 0);
@@ -128,6 +139,9 @@ void BM_EncoderBackward(benchmark::State& s) {
 }
 BENCHMARK(BM_EncoderBackward)
     ->Name("BM_EncoderBackward/B16/64x64/D64")
+    ->ArgName("winograd")
+    ->Arg(1)
+    ->Arg(0)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

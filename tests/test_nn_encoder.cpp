@@ -27,6 +27,12 @@ encoder_options tiny_config() {
   return c;
 }
 
+// Widths 8, 8, 8 with strides 1, 1, 2: the second layer (8 → 8, stride 1) is Winograd-eligible.
+void with_winograd_layer(encoder_options& c) {
+  c.widths = {8, 8, 8};
+  c.strides = {1, 1, 2};
+}
+
 template <class T>
 tensor<T, 4> random_images(index_t B, index_t H, index_t W, index_t C, std::uint64_t seed) {
   tensor<T, 4> t = tensor<T, 4>::from_shape({B, H, W, C});
@@ -125,9 +131,22 @@ TEST_CASE_TEMPLATE(
     "forward equals the composed direct reference, bitwise the same for 1 and 2 threads", T, float,
     double) {
   auto cfg = tiny_config();
+  bool winograd = false;  // the cache's choice: both forms of a Winograd-eligible layer
   SUBCASE("DESIGN §3 net (no normalisation)") {}
   SUBCASE("with GroupNorm (2 groups)") {
     cfg.norm_groups = 2;
+  }
+  SUBCASE("a stride-1 8 → 8 layer by Winograd") {
+    with_winograd_layer(cfg);
+    winograd = true;
+  }
+  SUBCASE("the same layer in the direct form") {
+    with_winograd_layer(cfg);
+  }
+  SUBCASE("a Winograd layer and GroupNorm") {
+    with_winograd_layer(cfg);
+    cfg.norm_groups = 2;
+    winograd = true;
   }
   encoder<T> net(cfg);
   encoder_init(net, 7);
@@ -145,9 +164,11 @@ TEST_CASE_TEMPLATE(
     const auto [h, w] = net.output_grid(H, W);
     tensor<T, 3> f1 = tensor<T, 3>::from_shape({3, h * w, 5}), f2 = f1;
     encoder_cache<T> c1, c2;
+    c1.winograd = c2.winograd = winograd;
     encoder_forward(f1, c1, img, net, 1);
     encoder_forward(f2, c2, img, net, 2);
     CHECK(f1 == f2);
+    CHECK(c1.uses_winograd(net, 1) == winograd);
     for (index_t b = 0; b < 3; ++b) {
       auto ref = reference_features(net, img.data() + b * H * W * 3, H, W);
       REQUIRE(ref.size() == h * w * 5);
@@ -162,9 +183,19 @@ TEST_CASE_TEMPLATE(
 
 TEST_CASE("end-to-end gradient of every parameter equals finite differences (double)") {
   auto cfg = tiny_config();
+  bool winograd = false;
   SUBCASE("DESIGN §3 net (no normalisation)") {}
   SUBCASE("with GroupNorm (2 groups)") {
     cfg.norm_groups = 2;
+  }
+  SUBCASE("a stride-1 8 → 8 layer by Winograd (forward and input gradient)") {
+    with_winograd_layer(cfg);
+    winograd = true;
+  }
+  SUBCASE("a Winograd layer and GroupNorm") {
+    with_winograd_layer(cfg);
+    cfg.norm_groups = 2;
+    winograd = true;
   }
   encoder<double> net(cfg);
   encoder_init(net, 3);
@@ -187,6 +218,7 @@ TEST_CASE("end-to-end gradient of every parameter equals finite differences (dou
   for (auto& v : y) v = std::int32_t(g.below(K + 1)) - 1;  // some ignored (−1)
   encoder_cache<double> cache;
   cache.tile_bytes = 2048;  // several im2col tiles per image in every k×k layer
+  cache.winograd = winograd;
   tensor<double, 3> F = tensor<double, 3>::from_shape({B, P, D}), dF = F;
   auto loss = [&] {
     encoder_forward(F, cache, img, net, 1);
@@ -204,6 +236,7 @@ TEST_CASE("end-to-end gradient of every parameter equals finite differences (dou
   for (int threads : {1, 2}) {
     net.params.zero_grad();
     loss();
+    CHECK(cache.uses_winograd(net, 1) == winograd);
     encoder_backward(net, dF, cache, img, threads);
     auto num = test::numeric_gradient(loss, net.params.values(), net.params.size());
     for (const auto& e : net.params.entries()) {

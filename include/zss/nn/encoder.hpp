@@ -31,9 +31,15 @@
  * reused: no allocation per step afterwards in zss code (Eigen's GEMM may still take its packing
  * buffers from the heap inside a product; glibc serves those from the warm heap after step 1).
  *
+ * Convolutions: stride-1 3×3 layers with ≥ 8 channels in and out (layers 3 and 5 of the default
+ * net) run their forward and input gradient by Winograd F(2×2, 3×3) (nn/winograd.hpp; 2.25× fewer
+ * multiply–adds), their weight gradient and every other layer by im2col + the register-blocked
+ * GEMM (conv2d.hpp). `encoder_cache::winograd` = false selects the direct form everywhere; the
+ * two agree to float rounding (tests/test_nn_encoder.cpp checks both against the reference).
+ *
  * Speed (bench/bench_encoder.cpp, `BM_EncoderStep`): forward 3.80 GFLOP and backward 7.50 GFLOP
- * per batch of 16 images 64×64; the GEMMs run at Eigen's single-thread rate, im2col/col2im,
- * bias, ReLU, the loss and AdamW together cost under 10 % of the step.
+ * per batch of 16 images 64×64 in the direct form's count; bench/README.md has the timings
+ * with and without Winograd.
  */
 #include <algorithm>
 #include <array>
@@ -54,6 +60,7 @@
 #include "zss/nn/group_norm.hpp"
 #include "zss/nn/init.hpp"
 #include "zss/nn/relu.hpp"
+#include "zss/nn/winograd.hpp"
 
 namespace zss {
 
@@ -248,13 +255,28 @@ struct encoder_cache {
   std::vector<aligned_vector<T>> dy_pack;  ///< per thread: one packed tile of dY (backward)
   std::size_t tile_bytes =
       conv2d_tile_bytes;  ///< tuning knob: im2col tile size (set before first use)
+  /// Stride-1 3×3 layers with ≥ 8 channels (`winograd_suits`) run their forward and input
+  /// gradient by Winograd F(2×2, 3×3) (nn/winograd.hpp); false = the direct im2col form for
+  /// every layer. Set before a forward (a backward uses its forward's choice). The two agree to
+  /// rounding, not bitwise.
+  bool winograd = true;
+  bool reserved_winograd = false;          ///< the choice the buffers were sized for
+  std::vector<aligned_vector<T>> wu, wut;  ///< per layer: Winograd filters, forward / flipped
+  aligned_vector<T> wscratch;              ///< the unpacked transform while packing
+  std::vector<aligned_vector<T>> wino;     ///< per thread: the Winograd V, M workspace
+
+  /// Whether layer `l` runs by Winograd: the choice the last `reserve` (forward) saw.
+  bool uses_winograd(const encoder<T>& net, index_t l) const noexcept {
+    return reserved_winograd && winograd_suits<T>(geom[l], net.out_channels(l));
+  }
 
   /// (Re)sizes for `net` on a batch of `B` images of `H × W` with `threads` threads.
   void reserve(const encoder<T>& net, index_t B, index_t H, index_t W, int nthreads) {
     if (B == batch && H == height && W == width && nthreads == threads &&
-        dparams.size() == net.scalars && geom.size() == net.layers())
+        dparams.size() == net.scalars && geom.size() == net.layers() &&
+        winograd == reserved_winograd)
       return;
-    batch = B, height = H, width = W, threads = nthreads;
+    batch = B, height = H, width = W, threads = nthreads, reserved_winograd = winograd;
     geom.clear();
     for (index_t l = 0; l < net.layers(); ++l) {
       geom.push_back(net.geometry(l, H, W));
@@ -290,6 +312,29 @@ struct encoder_cache {
       dyp = std::max(dyp, detail::conv2d_dy_pack_size<T>(geom[l], net.out_channels(l), tile_bytes));
     }
     dy_pack.assign(std::size_t(nthreads), aligned_vector<T>(dyp));
+    wu.assign(net.layers(), {});
+    wut.assign(net.layers(), {});
+    index_t wmax = 0, wws = 0;
+    for (index_t l = 0; l < net.layers(); ++l) {
+      if (!uses_winograd(net, l)) continue;
+      const index_t n = winograd_weight_size(geom[l].in_c, net.out_channels(l));
+      wu[l].assign(n, T(0));
+      wut[l].assign(n, T(0));
+      wmax = std::max(wmax, n);
+      wws = std::max(
+          wws, winograd_workspace_size(geom[l], net.out_channels(l),
+                                       winograd_block_tiles<T>(geom[l], net.out_channels(l))));
+      const auto gb = winograd_backward_geometry(l, net);
+      wws = std::max(wws, winograd_workspace_size(gb, geom[l].in_c,
+                                                  winograd_block_tiles<T>(gb, geom[l].in_c)));
+    }
+    wscratch.assign(wmax, T(0));
+    wino.assign(std::size_t(nthreads), aligned_vector<T>(wws));
+  }
+
+  /// The convolution of layer `l`'s input gradient: dY (C_out channels) to dX (C_in).
+  conv2d_geometry winograd_backward_geometry(index_t l, const encoder<T>& net) const {
+    return conv2d_geometry::square(geom[l].out_h(), geom[l].out_w(), net.out_channels(l), 3, 1, 1);
   }
 };
 
@@ -325,9 +370,14 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
   check_shape("encoder_forward", "features", features,
               {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
   const auto& pb = net.params;
-  for (index_t l = 0; l < L; ++l)
-    detail::conv2d_pack_weight(cache.wp[l].data(), pb.value(net.weight_id[l]),
-                               cache.geom[l].patch(), net.out_channels(l));
+  for (index_t l = 0; l < L; ++l) {
+    if (cache.uses_winograd(net, l))
+      winograd_pack_weight(cache.wu[l].data(), cache.wscratch.data(), pb.value(net.weight_id[l]),
+                           cache.geom[l].in_c, net.out_channels(l), false);
+    else
+      detail::conv2d_pack_weight(cache.wp[l].data(), pb.value(net.weight_id[l]),
+                                 cache.geom[l].patch(), net.out_channels(l));
+  }
   eigen_single_thread_guard guard;
   parallel_for(B, threads, [&](index_t b, int t) {
     const T* in = images.data() + b * H * W * net.config.in_channels;
@@ -336,21 +386,27 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
       const index_t co = net.out_channels(l), n = g.out_pixels() * co;
       const bool last = l + 1 == L;
       T* out = last ? features.data() + b * n : cache.act[l].data() + b * n;
+      // conv (+ bias, + ReLU unless GroupNorm follows or it is the projection) into `dst`
+      const auto conv = [&](T* dst, conv2d_epilogue epi) {
+        if (cache.uses_winograd(net, l)) {
+          winograd_conv_image(dst, in, cache.wu[l].data(), g, co, pb.value(net.bias_id[l]),
+                              epi == conv2d_epilogue::bias_relu, false,
+                              cache.wino[std::size_t(t)].data(), winograd_block_tiles<T>(g, co));
+          return;
+        }
+        detail::conv2d_forward_image(dst, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]),
+                                     g, co, epi, cache.col[std::size_t(t)].data(),
+                                     conv2d_tile_rows<T>(g, cache.tile_bytes), cache.wp[l].data());
+      };
       if (!last && G > 0) {  // conv → GroupNorm → ReLU
         T* z = cache.pre[l].data() + b * n;
-        detail::conv2d_forward_image(z, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]), g,
-                                     co, conv2d_epilogue::bias, cache.col[std::size_t(t)].data(),
-                                     conv2d_tile_rows<T>(g, cache.tile_bytes), cache.wp[l].data());
+        conv(z, conv2d_epilogue::bias);
         detail::group_norm_forward_image(
             out, cache.mean[l].data() + b * G, cache.rstd[l].data() + b * G, z, g.out_pixels(), co,
             G, pb.value(net.norm_weight_id[l]), pb.value(net.norm_bias_id[l]), T(1e-5));
         for (index_t i = 0; i < n; ++i) out[i] = out[i] > T(0) ? out[i] : T(0);
       } else {
-        detail::conv2d_forward_image(out, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]),
-                                     g, co,
-                                     last ? conv2d_epilogue::bias : conv2d_epilogue::bias_relu,
-                                     cache.col[std::size_t(t)].data(),
-                                     conv2d_tile_rows<T>(g, cache.tile_bytes), cache.wp[l].data());
+        conv(out, last ? conv2d_epilogue::bias : conv2d_epilogue::bias_relu);
       }
       in = out;
     }
@@ -387,8 +443,10 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
     cache.g0.assign(std::size_t(threads), aligned_vector<T>(gm));
     cache.g1.assign(std::size_t(threads), aligned_vector<T>(gm));
     cache.g2.assign(std::size_t(net.config.norm_groups > 0 ? threads : 0), aligned_vector<T>(gm));
-    const index_t dyp = cache.dy_pack.empty() ? 0 : cache.dy_pack[0].size();
+    const index_t dyp = cache.dy_pack.empty() ? 0 : cache.dy_pack[0].size(),
+                  wws = cache.wino.empty() ? 0 : cache.wino[0].size();
     cache.dy_pack.assign(std::size_t(threads), aligned_vector<T>(dyp));
+    cache.wino.assign(std::size_t(threads), aligned_vector<T>(wws));
     cache.dparams.reset(threads, net.scalars);
     cache.threads = threads;
   }
@@ -397,9 +455,14 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
               {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
   cache.dparams.zero();
   const auto& pb = net.params;
-  for (index_t l = 1; l < L; ++l)  // layer 0 has no input gradient
-    detail::conv2d_pack_weight_t(cache.wtp[l].data(), pb.value(net.weight_id[l]),
-                                 cache.geom[l].patch(), net.out_channels(l));
+  for (index_t l = 1; l < L; ++l) {  // layer 0 has no input gradient
+    if (cache.uses_winograd(net, l))
+      winograd_pack_weight(cache.wut[l].data(), cache.wscratch.data(), pb.value(net.weight_id[l]),
+                           cache.geom[l].in_c, net.out_channels(l), true);
+    else
+      detail::conv2d_pack_weight_t(cache.wtp[l].data(), pb.value(net.weight_id[l]),
+                                   cache.geom[l].patch(), net.out_channels(l));
+  }
   eigen_single_thread_guard guard;
   const auto& entries = pb.entries();
   parallel_for(B, threads, [&](index_t b, int t) {
@@ -435,11 +498,18 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
         din = (l + 1 == L) ? gcur : gnext;
         std::fill_n(din, n_in, T(0));
       }
+      const bool wino = din && cache.uses_winograd(net, l);
       detail::conv2d_backward_image(
-          din, acc + (entries[net.weight_id[l]].offset - net.first_scalar),
+          wino ? nullptr : din, acc + (entries[net.weight_id[l]].offset - net.first_scalar),
           acc + (entries[net.bias_id[l]].offset - net.first_scalar), dout, in,
           pb.value(net.weight_id[l]), g, co, col, dcol, conv2d_tile_rows<T>(g, cache.tile_bytes),
           cache.wtp[l].data(), cache.dy_pack[std::size_t(t)].data());
+      if (wino) {  // dX += dY ⋆ flipped Wᵀ, the input gradient as a Winograd convolution
+        const auto gb = cache.winograd_backward_geometry(l, net);
+        winograd_conv_image(din, dout, cache.wut[l].data(), gb, g.in_c,
+                            static_cast<const T*>(nullptr), false, true,
+                            cache.wino[std::size_t(t)].data(), winograd_block_tiles<T>(gb, g.in_c));
+      }
       if (l + 1 < L) std::swap(gcur, gnext);
     }
   });

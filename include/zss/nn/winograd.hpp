@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/**
+ * @file zss/nn/winograd.hpp
+ * Winograd's minimal filtering F(2×2, 3×3) for stride-1, padding-1 3×3 convolutions (issue #16;
+ * A. Lavin and S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016): the
+ * encoder's forward and input gradient of such layers (nn/encoder.hpp).
+ *
+ * Legend: NHWC H × W × C input, C_out outputs (stride 1, padding 1: the output is H × W too);
+ * a *tile* is 2 × 2 output pixels, read from the 4 × 4 input patch at (2ty − 1, 2tx − 1);
+ * ⌈H/2⌉·⌈W/2⌉ tiles, ξ = 0…15 the positions of a transformed 4 × 4 tile.
+ *
+ * Per tile, with d the 4 × 4 input patch of channel c and g the 3 × 3 filter (c → o):
+ *
+ *     Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A,  summed over c,
+ *     Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+ *     Aᵀ = [1 1 1 0; 0 1 −1 −1].
+ *
+ * The sum over c of the element-wise product is, for each ξ, one GEMM: M_ξ (tiles × C_out) =
+ * V_ξ (tiles × C) · U_ξ (C × C_out), V = Bᵀ d B and U = G g Gᵀ. That is 16·C·C_out multiply–adds
+ * per tile where the direct convolution needs 4·9·C·C_out: 2.25× fewer, so the layer can run
+ * below the direct form's roofline time; the transforms (additions only, vectorised over
+ * channels) are the price.
+ *
+ * Schedule: `winograd_pack_weight` transforms and packs the 16 U_ξ once per layer call (for the
+ * register-blocked GEMM, nn/detail/gemm_kernel.hpp); `winograd_conv_image` then walks an image in
+ * blocks of tiles sized so V and M of a block fit `winograd_budget_bytes` (L2): input transform,
+ * the 16 GEMMs, output transform with the epilogue (bias, ReLU) or accumulating into the output.
+ *
+ * The input gradient is the same kind of convolution: dX(y, x, c) = Σ dY(y − 1 + a, x − 1 + b, o)
+ * · w(2 − a, 2 − b, c, o), i.e. of dY with the flipped, transposed filters (`flip` = true).
+ * The weight gradient stays im2col + GEMM (conv2d.hpp): F(3×3, 2×2) for it would need a third
+ * transform pair for a smaller gain (docs/EXPERIMENTS.md, stop 10).
+ *
+ * Numerics: exact in exact arithmetic; in floating point the transforms add roundings (the ½ are
+ * exact, the sums are not), so the result equals the direct convolution to within a few units
+ * of roundoff times the sum of |terms| — not bitwise. It is bitwise independent of the block
+ * size and of the thread count (every output element is the same FMA chain over c), and exact
+ * on integer data whose transformed values stay integers (even filters).
+ */
+#include <algorithm>
+#include <cstddef>
+
+#include "zss/core/config.hpp"
+#include "zss/nn/detail/gemm_kernel.hpp"
+#include "zss/nn/im2col.hpp"
+
+namespace zss {
+
+/// Channels (in and out) below which a layer keeps the direct form: with few channels the
+/// transforms cost as much as the products they save (the default net's layer 1 has C = 3).
+inline constexpr index_t winograd_min_channels = 8;
+
+/// L2 budget for one block's V and M (the register-blocked GEMM reads them from there).
+inline constexpr std::size_t winograd_budget_bytes = std::size_t(512) << 10;
+
+/// Whether `winograd_conv_image` runs the convolution `g` with `cout` outputs: 3 × 3, stride 1,
+/// padding 1, at least `winograd_min_channels` in and out, and widths the GEMM runs at speed.
+template <real_scalar T>
+constexpr bool winograd_suits(const conv2d_geometry& g, index_t cout) noexcept {
+  return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 1 &&
+         g.pad_w == 1 && g.in_c >= winograd_min_channels && cout >= winograd_min_channels &&
+         detail::gemm_kernel_suits<T>(cout) && detail::gemm_kernel_suits<T>(g.in_c);
+}
+
+/// Tiles of an image: ⌈H/2⌉ · ⌈W/2⌉.
+inline index_t winograd_tiles(const conv2d_geometry& g) noexcept {
+  return ((g.out_h() + 1) / 2) * ((g.out_w() + 1) / 2);
+}
+
+/// Tiles per block: as many as `budget` holds of V and M (16 · (C + C_out) values per tile),
+/// balanced so the last block is not short.
+template <real_scalar T>
+index_t winograd_block_tiles(const conv2d_geometry& g, index_t cout,
+                             std::size_t budget = winograd_budget_bytes) noexcept {
+  const index_t tiles = winograd_tiles(g), per = 16 * (g.in_c + cout) * index_t(sizeof(T)),
+                fit = std::max<index_t>(1, index_t(budget) / per);
+  if (fit >= tiles) return tiles;
+  const index_t blocks = (tiles + fit - 1) / fit;
+  return (tiles + blocks - 1) / blocks;
+}
+
+/// Elements of the workspace `winograd_conv_image` needs for `block` tiles: V, M and one zero
+/// row of C (the padding).
+inline index_t winograd_workspace_size(const conv2d_geometry& g, index_t cout,
+                                       index_t block) noexcept {
+  return 16 * block * (g.in_c + cout) + g.in_c;
+}
+
+/// Elements of the packed transformed filters: 16 · C · C_out.
+inline index_t winograd_weight_size(index_t c, index_t cout) noexcept {
+  return 16 * c * cout;
+}
+
+/**
+ * Transforms the filters `w` (3 × 3 × C × C_out, the layout of conv2d's weights) into the 16
+ * U_ξ = G g Gᵀ and packs each for the GEMM into `Up`. With `flip` the filters of the input
+ * gradient instead: w′(a, b, o, c) = w(2 − a, 2 − b, c, o), so U_ξ is C_out × C. `U` is a scratch
+ * of `winograd_weight_size(c, cout)` elements, as is `Up`.
+ */
+template <real_scalar T>
+void winograd_pack_weight(T* Up, T* U, const T* w, index_t c, index_t cout, bool flip) noexcept {
+  const index_t rows = flip ? cout : c, cols = flip ? c : cout, plane = rows * cols;
+  const T h = T(0.5);
+  for (index_t i = 0; i < rows; ++i)
+    for (index_t j = 0; j < cols; ++j) {
+      T g[3][3], t[4][3];
+      for (index_t a = 0; a < 3; ++a)
+        for (index_t b = 0; b < 3; ++b)
+          g[a][b] = flip ? w[(((2 - a) * 3 + (2 - b)) * c + j) * cout + i]
+                         : w[((a * 3 + b) * c + i) * cout + j];
+      for (index_t b = 0; b < 3; ++b) {  // G g
+        t[0][b] = g[0][b];
+        t[1][b] = h * (g[0][b] + g[1][b] + g[2][b]);
+        t[2][b] = h * (g[0][b] - g[1][b] + g[2][b]);
+        t[3][b] = g[2][b];
+      }
+      for (index_t a = 0; a < 4; ++a) {  // (G g) Gᵀ
+        T* u = U + a * 4 * plane + i * cols + j;
+        u[0] = t[a][0];
+        u[plane] = h * (t[a][0] + t[a][1] + t[a][2]);
+        u[2 * plane] = h * (t[a][0] - t[a][1] + t[a][2]);
+        u[3 * plane] = t[a][2];
+      }
+    }
+  for (index_t xi = 0; xi < 16; ++xi)
+    detail::gemm_pack_b(Up + xi * plane, U + xi * plane, cols, 1, rows, cols);
+}
+
+namespace detail {
+
+// V_ξ rows [0, nb) of tiles t0…t0+nb−1: Bᵀ d B per channel. One pass over the channels per
+// tile reads the 16 input rows once and writes the 16 V rows (vectorised over C: no branch in
+// the channel loop).
+template <class T>
+void winograd_input_transform(T* V, const T* in, const T* zeros, const conv2d_geometry& g,
+                              index_t t0, index_t nb) noexcept {
+  const index_t H = g.in_h, W = g.in_w, C = g.in_c, tw = (g.out_w() + 1) / 2, st = nb * C;
+  for (index_t t = 0; t < nb; ++t) {
+    const index_t ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+    const T* p[4][4];
+    for (index_t a = 0; a < 4; ++a)
+      for (index_t b = 0; b < 4; ++b) {
+        const index_t y = 2 * ty + a, x = 2 * tx + b;  // input row y − 1, column x − 1
+        p[a][b] = (y < 1 || x < 1 || y > H || x > W) ? zeros : in + ((y - 1) * W + (x - 1)) * C;
+      }
+    T* v = V + t * C;
+#pragma GCC ivdep
+    for (index_t ch = 0; ch < C; ++ch) {
+      T r[4][4];  // Bᵀ d, column by column
+      for (index_t b = 0; b < 4; ++b) {
+        const T d0 = p[0][b][ch], d1 = p[1][b][ch], d2 = p[2][b][ch], d3 = p[3][b][ch];
+        r[0][b] = d0 - d2;
+        r[1][b] = d1 + d2;
+        r[2][b] = d2 - d1;
+        r[3][b] = d1 - d3;
+      }
+      for (index_t a = 0; a < 4; ++a) {  // times B
+        T* va = v + a * 4 * st + ch;
+        va[0] = r[a][0] - r[a][2];
+        va[st] = r[a][1] + r[a][2];
+        va[2 * st] = r[a][2] - r[a][1];
+        va[3 * st] = r[a][1] - r[a][3];
+      }
+    }
+  }
+}
+
+/// What the output transform does with each value y of the convolution.
+enum class winograd_epilogue { store, bias, bias_relu, accumulate };
+
+// Aᵀ M A of tiles t0…t0+nb−1 into the output (only the pixels inside it), with the epilogue E.
+template <winograd_epilogue E, class T>
+void winograd_output_transform(T* out, const T* M, const conv2d_geometry& g, index_t cout,
+                               index_t t0, index_t nb, const T* bias) noexcept {
+  const index_t oh = g.out_h(), ow = g.out_w(), tw = (ow + 1) / 2, st = nb * cout;
+  const auto put = [bias](T* dst, index_t o, T v) {
+    if constexpr (E == winograd_epilogue::accumulate) {
+      dst[o] += v;
+    } else {
+      if constexpr (E != winograd_epilogue::store) v += bias[o];
+      if constexpr (E == winograd_epilogue::bias_relu) v = v > T(0) ? v : T(0);
+      dst[o] = v;
+    }
+  };
+  for (index_t t = 0; t < nb; ++t) {
+    const index_t y = 2 * ((t0 + t) / tw), x = 2 * ((t0 + t) % tw);
+    const bool right = x + 1 < ow, below = y + 1 < oh;
+    const T* m = M + t * cout;
+    T* y00 = out + (y * ow + x) * cout;
+    T* y01 = y00 + cout;
+    T* y10 = y00 + ow * cout;
+    T* y11 = y10 + cout;
+    const auto values = [&](index_t o, T(&v)[4]) {
+      T r0[4], r1[4];  // rows of Aᵀ M
+      for (index_t b = 0; b < 4; ++b) {
+        r0[b] = m[b * st + o] + m[(4 + b) * st + o] + m[(8 + b) * st + o];
+        r1[b] = m[(4 + b) * st + o] - m[(8 + b) * st + o] - m[(12 + b) * st + o];
+      }
+      v[0] = r0[0] + r0[1] + r0[2];
+      v[1] = r0[1] - r0[2] - r0[3];
+      v[2] = r1[0] + r1[1] + r1[2];
+      v[3] = r1[1] - r1[2] - r1[3];
+    };
+    if (right && below) {  // every tile but those on an odd right or bottom edge
+#pragma GCC ivdep
+      for (index_t o = 0; o < cout; ++o) {
+        T v[4];
+        values(o, v);
+        put(y00, o, v[0]);
+        put(y01, o, v[1]);
+        put(y10, o, v[2]);
+        put(y11, o, v[3]);
+      }
+      continue;
+    }
+    for (index_t o = 0; o < cout; ++o) {
+      T v[4];
+      values(o, v);
+      put(y00, o, v[0]);
+      if (right) put(y01, o, v[1]);
+      if (below) put(y10, o, v[2]);
+    }
+  }
+}
+
+}  // namespace detail
+
+/**
+ * One image of the convolution `g` (3 × 3, stride 1, padding 1; `winograd_suits`) by F(2×2, 3×3).
+ * `out` H × W × C_out: `out = relu?(conv + bias)` (`bias` C_out or null), or with `accumulate`
+ * `out += conv` (bias and ReLU ignored). `in` H × W × C; `Up` from `winograd_pack_weight`
+ * (C × C_out per ξ); `ws` a workspace of `winograd_workspace_size(g, cout, block)` elements;
+ * `block` tiles per block (`winograd_block_tiles`). Never allocates.
+ */
+template <real_scalar T>
+void winograd_conv_image(T* out, const T* in, const T* Up, const conv2d_geometry& g, index_t cout,
+                         const T* bias, bool relu, bool accumulate, T* ws, index_t block) noexcept {
+  const index_t C = g.in_c, tiles = winograd_tiles(g);
+  T* V = ws;
+  T* M = V + 16 * block * C;
+  T* zeros = M + 16 * block * cout;
+  std::fill_n(zeros, C, T(0));
+  for (index_t t0 = 0; t0 < tiles; t0 += block) {
+    const index_t nb = std::min(block, tiles - t0);
+    detail::winograd_input_transform(V, in, static_cast<const T*>(zeros), g, t0, nb);
+    for (index_t xi = 0; xi < 16; ++xi)
+      detail::gemm<T>(nb, cout, C, V + xi * nb * C, C, 1, Up + xi * C * cout, M + xi * nb * cout,
+                      cout, false);
+    using E = detail::winograd_epilogue;
+    if (accumulate)
+      detail::winograd_output_transform<E::accumulate>(out, M, g, cout, t0, nb, bias);
+    else if (!bias)
+      detail::winograd_output_transform<E::store>(out, M, g, cout, t0, nb, bias);
+    else if (relu)
+      detail::winograd_output_transform<E::bias_relu>(out, M, g, cout, t0, nb, bias);
+    else
+      detail::winograd_output_transform<E::bias>(out, M, g, cout, t0, nb, bias);
+  }
+}
+
+}  // namespace zss

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests for zss/nn/winograd.hpp: F(2×2, 3×3) against the direct convolution (forward and the
+// input gradient's flipped filters), exactness on integer data, block-size independence, the
+// epilogues and the eligibility rule.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "support/conv_reference.hpp"
+#include "support/random_data.hpp"
+#include "zss/core/aligned.hpp"
+#include "zss/core/random.hpp"
+#include "zss/nn/winograd.hpp"
+
+namespace test_nn_winograd {
+
+using namespace zss;
+
+namespace {
+struct shape {
+  index_t h, w, c, co;
+};
+// Odd and even sizes (partial tiles at the right and bottom edges), 1-pixel-wide images, and
+// widths that are and are not whole SIMD batches.
+const shape shapes[] = {{7, 5, 8, 8},  {8, 8, 8, 16},  {9, 6, 12, 20}, {1, 9, 8, 8},
+                        {6, 1, 16, 8}, {4, 4, 24, 40}, {11, 10, 8, 24}};
+
+template <class T>
+struct layer {
+  conv2d_geometry g;
+  index_t co;
+  aligned_vector<T> x, w, bias;
+  layer(const shape& s, std::uint64_t seed)
+      : g(conv2d_geometry::square(s.h, s.w, s.c, 3, 1, 1)), co(s.co) {
+    x = test::uniform_vector<T>(s.h * s.w * s.c, seed);
+    w = test::uniform_vector<T>(9 * s.c * s.co, seed + 1);
+    bias = test::uniform_vector<T>(s.co, seed + 2);
+  }
+  // out (H × W × co) by Winograd with `block` tiles per block.
+  std::vector<T> run(const T* input, const T* filters, index_t cin, index_t cout, bool flip,
+                     const T* b, bool relu, bool accumulate, std::vector<T> out,
+                     index_t block = 0) const {
+    const auto gg = conv2d_geometry::square(g.in_h, g.in_w, cin, 3, 1, 1);
+    if (block == 0) block = winograd_block_tiles<T>(gg, cout);
+    aligned_vector<T> U(winograd_weight_size(cin, cout)), Up(U.size()),
+        ws(winograd_workspace_size(gg, cout, block));
+    winograd_pack_weight(Up.data(), U.data(), filters, flip ? cout : cin, flip ? cin : cout, flip);
+    winograd_conv_image(out.data(), input, Up.data(), gg, cout, b, relu, accumulate, ws.data(),
+                        block);
+    return out;
+  }
+};
+
+template <class T>
+double tolerance(double scale) {
+  return (std::is_same_v<T, float> ? 2e-6 : 1e-14) * (1 + scale);
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("forward equals the direct convolution, with bias and ReLU", T, float, double) {
+  for (const auto& s : shapes) {
+    CAPTURE(s.h);
+    CAPTURE(s.w);
+    CAPTURE(s.c);
+    CAPTURE(s.co);
+    layer<T> L(s, s.h * 100 + s.c);
+    REQUIRE(winograd_suits<T>(L.g, s.co));
+    std::size_t oh = 0, ow = 0;
+    const auto ref = test::conv2d_direct(L.x.data(), s.h, s.w, s.c, L.w.data(), L.bias.data(), s.co,
+                                         3, 3, 1, 1, 1, 1, oh, ow);
+    REQUIRE(oh == s.h);
+    REQUIRE(ow == s.w);
+    double scale = 0;
+    for (double r : ref) scale = std::max(scale, std::abs(r));
+    const std::vector<T> zero(s.h * s.w * s.co, T(0));
+    const auto y =
+        L.run(L.x.data(), L.w.data(), s.c, s.co, false, L.bias.data(), false, false, zero);
+    const auto yr =
+        L.run(L.x.data(), L.w.data(), s.c, s.co, false, L.bias.data(), true, false, zero);
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      CHECK(std::abs(double(y[i]) - ref[i]) <= tolerance<T>(scale));
+      CHECK(yr[i] == std::max(y[i], T(0)));
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("flipped filters give the input gradient of the convolution", T, float, double) {
+  for (const auto& s : shapes) {
+    CAPTURE(s.h);
+    CAPTURE(s.c);
+    CAPTURE(s.co);
+    layer<T> L(s, s.w * 10 + s.co);
+    const auto dy = test::uniform_vector<T>(s.h * s.w * s.co, 77);
+    // dX(y, x, c) = Σ_{a,b,o} dY(y + 1 − a, x + 1 − b, o) · w(a, b, c, o): plain loops.
+    std::vector<double> ref(s.h * s.w * s.c, 0.0);
+    for (index_t y = 0; y < s.h; ++y)
+      for (index_t x = 0; x < s.w; ++x)
+        for (index_t c = 0; c < s.c; ++c)
+          for (index_t a = 0; a < 3; ++a)
+            for (index_t b = 0; b < 3; ++b) {
+              const long oy = long(y) + 1 - long(a), ox = long(x) + 1 - long(b);
+              if (oy < 0 || ox < 0 || oy >= long(s.h) || ox >= long(s.w)) continue;
+              for (index_t o = 0; o < s.co; ++o)
+                ref[(y * s.w + x) * s.c + c] +=
+                    double(dy[(index_t(oy) * s.w + index_t(ox)) * s.co + o]) *
+                    double(L.w[((a * 3 + b) * s.c + c) * s.co + o]);
+            }
+    double scale = 0;
+    for (double r : ref) scale = std::max(scale, std::abs(r));
+    // Accumulates into what is there.
+    const auto u = test::uniform_vector<T>(s.h * s.w * s.c, 78);
+    const std::vector<T> before(u.begin(), u.end());
+    const auto dx = L.run(dy.data(), L.w.data(), s.co, s.c, true, nullptr, false, true, before);
+    for (std::size_t i = 0; i < ref.size(); ++i)
+      CHECK(std::abs(double(dx[i]) - (ref[i] + double(before[i]))) <= tolerance<T>(scale));
+  }
+}
+
+TEST_CASE("exact on integers whose transforms stay integers (even filters), float") {
+  // G g Gᵀ of even integers is a multiple of ½·½·2·… — with filters in 4ℤ every U is an integer,
+  // every V, M and output too (well below 2^24), so Winograd and the direct sum agree exactly.
+  rng r(5);
+  for (const auto& s : shapes) {
+    CAPTURE(s.h);
+    CAPTURE(s.c);
+    layer<float> L(s, 1);
+    for (auto& v : L.x) v = float(std::int64_t(r.below(7)) - 3);
+    for (auto& v : L.w) v = float(4 * (std::int64_t(r.below(5)) - 2));
+    for (auto& v : L.bias) v = float(std::int64_t(r.below(9)) - 4);
+    std::size_t oh = 0, ow = 0;
+    const auto ref = test::conv2d_direct(L.x.data(), s.h, s.w, s.c, L.w.data(), L.bias.data(), s.co,
+                                         3, 3, 1, 1, 1, 1, oh, ow);
+    const auto y = L.run(L.x.data(), L.w.data(), s.c, s.co, false, L.bias.data(), false, false,
+                         std::vector<float>(ref.size(), 0.f));
+    for (std::size_t i = 0; i < ref.size(); ++i) CHECK(double(y[i]) == ref[i]);
+  }
+}
+
+TEST_CASE_TEMPLATE("bitwise the same for every block size", T, float, double) {
+  const shape s{9, 7, 16, 24};
+  layer<T> L(s, 3);
+  const std::vector<T> zero(s.h * s.w * s.co, T(0));
+  const auto all = L.run(L.x.data(), L.w.data(), s.c, s.co, false, L.bias.data(), true, false, zero,
+                         winograd_tiles(L.g));
+  for (index_t block : {1, 2, 5, 7}) {
+    CAPTURE(block);
+    CHECK(L.run(L.x.data(), L.w.data(), s.c, s.co, false, L.bias.data(), true, false, zero,
+                block) == all);
+  }
+  // The default block of a small budget splits the image into balanced blocks.
+  CHECK(winograd_block_tiles<T>(L.g, s.co, 16 * (16 + 24) * sizeof(T) * 7) == 7);  // 20 tiles
+  CHECK(winograd_block_tiles<T>(L.g, s.co, 16 * (16 + 24) * sizeof(T) * 6) == 5);  // 4 blocks
+}
+
+TEST_CASE("eligibility: 3×3, stride 1, padding 1, at least 8 channels in and out") {
+  const auto g = conv2d_geometry::square(8, 8, 8, 3, 1, 1);
+  CHECK(winograd_suits<float>(g, 8));
+  CHECK_FALSE(winograd_suits<float>(g, 7));
+  CHECK_FALSE(winograd_suits<float>(conv2d_geometry::square(8, 8, 3, 3, 1, 1), 32));
+  CHECK_FALSE(winograd_suits<float>(conv2d_geometry::square(8, 8, 8, 3, 2, 1), 8));
+  CHECK_FALSE(winograd_suits<float>(conv2d_geometry::square(8, 8, 8, 3, 1, 0), 8));
+  CHECK_FALSE(winograd_suits<float>(conv2d_geometry::square(8, 8, 8, 5, 1, 2), 8));
+  CHECK_FALSE(winograd_suits<float>(conv2d_geometry::square(8, 8, 8, 1, 1, 0), 8));
+  CHECK(winograd_tiles(conv2d_geometry::square(7, 5, 8, 3, 1, 1)) == 4 * 3);
+}
+
+}  // namespace test_nn_winograd
