@@ -46,9 +46,10 @@ struct layer {
     if (block == 0) block = winograd_block_tiles<T>(gg, cout);
     aligned_vector<T> U(winograd_weight_size(cin, cout)), Up(U.size()),
         ws(winograd_workspace_size(gg, cout, block));
-    winograd_pack_weight(Up.data(), U.data(), filters, flip ? cout : cin, flip ? cin : cout, flip);
-    winograd_conv_image(out.data(), input, Up.data(), gg, cout, b, relu, accumulate, ws.data(),
-                        block);
+    detail::winograd_pack_weight(Up.data(), U.data(), filters, flip ? cout : cin, flip ? cin : cout,
+                                 flip);
+    detail::winograd_conv_image(out.data(), input, Up.data(), gg, cout, b, relu, accumulate,
+                                ws.data(), block);
     return out;
   }
 };

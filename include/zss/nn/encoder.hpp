@@ -332,6 +332,23 @@ struct encoder_cache {
     wino.assign(std::size_t(nthreads), aligned_vector<T>(wws));
   }
 
+  /// Packs every layer's weights for this step's products: the forward's (`W`, or its Winograd
+  /// transform), or the input gradient's (`Wᵀ`, or the flipped transform; none for layer 0,
+  /// which has no input gradient).
+  void pack_weights(const encoder<T>& net, bool backward) {
+    for (index_t l = backward ? 1 : 0; l < net.layers(); ++l) {
+      const T* w = net.params.value(net.weight_id[l]);
+      const index_t co = net.out_channels(l);
+      if (uses_winograd(net, l))
+        detail::winograd_pack_weight((backward ? wut : wu)[l].data(), wscratch.data(), w,
+                                     geom[l].in_c, co, backward);
+      else if (backward)
+        detail::conv2d_pack_weight_t(wtp[l].data(), w, geom[l].patch(), co);
+      else
+        detail::conv2d_pack_weight(wp[l].data(), w, geom[l].patch(), co);
+    }
+  }
+
   /// The convolution of layer `l`'s input gradient: dY (C_out channels) to dX (C_in).
   conv2d_geometry winograd_backward_geometry(index_t l, const encoder<T>& net) const {
     return conv2d_geometry::square(geom[l].out_h(), geom[l].out_w(), net.out_channels(l), 3, 1, 1);
@@ -370,14 +387,7 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
   check_shape("encoder_forward", "features", features,
               {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
   const auto& pb = net.params;
-  for (index_t l = 0; l < L; ++l) {
-    if (cache.uses_winograd(net, l))
-      winograd_pack_weight(cache.wu[l].data(), cache.wscratch.data(), pb.value(net.weight_id[l]),
-                           cache.geom[l].in_c, net.out_channels(l), false);
-    else
-      detail::conv2d_pack_weight(cache.wp[l].data(), pb.value(net.weight_id[l]),
-                                 cache.geom[l].patch(), net.out_channels(l));
-  }
+  cache.pack_weights(net, false);
   eigen_single_thread_guard guard;
   parallel_for(B, threads, [&](index_t b, int t) {
     const T* in = images.data() + b * H * W * net.config.in_channels;
@@ -389,9 +399,10 @@ void encoder_forward(tensor<T, 3>& features, encoder_cache<T>& cache, const tens
       // conv (+ bias, + ReLU unless GroupNorm follows or it is the projection) into `dst`
       const auto conv = [&](T* dst, conv2d_epilogue epi) {
         if (cache.uses_winograd(net, l)) {
-          winograd_conv_image(dst, in, cache.wu[l].data(), g, co, pb.value(net.bias_id[l]),
-                              epi == conv2d_epilogue::bias_relu, false,
-                              cache.wino[std::size_t(t)].data(), winograd_block_tiles<T>(g, co));
+          detail::winograd_conv_image(dst, in, cache.wu[l].data(), g, co, pb.value(net.bias_id[l]),
+                                      epi == conv2d_epilogue::bias_relu, false,
+                                      cache.wino[std::size_t(t)].data(),
+                                      winograd_block_tiles<T>(g, co));
           return;
         }
         detail::conv2d_forward_image(dst, in, pb.value(net.weight_id[l]), pb.value(net.bias_id[l]),
@@ -455,14 +466,7 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
               {B, cache.geom[L - 1].out_pixels(), net.config.embed_dim});
   cache.dparams.zero();
   const auto& pb = net.params;
-  for (index_t l = 1; l < L; ++l) {  // layer 0 has no input gradient
-    if (cache.uses_winograd(net, l))
-      winograd_pack_weight(cache.wut[l].data(), cache.wscratch.data(), pb.value(net.weight_id[l]),
-                           cache.geom[l].in_c, net.out_channels(l), true);
-    else
-      detail::conv2d_pack_weight_t(cache.wtp[l].data(), pb.value(net.weight_id[l]),
-                                   cache.geom[l].patch(), net.out_channels(l));
-  }
+  cache.pack_weights(net, true);
   eigen_single_thread_guard guard;
   const auto& entries = pb.entries();
   parallel_for(B, threads, [&](index_t b, int t) {
@@ -506,9 +510,9 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
           cache.wtp[l].data(), cache.dy_pack[std::size_t(t)].data());
       if (wino) {  // dX += dY ⋆ flipped Wᵀ, the input gradient as a Winograd convolution
         const auto gb = cache.winograd_backward_geometry(l, net);
-        winograd_conv_image(din, dout, cache.wut[l].data(), gb, g.in_c,
-                            static_cast<const T*>(nullptr), false, true,
-                            cache.wino[std::size_t(t)].data(), winograd_block_tiles<T>(gb, g.in_c));
+        detail::winograd_conv_image(
+            din, dout, cache.wut[l].data(), gb, g.in_c, static_cast<const T*>(nullptr), false, true,
+            cache.wino[std::size_t(t)].data(), winograd_block_tiles<T>(gb, g.in_c));
       }
       if (l + 1 < L) std::swap(gcur, gnext);
     }

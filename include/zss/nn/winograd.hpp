@@ -22,6 +22,10 @@
  * below the direct form's roofline time; the transforms (additions only, vectorised over
  * channels) are the price.
  *
+ * The image kernels (`detail::winograd_pack_weight`, `detail::winograd_conv_image`) take raw
+ * pointers and check nothing, like conv2d.hpp's per-image kernels: the encoder, which checks its
+ * shapes, is their caller; `winograd_suits` says which convolutions they compute.
+ *
  * Schedule: `winograd_pack_weight` transforms and packs the 16 U_ξ once per layer call (for the
  * register-blocked GEMM, nn/detail/gemm_kernel.hpp); `winograd_conv_image` then walks an image in
  * blocks of tiles sized so V and M of a block fit `winograd_budget_bytes` (L2): input transform,
@@ -92,6 +96,8 @@ inline index_t winograd_weight_size(index_t c, index_t cout) noexcept {
   return 16 * c * cout;
 }
 
+namespace detail {
+
 /**
  * Transforms the filters `w` (3 × 3 × C × C_out, the layout of conv2d's weights) into the 16
  * U_ξ = G g Gᵀ and packs each for the GEMM into `Up`. With `flip` the filters of the input
@@ -124,10 +130,8 @@ void winograd_pack_weight(T* Up, T* U, const T* w, index_t c, index_t cout, bool
       }
     }
   for (index_t xi = 0; xi < 16; ++xi)
-    detail::gemm_pack_b(Up + xi * plane, U + xi * plane, cols, 1, rows, cols);
+    gemm_pack_b(Up + xi * plane, U + xi * plane, cols, 1, rows, cols);
 }
-
-namespace detail {
 
 // V_ξ rows [0, nb) of tiles t0…t0+nb−1: Bᵀ d B per channel. One pass over the channels per
 // tile reads the 16 input rows once and writes the 16 V rows (vectorised over C: no branch in
@@ -224,8 +228,6 @@ void winograd_output_transform(T* out, const T* M, const conv2d_geometry& g, ind
   }
 }
 
-}  // namespace detail
-
 /**
  * One image of the convolution `g` (3 × 3, stride 1, padding 1; `winograd_suits`) by F(2×2, 3×3).
  * `out` H × W × C_out: `out = relu?(conv + bias)` (`bias` C_out or null), or with `accumulate`
@@ -243,20 +245,22 @@ void winograd_conv_image(T* out, const T* in, const T* Up, const conv2d_geometry
   std::fill_n(zeros, C, T(0));
   for (index_t t0 = 0; t0 < tiles; t0 += block) {
     const index_t nb = std::min(block, tiles - t0);
-    detail::winograd_input_transform(V, in, static_cast<const T*>(zeros), g, t0, nb);
+    winograd_input_transform(V, in, static_cast<const T*>(zeros), g, t0, nb);
     for (index_t xi = 0; xi < 16; ++xi)
-      detail::gemm<T>(nb, cout, C, V + xi * nb * C, C, 1, Up + xi * C * cout, M + xi * nb * cout,
-                      cout, false);
-    using E = detail::winograd_epilogue;
+      gemm<T>(nb, cout, C, V + xi * nb * C, C, 1, Up + xi * C * cout, M + xi * nb * cout, cout,
+              false);
+    using E = winograd_epilogue;
     if (accumulate)
-      detail::winograd_output_transform<E::accumulate>(out, M, g, cout, t0, nb, bias);
+      winograd_output_transform<E::accumulate>(out, M, g, cout, t0, nb, bias);
     else if (!bias)
-      detail::winograd_output_transform<E::store>(out, M, g, cout, t0, nb, bias);
+      winograd_output_transform<E::store>(out, M, g, cout, t0, nb, bias);
     else if (relu)
-      detail::winograd_output_transform<E::bias_relu>(out, M, g, cout, t0, nb, bias);
+      winograd_output_transform<E::bias_relu>(out, M, g, cout, t0, nb, bias);
     else
-      detail::winograd_output_transform<E::bias>(out, M, g, cout, t0, nb, bias);
+      winograd_output_transform<E::bias>(out, M, g, cout, t0, nb, bias);
   }
 }
+
+}  // namespace detail
 
 }  // namespace zss
