@@ -270,6 +270,51 @@ TEST_CASE_TEMPLATE("kmeans_batch equals one-by-one fits, for any thread count", 
   CHECK(r1[4].centroids.shape()[0] == 14);
 }
 
+TEST_CASE_TEMPLATE("kmeans_batch: problems on one data view share its scan, other views do not", T,
+                   float, double) {
+  // Problems on the same view (pointer, shape, stride) are grouped and scanned once; a view of
+  // the same memory with fewer rows is another group. Data whose squares overflow takes the
+  // scaled path, so a wrong shared range would show. Every result must equal its own fit.
+  const T huge = std::is_same_v<T, float> ? T(1e37) : T(1e200);
+  auto A = test::normal_matrix<T>(300, 7, 41);
+  auto Bh = test::normal_matrix<T>(200, 7, 42);
+  for (index_t i = 0; i < 200 * 7; ++i) Bh.data()[i] *= huge;
+  const matrix_ref<const T> a = as_matrix(A), b = as_matrix(Bh), a_head(A.data(), 120, 7);
+  std::vector<kmeans_problem<T>> problems;
+  for (auto [view, k] : {std::pair{a, 2}, {a, 6}, {a_head, 4}, {b, 3}, {b, 2}, {a, 5}}) {
+    kmeans_problem<T> pr;
+    pr.data = view;
+    pr.params.k = index_t(k);
+    pr.params.seed = problems.size();
+    problems.push_back(pr);
+  }
+  for (int threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    const auto r = kmeans_batch<T>(problems, threads);
+    for (index_t i = 0; i < problems.size(); ++i) {
+      CAPTURE(i);
+      auto p = problems[i].params;
+      p.threads = 1;
+      check_bitwise_equal(r[i], kmeans<T>(problems[i].data, p));
+    }
+  }
+  // A non-finite value in row 150: the 100-row view of the same memory is still clean.
+  auto N = test::normal_matrix<T>(200, 5, 43);
+  N(150, 2) = std::numeric_limits<T>::quiet_NaN();
+  std::vector<kmeans_problem<T>> bad(3);
+  bad[0].data = matrix_ref<const T>(N.data(), 100, 5);
+  bad[1].data = bad[2].data = as_matrix(N);
+  for (auto& pr : bad) pr.params.k = 3;
+  CHECK_THROWS_WITH_AS(kmeans_batch<T>(bad, 2),
+                       "kmeans_batch: problem 1: kmeans: X contains a non-finite value (nan) at "
+                       "(150, 2)",
+                       std::invalid_argument);
+  bad.resize(1);
+  auto p0 = bad[0].params;
+  p0.threads = 1;
+  check_bitwise_equal(kmeans_batch<T>(bad, 2)[0], kmeans<T>(bad[0].data, p0));
+}
+
 TEST_CASE("finite float data whose squares overflow is clustered right (issue #17)") {
   kmeans_options p;
   p.k = 2;

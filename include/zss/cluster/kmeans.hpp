@@ -41,11 +41,13 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "zss/cluster/empty_cluster.hpp"
@@ -285,16 +287,17 @@ kmeans_result<T> fit_in_range(const_matrix_ref<T> X, const const_matrix_ref<T>* 
                               const kmeans_options& p, int threads, lloyd_workspace<T>& ws);
 
 /// Validates, brings the data into a safe range, seeds (kmeans++ or window), then fits. `C0`
-/// non-null for `given`.
+/// non-null for `given`; `scanned` non-null = `max_abs_or_nan(X)` already known (kmeans_batch
+/// scans data shared by several problems once).
 template <real_scalar T>
 kmeans_result<T> fit(const_matrix_ref<T> X, const const_matrix_ref<T>* C0, const kmeans_options& p,
-                     int threads, lloyd_workspace<T>& ws) {
+                     int threads, lloyd_workspace<T>& ws, const T* scanned = nullptr) {
   constexpr std::string_view where = "kmeans";
   check_params(where, p);
   check_data(where, X.rows, X.cols);
   // One pass finds non-finite values and the range; data whose squares could overflow (or
   // underflow) is clustered as X · 2^−e, and the result scaled back exactly.
-  T amax = max_abs_or_nan(X, threads);
+  T amax = scanned ? *scanned : max_abs_or_nan(X, threads);
   if (p.check_finite && std::isnan(amax)) throw_non_finite(where, X);
   if (C0) {
     const T cmax = max_abs_or_nan(*C0, 1);
@@ -419,9 +422,12 @@ struct kmeans_problem {
 };
 
 /**
- * Runs B independent K-Means problems, one per thread (each single-threaded inside), the most
- * expensive first. Result b is bitwise what `kmeans` gives for problem b with `threads = 1`,
- * whatever `threads` is.
+ * Runs B independent K-Means problems, one per thread (each single-threaded inside). Problems
+ * on the same data view (same pointer, shape and stride: the scales of one image) form a group:
+ * its finiteness / range scan runs once, and its problems are handed out back to back, so the
+ * data stays in cache; groups go the most expensive first, and so do problems within a group.
+ * Result b is bitwise what `kmeans` gives for problem b with `threads = 1`, whatever `threads`
+ * is.
  * @param problems B problems.
  * @param threads  threads (0 = OpenMP default).
  * @returns B results, in the order of `problems`.
@@ -435,16 +441,44 @@ std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> pr
   const index_t b = problems.size();
   std::vector<kmeans_result<T>> results(b);
   std::vector<std::exception_ptr> errors(b);
-  std::vector<index_t> order(b);
-  std::iota(order.begin(), order.end(), index_t(0));
   auto cost = [&](index_t i) {
     const auto& pr = problems[i];
     const index_t k = pr.init_centroids.rows ? pr.init_centroids.rows : pr.params.k;
     return pr.data.rows * pr.data.cols * std::max<index_t>(k, 1) *
            std::min<index_t>(pr.params.max_iter, 100);
   };
-  std::stable_sort(order.begin(), order.end(),
-                   [&](index_t a, index_t c) { return cost(a) > cost(c); });
+  // Groups of problems on the same data view, numbered by first appearance.
+  std::vector<index_t> group(b), first_of;  // problem → group; group → its first problem
+  {
+    std::map<std::tuple<const void*, index_t, index_t, index_t>, index_t> seen;
+    for (index_t i = 0; i < b; ++i) {
+      const auto& d = problems[i].data;
+      const auto [it, added] = seen.try_emplace(
+          std::make_tuple(static_cast<const void*>(d.data), d.rows, d.cols, d.stride),
+          first_of.size());
+      if (added) first_of.push_back(i);
+      group[i] = it->second;
+    }
+  }
+  const index_t groups = first_of.size();
+  std::vector<index_t> group_cost(groups, 0);
+  for (index_t i = 0; i < b; ++i) group_cost[group[i]] += cost(i);
+  std::vector<index_t> order(b);
+  std::iota(order.begin(), order.end(), index_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t c) {
+    if (group[a] != group[c])
+      return group_cost[group[a]] != group_cost[group[c]]
+                 ? group_cost[group[a]] > group_cost[group[c]]
+                 : group[a] < group[c];
+    return cost(a) > cost(c);
+  });
+  // One scan per group (a problem with bad data still fails alone, in `fit`, as before). The
+  // scan is thread-independent, so every problem sees the value its own scan would give.
+  std::vector<T> scanned(groups);
+  parallel_for(groups, threads, [&](index_t g, int) {
+    const auto& d = problems[first_of[g]].data;
+    scanned[g] = d.rows > 0 && d.cols > 0 ? detail::max_abs_or_nan(d, 1) : T(0);
+  });
   std::atomic<index_t> next{0};
   const int used =
       static_cast<int>(std::min<index_t>(static_cast<index_t>(threads), std::max<index_t>(b, 1)));
@@ -455,7 +489,7 @@ std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> pr
       try {
         const auto& pr = problems[i];
         results[i] = detail::fit<T>(pr.data, pr.init_centroids.rows ? &pr.init_centroids : nullptr,
-                                    pr.params, 1, ws);
+                                    pr.params, 1, ws, &scanned[group[i]]);
       } catch (...) {
         errors[i] = std::current_exception();
       }
