@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests for zss/nn/winograd.hpp: F(2×2, 3×3) against the direct convolution (forward and the
-// input gradient's flipped filters), exactness on integer data, block-size independence, the
-// epilogues and the eligibility rule.
+// Tests for zss/nn/winograd.hpp: F(2×2, 3×3) against the direct convolution (forward, the input
+// gradient's flipped filters and the weight gradient), exactness on integer data, block-size
+// independence, the epilogues and the eligibility rule.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -153,6 +153,94 @@ TEST_CASE_TEMPLATE("bitwise the same for every block size", T, float, double) {
   // The default block of a small budget splits the image into balanced blocks.
   CHECK(winograd_block_tiles<T>(L.g, s.co, 16 * (16 + 24) * sizeof(T) * 7) == 7);  // 20 tiles
   CHECK(winograd_block_tiles<T>(L.g, s.co, 16 * (16 + 24) * sizeof(T) * 6) == 5);  // 4 blocks
+}
+
+namespace {
+// dw (3 × 3 × C × C_out) by `winograd_weight_grad_image`, added to `dw0`, `block` tiles per block.
+template <class T>
+std::vector<T> weight_grad(const shape& s, const T* x, const T* dy, std::vector<T> dw0,
+                           index_t block = 0) {
+  const auto g = conv2d_geometry::square(s.h, s.w, s.c, 3, 1, 1);
+  if (block == 0) block = winograd_weight_grad_block_tiles<T>(g, s.co);
+  aligned_vector<T> ws(winograd_weight_grad_workspace_size(g, s.co, block), T(-7));
+  detail::winograd_weight_grad_image(dw0.data(), dy, x, g, s.co, ws.data(), block);
+  return dw0;
+}
+
+// dw(a, b, c, o) = Σ_{y,x} x(y + a − 1, x + b − 1, c) · dY(y, x, o) (zero padding), in double;
+// `mag` gets the same sum of |terms| per element (the rounding scale).
+template <class T>
+std::vector<double> weight_grad_direct(const shape& s, const T* x, const T* dy,
+                                       std::vector<double>& mag) {
+  std::vector<double> ref(9 * s.c * s.co, 0.0);
+  mag.assign(ref.size(), 0.0);
+  for (index_t a = 0; a < 3; ++a)
+    for (index_t b = 0; b < 3; ++b)
+      for (index_t y = 0; y < s.h; ++y)
+        for (index_t xx = 0; xx < s.w; ++xx) {
+          const long iy = long(y) + long(a) - 1, ix = long(xx) + long(b) - 1;
+          if (iy < 0 || ix < 0 || iy >= long(s.h) || ix >= long(s.w)) continue;
+          for (index_t c = 0; c < s.c; ++c)
+            for (index_t o = 0; o < s.co; ++o) {
+              const double t = double(x[(index_t(iy) * s.w + index_t(ix)) * s.c + c]) *
+                               double(dy[(y * s.w + xx) * s.co + o]);
+              ref[((a * 3 + b) * s.c + c) * s.co + o] += t;
+              mag[((a * 3 + b) * s.c + c) * s.co + o] += std::abs(t);
+            }
+        }
+  return ref;
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("weight gradient equals the direct sum over pixels, and adds into dw", T, float,
+                   double) {
+  for (const auto& s : shapes) {
+    CAPTURE(s.h);
+    CAPTURE(s.w);
+    CAPTURE(s.c);
+    CAPTURE(s.co);
+    const auto x = test::uniform_vector<T>(s.h * s.w * s.c, 90 + s.h);
+    const auto dy = test::uniform_vector<T>(s.h * s.w * s.co, 91 + s.w);
+    const auto before = test::uniform_vector<T>(9 * s.c * s.co, 92);
+    std::vector<double> mag;
+    const auto ref = weight_grad_direct(s, x.data(), dy.data(), mag);
+    const auto dw =
+        weight_grad<T>(s, x.data(), dy.data(), std::vector<T>(before.begin(), before.end()));
+    // The transforms add a few roundings per term: bounded by a multiple of Σ|terms|.
+    const double eps = std::is_same_v<T, float> ? 1e-6 : 1e-15;
+    for (std::size_t i = 0; i < ref.size(); ++i)
+      CHECK(std::abs(double(dw[i]) - (ref[i] + double(before[i]))) <=
+            16 * eps * (mag[i] + 1 + std::abs(double(before[i]))));
+  }
+}
+
+TEST_CASE("weight gradient: exact on integers (every transformed value a multiple of ¼)") {
+  rng r(6);
+  for (const auto& s : shapes) {
+    CAPTURE(s.h);
+    CAPTURE(s.c);
+    std::vector<float> x(s.h * s.w * s.c), dy(s.h * s.w * s.co);
+    for (auto& v : x) v = float(std::int64_t(r.below(7)) - 3);
+    for (auto& v : dy) v = float(std::int64_t(r.below(9)) - 4);
+    std::vector<double> mag;
+    const auto ref = weight_grad_direct(s, x.data(), dy.data(), mag);
+    const auto dw = weight_grad<float>(s, x.data(), dy.data(), std::vector<float>(ref.size(), 0.f));
+    for (std::size_t i = 0; i < ref.size(); ++i) CHECK(double(dw[i]) == ref[i]);
+  }
+}
+
+TEST_CASE_TEMPLATE("weight gradient: bitwise the same for every block size", T, float, double) {
+  // Blocks continue each dU element's FMA chain over the tiles in order, so the split is exact.
+  const shape s{9, 7, 16, 24};
+  const auto x = test::uniform_vector<T>(s.h * s.w * s.c, 93);
+  const auto dy = test::uniform_vector<T>(s.h * s.w * s.co, 94);
+  const std::vector<T> zero(9 * s.c * s.co, T(0));
+  const auto g = conv2d_geometry::square(s.h, s.w, s.c, 3, 1, 1);
+  const auto all = weight_grad<T>(s, x.data(), dy.data(), zero, winograd_tiles(g));
+  for (index_t block : {1, 3, 7}) {
+    CAPTURE(block);
+    CHECK(weight_grad<T>(s, x.data(), dy.data(), zero, block) == all);
+  }
 }
 
 TEST_CASE("eligibility: 3×3, stride 1, padding 1, at least 8 channels in and out") {

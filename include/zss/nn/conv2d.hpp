@@ -158,6 +158,15 @@ void conv2d_forward_image(T* out, const T* in, const T* w, const T* bias, const 
   }
 }
 
+/// db (C_out) += the column sums of `dout` (P × C_out): the bias gradient of one image.
+template <real_scalar T>
+void conv2d_bias_grad(T* db, const T* dout, index_t P, index_t cout) noexcept {
+  for (index_t p = 0; p < P; ++p) {
+    const T* r = dout + p * cout;
+    for (index_t c = 0; c < cout; ++c) db[c] += r[c];
+  }
+}
+
 /**
  * One image backward, **adds into** `din` (H × W × C, may be null: no input gradient), `dw`
  * (K × C_out) and `db` (C_out, may be null). `dout` P × C_out is the gradient at the conv output
@@ -173,11 +182,7 @@ void conv2d_backward_image(T* din, T* dw, T* db, const T* dout, const T* in, con
   const auto P = Eigen::Index(g.out_pixels()), K = Eigen::Index(g.patch()), Co = Eigen::Index(cout);
   const bool kernel_dw = dy_pack != nullptr && conv2d_use_kernel<T>(cout),
              kernel_dx = wtp != nullptr && conv2d_use_kernel<T>(index_t(K));
-  if (db)
-    for (Eigen::Index p = 0; p < P; ++p) {
-      const T* r = dout + p * Co;
-      for (index_t c = 0; c < cout; ++c) db[c] += r[c];
-    }
+  if (db) conv2d_bias_grad(db, dout, index_t(P), cout);
   const_dense_map<T> W(w, K, Co);
   dense_map<T> dW(dw, K, Co);
   // dW += colᵀ·dY reads col column-wise (rsa = 1, csa = K) and dY packed; dcol = dY·Wᵀ reads

@@ -32,10 +32,11 @@
  * buffers from the heap inside a product; glibc serves those from the warm heap after step 1).
  *
  * Convolutions: stride-1 3×3 layers with ≥ 8 channels in and out (layers 3 and 5 of the default
- * net) run their forward and input gradient by Winograd F(2×2, 3×3) (nn/winograd.hpp; 2.25× fewer
- * multiply–adds), their weight gradient and every other layer by im2col + the register-blocked
- * GEMM (conv2d.hpp). `encoder_cache::winograd` = false selects the direct form everywhere; the
- * two agree to float rounding (tests/test_nn_encoder.cpp checks both against the reference).
+ * net) run their forward, input gradient and weight gradient by Winograd F(2×2, 3×3)
+ * (nn/winograd.hpp; 2.25× fewer multiply–adds), every other layer by im2col + the
+ * register-blocked GEMM (conv2d.hpp). `encoder_cache::winograd` = false selects the direct form
+ * everywhere; the two agree to float rounding (tests/test_nn_encoder.cpp checks both against the
+ * reference).
  *
  * Speed (bench/bench_encoder.cpp, `BM_EncoderStep`): forward 3.80 GFLOP and backward 7.50 GFLOP
  * per batch of 16 images 64×64 in the direct form's count; bench/README.md has the timings
@@ -255,15 +256,15 @@ struct encoder_cache {
   std::vector<aligned_vector<T>> dy_pack;  ///< per thread: one packed tile of dY (backward)
   std::size_t tile_bytes =
       conv2d_tile_bytes;  ///< tuning knob: im2col tile size (set before first use)
-  /// Stride-1 3×3 layers with ≥ 8 channels (`winograd_suits`) run their forward and input
-  /// gradient by Winograd F(2×2, 3×3) (nn/winograd.hpp); false = the direct im2col form for
-  /// every layer. Set before a forward (a backward uses its forward's choice). The two agree to
+  /// Stride-1 3×3 layers with ≥ 8 channels (`winograd_suits`) run their forward, input gradient
+  /// and weight gradient by Winograd F(2×2, 3×3) (nn/winograd.hpp); false = the direct im2col form
+  /// for every layer. Set before a forward (a backward uses its forward's choice). The two agree to
   /// rounding, not bitwise.
   bool winograd = true;
   bool reserved_winograd = false;          ///< the choice the buffers were sized for
   std::vector<aligned_vector<T>> wu, wut;  ///< per layer: Winograd filters, forward / flipped
   aligned_vector<T> wscratch;              ///< the unpacked transform while packing
-  std::vector<aligned_vector<T>> wino;     ///< per thread: the Winograd V, M workspace
+  std::vector<aligned_vector<T>> wino;     ///< per thread: the Winograd V, M (dM, dU) workspace
 
   /// Whether layer `l` runs by Winograd: the choice the last `reserve` (forward) saw.
   bool uses_winograd(const encoder<T>& net, index_t l) const noexcept {
@@ -327,6 +328,9 @@ struct encoder_cache {
       const auto gb = winograd_backward_geometry(l, net);
       wws = std::max(wws, winograd_workspace_size(gb, geom[l].in_c,
                                                   winograd_block_tiles<T>(gb, geom[l].in_c)));
+      wws = std::max(wws, winograd_weight_grad_workspace_size(
+                              geom[l], net.out_channels(l),
+                              winograd_weight_grad_block_tiles<T>(geom[l], net.out_channels(l))));
     }
     wscratch.assign(wmax, T(0));
     wino.assign(std::size_t(nthreads), aligned_vector<T>(wws));
@@ -502,17 +506,23 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
         din = (l + 1 == L) ? gcur : gnext;
         std::fill_n(din, n_in, T(0));
       }
-      const bool wino = din && cache.uses_winograd(net, l);
-      detail::conv2d_backward_image(
-          wino ? nullptr : din, acc + (entries[net.weight_id[l]].offset - net.first_scalar),
-          acc + (entries[net.bias_id[l]].offset - net.first_scalar), dout, in,
-          pb.value(net.weight_id[l]), g, co, col, dcol, conv2d_tile_rows<T>(g, cache.tile_bytes),
-          cache.wtp[l].data(), cache.dy_pack[std::size_t(t)].data());
-      if (wino) {  // dX += dY ⋆ flipped Wᵀ, the input gradient as a Winograd convolution
-        const auto gb = cache.winograd_backward_geometry(l, net);
-        detail::winograd_conv_image(
-            din, dout, cache.wut[l].data(), gb, g.in_c, static_cast<const T*>(nullptr), false, true,
-            cache.wino[std::size_t(t)].data(), winograd_block_tiles<T>(gb, g.in_c));
+      T* dw = acc + (entries[net.weight_id[l]].offset - net.first_scalar);
+      T* db = acc + (entries[net.bias_id[l]].offset - net.first_scalar);
+      if (cache.uses_winograd(net, l)) {
+        T* ws = cache.wino[std::size_t(t)].data();
+        detail::conv2d_bias_grad(db, dout, g.out_pixels(), co);
+        detail::winograd_weight_grad_image(dw, dout, in, g, co, ws,
+                                           winograd_weight_grad_block_tiles<T>(g, co));
+        if (din) {  // dX += dY ⋆ flipped Wᵀ, the input gradient as a Winograd convolution
+          const auto gb = cache.winograd_backward_geometry(l, net);
+          detail::winograd_conv_image(din, dout, cache.wut[l].data(), gb, g.in_c,
+                                      static_cast<const T*>(nullptr), false, true, ws,
+                                      winograd_block_tiles<T>(gb, g.in_c));
+        }
+      } else {
+        detail::conv2d_backward_image(din, dw, db, dout, in, pb.value(net.weight_id[l]), g, co, col,
+                                      dcol, conv2d_tile_rows<T>(g, cache.tile_bytes),
+                                      cache.wtp[l].data(), cache.dy_pack[std::size_t(t)].data());
       }
       if (l + 1 < L) std::swap(gcur, gnext);
     }
