@@ -22,7 +22,8 @@
  * below the direct form's roofline time; the transforms (additions only, vectorised over
  * channels) are the price.
  *
- * The image kernels (`detail::winograd_pack_weight`, `detail::winograd_conv_image`) take raw
+ * The image kernels (`detail::winograd_pack_weight`, `detail::winograd_conv_image`,
+ * `detail::winograd_weight_grad_image`) take raw
  * pointers and check nothing, like conv2d.hpp's per-image kernels: the encoder, which checks its
  * shapes, is their caller; `winograd_suits` says which convolutions they compute.
  *
@@ -41,8 +42,9 @@
  * Numerics: exact in exact arithmetic; in floating point the transforms add roundings (the ½ are
  * exact, the sums are not), so the result equals the direct convolution to within a few units
  * of roundoff times the sum of |terms| — not bitwise. It is bitwise independent of the block
- * size and of the thread count (every output element is the same FMA chain over c), and exact
- * on integer data whose transformed values stay integers (even filters).
+ * size and of the thread count (every output element is the same FMA chain over c; every dU
+ * element the same chain over the tiles), and exact on integer data whose transformed values
+ * stay integers (even filters; for the weight gradient any integers: its values are in ¼ℤ).
  */
 #include <algorithm>
 #include <cstddef>
