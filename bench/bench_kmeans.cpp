@@ -132,8 +132,9 @@ BENCHMARK(BM_KMeansFitConverged)
 // 16 images × 1024 tokens × 512, K ∈ {2, 4, 8, 16}, k-means++, ≤ 10 steps (peer_multiscale.py).
 // One contiguous 16 × 32 × 32 × 512 tensor (multiscale_batch_tokens). `threads:` 2 (the
 // machine) or 1; bench/python_overhead.py times zss.multiscale_kmeans against it on the same
-// tokens (python_overhead_tokens.cpp writes them).
-template <bool Fast>
+// tokens (python_overhead_tokens.cpp writes them). `BM_MultiScaleBatchNested`: the same with
+// `nested_seeds` (one k-means++ pass per image for K = 16, prefixes for the smaller K).
+template <bool Fast, bool Nested = false>
 void BM_MultiScaleBatch(benchmark::State& s) {
   const zss::index_t b = 16, q = 1024, d = 512;
   const auto all = zss::bench::multiscale_batch_tokens(b, 32, 32, d);
@@ -142,6 +143,7 @@ void BM_MultiScaleBatch(benchmark::State& s) {
   zss::multiscale_options p;
   p.ks = {2, 4, 8, 16};
   p.max_iter = 10;
+  p.nested_seeds = Nested;
   p.threads = Fast ? int(s.range(0)) : kThreads;
   double flops = 0;
   process_cpu_counter cpu(s);
@@ -175,6 +177,13 @@ void BM_MultiScaleBatch(benchmark::State& s) {
 }
 BENCHMARK(BM_MultiScaleBatch<true>)
     ->Name("BM_MultiScaleBatch")
+    ->ArgName("threads")
+    ->Arg(kThreads)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_MultiScaleBatch<true, true>)
+    ->Name("BM_MultiScaleBatchNested")
     ->ArgName("threads")
     ->Arg(kThreads)
     ->Arg(1)

@@ -2,7 +2,9 @@
 // Tests for zss/cluster/multiscale_kmeans.hpp: partitions with compacted labels, batch = single.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -140,6 +142,73 @@ TEST_CASE_TEMPLATE("a batch equals the images one by one, bitwise, for any threa
       }
     }
   }
+}
+
+TEST_CASE_TEMPLATE("nested seeds: scale j starts from the first K_j seeds of one k-means++ pass", T,
+                   float, double) {
+  // The reference: one kmeanspp_init per image with the largest K on its stream
+  // (image << 16) | j_max, then an independent fit per scale from the first K_j of those seeds.
+  const index_t h = 8, w = 9, d = 6;
+  std::vector<tensor<T, 3>> imgs;
+  for (std::uint64_t b = 0; b < 3; ++b) imgs.push_back(planted<T>(h, w, d, 20 + b));
+  multiscale_options p;
+  p.ks = {3, 12, 2, 12, 5};  // the largest K twice: the first one names the stream
+  p.nested_seeds = true;
+  p.seed = 7;
+  std::vector<matrix_ref<const T>> views;
+  for (const auto& t : imgs) views.emplace_back(t.data(), h * w, d);
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    p.threads = threads;
+    const auto batch = multiscale_kmeans_batch<T>(views, h, w, p);
+    REQUIRE(batch.size() == 3);
+    for (index_t b = 0; b < 3; ++b) {
+      CAPTURE(b);
+      const auto seeds = kmeanspp_init<T>(views[b], 12, 7, (std::uint64_t(b) << 16) | 1u, 0, 1);
+      const auto single = multiscale_kmeans<T>(views[b], h, w, p, b);
+      for (index_t j = 0; j < p.ks.size(); ++j) {
+        CAPTURE(j);
+        kmeans_options q;
+        q.max_iter = p.max_iter;
+        q.empty = empty_cluster_policy::drop;
+        q.threads = 1;
+        const auto ref = kmeans<T>(views[b], matrix_ref<const T>(seeds.data(), p.ks[j], d), q);
+        const auto& got = batch[b][j];
+        CHECK(got.seeds == p.ks[j]);
+        CHECK(got.labels == ref.labels);
+        CHECK(got.iterations == ref.iterations);
+        REQUIRE(got.centroids.size() == ref.centroids.size());
+        CHECK(std::equal(got.centroids.begin(), got.centroids.end(), ref.centroids.begin()));
+        CHECK(single[j].labels == got.labels);
+        check_scale(got, h * w, d);
+      }
+      // The two scales with K = 12 start from the same seeds: the same result.
+      CHECK(batch[b][1].labels == batch[b][3].labels);
+    }
+  }
+  // Without the option the scales draw independent seeds (streams differ per scale).
+  p.nested_seeds = false;
+  p.threads = 1;
+  const auto indep = multiscale_kmeans<T>(views[0], h, w, p, 0);
+  const auto seeds3 = kmeanspp_init<T>(views[0], 3, 7, 0u, 0, 1);
+  const auto seeds12 = kmeanspp_init<T>(views[0], 12, 7, 1u, 0, 1);
+  CHECK_FALSE(std::equal(seeds3.begin(), seeds3.end(), seeds12.begin()));
+  CHECK(indep.size() == p.ks.size());
+}
+
+TEST_CASE("nested seeds check the tokens first, whatever check_finite says") {
+  auto t = planted<float>(4, 4, 3, 9);
+  t(2, 1, 0) = std::numeric_limits<float>::quiet_NaN();
+  multiscale_options p;
+  p.ks = {2, 3};
+  p.nested_seeds = true;
+  p.check_finite = false;
+  CHECK_THROWS_WITH_AS(multiscale_kmeans(t, p),
+                       "multiscale_kmeans: X contains a non-finite value (nan) at (9, 0)",
+                       std::invalid_argument);
+  auto big = planted<float>(4, 4, 3, 9);
+  for (auto& v : big) v *= 1e30f;
+  CHECK_THROWS_AS(multiscale_kmeans(big, p), std::invalid_argument);
 }
 
 TEST_CASE("multiscale K-Means rejects bad grids, windows and Ks") {

@@ -308,6 +308,7 @@ struct multiscale_kwargs {
   bool spherical;
   std::uint64_t seed;
   std::int64_t local_trials;
+  bool nested_seeds = false;
 
   multiscale_options options(const std::string& where) const {
     multiscale_options p;
@@ -320,6 +321,7 @@ struct multiscale_kwargs {
     p.spherical = spherical;
     p.seed = seed;
     p.local_trials = count_arg(where, "local_trials", local_trials);
+    p.nested_seeds = nested_seeds;
     return p;
   }
 };
@@ -551,6 +553,9 @@ Args:
     windows: window sizes, one scale each ({4, 8, 16} suits a 32 x 32 grid).
     ks: when given, k-means++ seeds with these K per scale instead of windows.
     max_iter, tol, spherical, seed, local_trials: as in kmeans (max_iter default 10, tol 0).
+    nested_seeds: with ks, one k-means++ pass per image for the largest K; scale j starts from
+        its first K_j seeds (every prefix of a k-means++ seeding is one). Tokens are then
+        always checked, whatever check_finite says.
     check_finite: raise on non-finite tokens.
     threads: threads over (image, scale) problems (0 = OpenMP default).
 
@@ -751,15 +756,15 @@ inline void bind_cluster(py::module_& m) {
       "multiscale_kmeans",
       [](array_like tokens, std::vector<std::int64_t> windows, py::object ks, std::int64_t max_iter,
          double tol, bool spherical, std::uint64_t seed, std::int64_t local_trials,
-         bool check_finite, int threads) {
-        const multiscale_kwargs a{std::move(windows), std::move(ks), max_iter,    tol,
-                                  spherical,          seed,          local_trials};
+         bool nested_seeds, bool check_finite, int threads) {
+        const multiscale_kwargs a{std::move(windows), std::move(ks), max_iter,     tol,
+                                  spherical,          seed,          local_trials, nested_seeds};
         return is_float32(tokens) ? multiscale_impl<float>(tokens, a, check_finite, threads)
                                   : multiscale_impl<double>(tokens, a, check_finite, threads);
       },
       multiscale_doc, "tokens"_a, py::kw_only(), "windows"_a = std::vector<std::int64_t>{2, 4},
       "ks"_a = py::none(), "max_iter"_a = 10, "tol"_a = 0.0, "spherical"_a = false, "seed"_a = 0,
-      "local_trials"_a = 0, "check_finite"_a = true, "threads"_a = 0);
+      "local_trials"_a = 0, "nested_seeds"_a = false, "check_finite"_a = true, "threads"_a = 0);
 
   m.def(
       "mask_fusion",

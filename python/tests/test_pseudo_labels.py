@@ -99,6 +99,26 @@ def test_single_image_multiscale_and_kmeanspp():
     np.testing.assert_array_equal(batch[0][1].labels, scales[1].labels)
 
 
+def test_multiscale_nested_seeds():
+    g = np.random.default_rng(1)
+    tokens = g.normal(size=(2, 8, 8, 5)).astype(np.float32)
+    # Two scales with the largest K start from the same k-means++ pass: identical results; by
+    # default they draw from different streams.
+    nested = zss.multiscale_kmeans(tokens, ks=[3, 6, 6], seed=2, nested_seeds=True)
+    plain = zss.multiscale_kmeans(tokens, ks=[3, 6, 6], seed=2)
+    for b in range(2):
+        np.testing.assert_array_equal(nested[b][1].labels, nested[b][2].labels)
+        np.testing.assert_array_equal(nested[b][1].centroids, nested[b][2].centroids)
+        assert [s.seeds for s in nested[b]] == [3, 6, 6]
+    assert any(not np.array_equal(plain[b][1].labels, plain[b][2].labels) for b in range(2))
+    explicit = zss.multiscale_kmeans(tokens, ks=[3, 6, 6], seed=2, nested_seeds=False)
+    np.testing.assert_array_equal(explicit[1][0].labels, plain[1][0].labels)
+    bad = tokens.copy()
+    bad[1, 2, 3, 4] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        zss.multiscale_kmeans(bad, ks=[2, 3], nested_seeds=True, check_finite=False)
+
+
 def test_errors(toy_batch):
     d = toy_batch
     with pytest.raises(ValueError, match="labels has 3 images, tokens has 4"):

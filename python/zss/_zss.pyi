@@ -111,6 +111,7 @@ def multiscale_kmeans(
     spherical: bool = False,
     seed: int = 0,
     local_trials: int = 0,
+    nested_seeds: bool = False,
     check_finite: bool = True,
     threads: int = 0,
 ) -> Union[List[List[ScaleClustering]], List[ScaleClustering]]: ...

@@ -14,11 +14,22 @@
  * `max_iter` (default 10); clusters that become empty are dropped and labels compacted to
  * [0, K'). Option: k-means++ seeds with explicit Ks instead of windows.
  *
+ * Option `nested_seeds` (with Ks): one k-means++ pass per image, for the largest K, and scale j
+ * starts from its first K_j seeds. k-means++ draws its seeds one after the other, each from the
+ * distances to those before, so every prefix of a seeding is itself a k-means++ seeding (drawn
+ * with the largest K's local trials); the image's scales then share that pass over the tokens
+ * instead of making one each (issue #16). Off by default: the scales then start from nested
+ * seeds, not independent ones, and the results differ from the default's.
+ *
  * The (image, scale) problems of a batch run one per thread through `kmeans_batch`, so a batch
  * result equals the single-image results bitwise, whatever the thread count. k-means++ draws of
- * image b, scale j come from `rng(seed, (b << 16) | j)`.
+ * image b, scale j come from `rng(seed, (b << 16) | j)` (with `nested_seeds`: j = the first scale
+ * with the largest K).
  */
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <exception>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +37,7 @@
 #include "zss/cluster/clustering.hpp"
 #include "zss/cluster/kmeans.hpp"
 #include "zss/core/check.hpp"
+#include "zss/core/parallel.hpp"
 #include "zss/core/tensor.hpp"
 
 namespace zss {
@@ -42,6 +54,9 @@ struct multiscale_options {
   bool spherical = false;    ///< renormalised centroids (cosine K-Means)
   std::uint64_t seed = 0;    ///< k-means++ seed
   index_t local_trials = 0;  ///< k-means++ candidates per step; 0 = 2 + ⌊ln K⌋
+  /// With `ks`: one k-means++ pass per image, prefixes per scale (file comment). The tokens are
+  /// then always checked (finite, squares in range), whatever `check_finite` says.
+  bool nested_seeds = false;
   bool check_finite = true;  ///< throw on non-finite tokens
   int threads = 0;           ///< threads over (image, scale) problems (0 = OpenMP default)
 };
@@ -123,6 +138,36 @@ std::vector<std::vector<scale_clustering<T>>> run_multiscale(
                                     std::to_string(img.rows) + ")]");
       problems.push_back(scale_problem<T>(img, h, w, p, first_image + b, j));
     }
+  }
+  // Nested seeds: one k-means++ seeding per image for the largest K (the data checked first, as
+  // `kmeans` would: the seeding itself must not see non-finite or overflowing values).
+  std::vector<tensor<T, 2>> nested;
+  if (p.nested_seeds && !p.ks.empty()) {
+    const index_t jmax = index_t(std::max_element(p.ks.begin(), p.ks.end()) - p.ks.begin());
+    nested.resize(images.size());
+    std::vector<std::exception_ptr> errors(images.size());
+    parallel_for(images.size(), resolve_threads(p.threads), [&](index_t b, int) {
+      try {
+        const auto& img = images[b];
+        const T amax = max_abs_or_nan(img, 1);
+        if (std::isnan(amax)) throw_non_finite("multiscale_kmeans", img);
+        require(safe_scale_exponent(amax, img.rows, img.cols) == 0,
+                "multiscale_kmeans: nested_seeds needs tokens whose squares neither overflow nor "
+                "underflow (max |x| = " +
+                    std::to_string(double(amax)) + "); normalise them or turn it off");
+        nested[b] =
+            kmeanspp_init<T>(img, p.ks[jmax], p.seed,
+                             ((first_image + b) << 16) | std::uint64_t(jmax), p.local_trials, 1);
+      } catch (...) {
+        errors[b] = std::current_exception();
+      }
+    });
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+    for (index_t b = 0; b < images.size(); ++b)
+      for (index_t j = 0; j < ns; ++j)
+        problems[b * ns + j].init_centroids =
+            matrix_ref<const T>(nested[b].data(), p.ks[j], images[b].cols);
   }
   auto results = kmeans_batch<T>(std::span<const kmeans_problem<T>>(problems), p.threads);
   std::vector<std::vector<scale_clustering<T>>> out(images.size());
