@@ -11,9 +11,9 @@
  * does not change an argmin). The centroids are packed once per step as a D × Kp panel of
  * −2·c (column k = centroid k, padding columns 0) plus a Kp vector of ‖c‖² (padding +∞, so a
  * padding column never wins). A tile of R rows × CB batches of centroids keeps R·CB
- * accumulators in registers (24 of AVX-512's 32) and walks d = 0..D−1 once: per d, CB aligned
- * panel loads shared by R rows and R broadcasts of x. Each distance is one FMA chain in d
- * order, so its value does not depend on the tiling or on the thread count. The argmin runs in
+ * accumulators in registers (24 of AVX-512's 32, 12 of AVX2's 16) and walks d = 0..D−1 once: per d,
+ * CB aligned panel loads shared by R rows and R broadcasts of x. Each distance is one FMA chain in
+ * d order, so its value does not depend on the tiling or on the thread count. The argmin runs in
  * registers (lane-wise select, then one horizontal min), ties to the lowest index.
  *
  * Small K (K rounded up to a power of two, Kc, at most W/2): lanes over centroids would sit
@@ -88,13 +88,15 @@ class centroid_panel {
 
 namespace detail {
 
-/// Register budget of the tile: R rows × CB batches of accumulators.
+/// Register budget of the tile: R rows × CB batches of accumulators. AVX2: 6 × 2 accumulators,
+/// 2 panel loads and one broadcast fill 15 of the 16 registers; 4 × 2 (the first choice) ran
+/// 1.3–1.5× slower on Zen 3 (docs/EXPERIMENTS.md, stop 16), too few FMA chains to hide latency.
 template <class T>
 struct tile_shape {
   static constexpr index_t W = simd::width<T>;
   static constexpr bool wide = W * sizeof(T) == 64;  // AVX-512: 32 vector registers, else 16
   static constexpr int max_cb = wide ? 4 : 2;
-  static constexpr int budget = wide ? 24 : 8;
+  static constexpr int budget = wide ? 24 : 12;
   static constexpr int rows_for(int cb) noexcept { return std::min(12, budget / cb); }
 };
 
