@@ -130,31 +130,42 @@ namespace detail {
  */
 template <real_scalar T>
 void winograd_pack_weight(T* Up, T* U, const T* w, index_t c, index_t cout, bool flip) noexcept {
-  const index_t rows = flip ? cout : c, cols = flip ? c : cout, plane = rows * cols;
+  // U_ξ is built C × C_out in both cases, vectorised over C_out (contiguous in w and U); the
+  // flipped (C_out × C) form is its transpose, which the packing reads with swapped strides.
+  // (The first version transformed element by element in the output's order: 1 ms of serial
+  // time per training step, 2 % of it.)
+  const index_t plane = c * cout;
   const T h = T(0.5);
-  for (index_t i = 0; i < rows; ++i)
-    for (index_t j = 0; j < cols; ++j) {
-      T g[3][3], t[4][3];
-      for (index_t a = 0; a < 3; ++a)
-        for (index_t b = 0; b < 3; ++b)
-          g[a][b] = flip ? w[(((2 - a) * 3 + (2 - b)) * c + j) * cout + i]
-                         : w[((a * 3 + b) * c + i) * cout + j];
+  for (index_t i = 0; i < c; ++i) {
+    const T* g[3][3];
+    for (index_t a = 0; a < 3; ++a)
+      for (index_t b = 0; b < 3; ++b)
+        g[a][b] = w + ((flip ? (2 - a) * 3 + (2 - b) : a * 3 + b) * c + i) * cout;
+    T* u = U + i * cout;
+#pragma GCC ivdep
+    for (index_t j = 0; j < cout; ++j) {
+      T t[4][3];
       for (index_t b = 0; b < 3; ++b) {  // G g
-        t[0][b] = g[0][b];
-        t[1][b] = h * (g[0][b] + g[1][b] + g[2][b]);
-        t[2][b] = h * (g[0][b] - g[1][b] + g[2][b]);
-        t[3][b] = g[2][b];
+        t[0][b] = g[0][b][j];
+        t[1][b] = h * (g[0][b][j] + g[1][b][j] + g[2][b][j]);
+        t[2][b] = h * (g[0][b][j] - g[1][b][j] + g[2][b][j]);
+        t[3][b] = g[2][b][j];
       }
       for (index_t a = 0; a < 4; ++a) {  // (G g) Gᵀ
-        T* u = U + a * 4 * plane + i * cols + j;
-        u[0] = t[a][0];
-        u[plane] = h * (t[a][0] + t[a][1] + t[a][2]);
-        u[2 * plane] = h * (t[a][0] - t[a][1] + t[a][2]);
-        u[3 * plane] = t[a][2];
+        T* ua = u + a * 4 * plane;
+        ua[j] = t[a][0];
+        ua[plane + j] = h * (t[a][0] + t[a][1] + t[a][2]);
+        ua[2 * plane + j] = h * (t[a][0] - t[a][1] + t[a][2]);
+        ua[3 * plane + j] = t[a][2];
       }
     }
-  for (index_t xi = 0; xi < 16; ++xi)
-    gemm_pack_b(Up + xi * plane, U + xi * plane, cols, 1, rows, cols);
+  }
+  for (index_t xi = 0; xi < 16; ++xi) {
+    if (flip)
+      gemm_pack_b(Up + xi * plane, U + xi * plane, 1, cout, cout, c);
+    else
+      gemm_pack_b(Up + xi * plane, U + xi * plane, cout, 1, c, cout);
+  }
 }
 
 // V_ξ rows [0, nb) of tiles t0…t0+nb−1: Bᵀ d B per channel. One pass over the channels per
