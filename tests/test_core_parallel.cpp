@@ -4,7 +4,10 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <mutex>
 #include <stdexcept>
 #include <vector>
 
@@ -45,6 +48,40 @@ TEST_CASE("parallel_for visits every index once and rethrows") {
                                       if (i == 7) throw std::runtime_error("boom at 7");
                                     }),
                        "boom at 7", std::runtime_error);
+}
+
+TEST_CASE("parallel_for_ranges hands each slot its static_chunk range once, and rethrows") {
+  for (int threads : {1, 2, 3, 5}) {
+    for (index_t n : {index_t(1), index_t(2), index_t(7), index_t(101)}) {
+      CAPTURE(threads);
+      CAPTURE(n);
+      std::vector<std::array<index_t, 3>> calls;  // (begin, end, slot)
+      std::mutex m;
+      parallel_for_ranges(n, threads, [&](index_t b, index_t e, int slot) {
+        std::lock_guard<std::mutex> lock(m);
+        calls.push_back({b, e, index_t(slot)});
+      });
+      const int used = threads == 1 || n <= 1 ? 1 : int(std::min<index_t>(n, threads));
+      REQUIRE(calls.size() == std::size_t(used));
+      std::sort(calls.begin(), calls.end(),
+                [](const auto& x, const auto& y) { return x[2] < y[2]; });
+      index_t next = 0;
+      for (int slot = 0; slot < used; ++slot) {
+        const auto want = static_chunk(n, used, slot);
+        CHECK(calls[slot][2] == index_t(slot));
+        CHECK(calls[slot][0] == want.begin);
+        CHECK(calls[slot][1] == want.end);
+        CHECK(calls[slot][0] == next);  // contiguous, in slot order, covering [0, n)
+        next = calls[slot][1];
+      }
+      CHECK(next == n);
+    }
+  }
+  CHECK_THROWS_WITH_AS(parallel_for_ranges(10, 2,
+                                           [](index_t b, index_t, int) {
+                                             if (b > 0) throw std::runtime_error("boom in slot 1");
+                                           }),
+                       "boom in slot 1", std::runtime_error);
 }
 
 TEST_CASE("parallel_for inside another parallel region still visits every index (nesting off)") {

@@ -243,6 +243,52 @@ TEST_CASE_TEMPLATE("weight gradient: bitwise the same for every block size", T, 
   }
 }
 
+TEST_CASE_TEMPLATE("weight gradient summed over images: dU accumulated, transformed once", T, float,
+                   double) {
+  // What a thread of the encoder's backward does with its images: dU summed over them by
+  // winograd_weight_grad_accumulate (the first call overwrites whatever dU holds), then one
+  // Gᵀ dU G into dw. Equals the direct sum of the images' gradients; exact on integers.
+  rng r(11);
+  for (const auto& s : {shapes[0], shapes[2], shapes[5]}) {
+    CAPTURE(s.h);
+    CAPTURE(s.c);
+    const auto g = conv2d_geometry::square(s.h, s.w, s.c, 3, 1, 1);
+    const index_t block = winograd_weight_grad_block_tiles<T>(g, s.co);
+    aligned_vector<T> ws(winograd_weight_grad_workspace_size(g, s.co, block), T(-7));
+    aligned_vector<T> dU(16 * s.c * s.co, T(123));  // garbage: the first call must overwrite it
+    for (bool integers : {true, false}) {
+      std::vector<double> ref(9 * s.c * s.co, 0.0), mag_all(ref.size(), 0.0);
+      for (int image = 0; image < 3; ++image) {
+        std::vector<T> x(s.h * s.w * s.c), dy(s.h * s.w * s.co);
+        if (integers) {
+          for (auto& v : x) v = T(std::int64_t(r.below(7)) - 3);
+          for (auto& v : dy) v = T(std::int64_t(r.below(9)) - 4);
+        } else {
+          const auto ux = test::uniform_vector<T>(x.size(), 200 + image);
+          const auto ud = test::uniform_vector<T>(dy.size(), 300 + image);
+          std::copy(ux.begin(), ux.end(), x.begin());
+          std::copy(ud.begin(), ud.end(), dy.begin());
+        }
+        std::vector<double> mag;
+        const auto one = weight_grad_direct(s, x.data(), dy.data(), mag);
+        for (std::size_t i = 0; i < ref.size(); ++i) ref[i] += one[i], mag_all[i] += mag[i];
+        detail::winograd_weight_grad_accumulate(dU.data(), dy.data(), x.data(), g, s.co, ws.data(),
+                                                block, image > 0);
+      }
+      std::vector<T> dw(ref.size(), T(0));
+      detail::winograd_weight_gradient_transform(dw.data(), static_cast<const T*>(dU.data()), s.c,
+                                                 s.co);
+      const double eps = std::is_same_v<T, float> ? 1e-6 : 1e-15;
+      for (std::size_t i = 0; i < ref.size(); ++i) {
+        if (integers)
+          CHECK(double(dw[i]) == ref[i]);
+        else
+          CHECK(std::abs(double(dw[i]) - ref[i]) <= 16 * eps * (mag_all[i] + 1));
+      }
+    }
+  }
+}
+
 TEST_CASE("eligibility: 3×3, stride 1, padding 1, at least 8 channels in and out") {
   const auto g = conv2d_geometry::square(8, 8, 8, 3, 1, 1);
   CHECK(winograd_suits<float>(g, 8));

@@ -46,17 +46,19 @@ inline chunk_range static_chunk(index_t n, int threads, int t) noexcept {
 }
 
 /**
- * Calls `f(i, slot)` for every `i` in `[0, n)`, statically partitioned into `threads` contiguous
- * ranges (slot 0 first). `slot` < `threads` names the range, so per-slot buffers
- * (`per_thread`) stay private and the partition never depends on how many threads OpenMP
- * actually gives: inside another parallel region (nesting off) the team has one thread, which
- * then runs every range in slot order. Runs inline when `threads` is 1 or `n` ≤ 1.
+ * Calls `f(begin, end, slot)` once for each of the `threads` contiguous ranges that statically
+ * partition `[0, n)` (slot 0 first; `static_chunk`). `slot` < `threads` names the range, so
+ * per-slot buffers (`per_thread`) stay private and the partition never depends on how many
+ * threads OpenMP actually gives: inside another parallel region (nesting off) the team has one
+ * thread, which then runs every range in slot order. Runs inline, as `f(0, n, 0)`, when
+ * `threads` is 1 or `n` ≤ 1. What a slot does at the end of its range (a per-thread reduction
+ * finished once rather than per item) is why this exists beside `parallel_for`.
  */
 template <class F>
-void parallel_for(index_t n, int threads, F&& f) {
+void parallel_for_ranges(index_t n, int threads, F&& f) {
   threads = resolve_threads(threads);
   if (threads == 1 || n <= 1) {
-    for (index_t i = 0; i < n; ++i) f(i, 0);
+    f(index_t(0), n, 0);
     return;
   }
   const int used = static_cast<int>(std::min<index_t>(n, static_cast<index_t>(threads)));
@@ -67,7 +69,7 @@ void parallel_for(index_t n, int threads, F&& f) {
     for (int slot = omp_get_thread_num(); slot < used; slot += team) {
       try {
         const auto [b, e] = static_chunk(n, used, slot);
-        for (index_t i = b; i < e; ++i) f(i, slot);
+        f(b, e, slot);
       } catch (...) {
         errors[static_cast<std::size_t>(slot)] = std::current_exception();
         break;
@@ -76,6 +78,17 @@ void parallel_for(index_t n, int threads, F&& f) {
   }
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
+}
+
+/**
+ * Calls `f(i, slot)` for every `i` in `[0, n)`, statically partitioned into `threads` contiguous
+ * ranges: `parallel_for_ranges` item by item (a throwing item ends its slot's range).
+ */
+template <class F>
+void parallel_for(index_t n, int threads, F&& f) {
+  parallel_for_ranges(n, threads, [&](index_t b, index_t e, int slot) {
+    for (index_t i = b; i < e; ++i) f(i, slot);
+  });
 }
 
 /**

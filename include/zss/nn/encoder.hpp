@@ -24,12 +24,14 @@
  *
  * Threads: each image runs through all layers on one thread (`parallel_for` over B; cache
  * friendly: one image's activations stay in L2), GEMMs single-threaded. Backward accumulates
- * weight gradients in one flat per-thread buffer and adds them into `params.grads()` in thread
- * order. Determinism: the features are bitwise independent of the thread count; the parameter
- * gradients are bitwise reproducible for a fixed thread count and differ between thread counts
- * only by float rounding. The cache is sized on the first call for a (B, H, W, threads) and
- * reused: no allocation per step afterwards in zss code (Eigen's GEMM may still take its packing
- * buffers from the heap inside a product; glibc serves those from the warm heap after step 1).
+ * weight gradients in one flat per-thread buffer (each thread a contiguous range of images,
+ * `parallel_for_ranges`; a Winograd layer's transformed gradient summed over the range and
+ * transformed back once) and adds them into `params.grads()` in thread order. Determinism: the
+ * features are bitwise independent of the thread count; the parameter gradients are bitwise
+ * reproducible for a fixed thread count and differ between thread counts only by float rounding.
+ * The cache is sized on the first call for a (B, H, W, threads) and reused: no allocation per step
+ * afterwards in zss code (Eigen's GEMM may still take its packing buffers from the heap inside a
+ * product; glibc serves those from the warm heap after step 1).
  *
  * Convolutions: stride-1 3×3 layers with ≥ 8 channels in and out (layers 3 and 5 of the default
  * net) run their forward, input gradient and weight gradient by Winograd F(2×2, 3×3)
@@ -265,6 +267,10 @@ struct encoder_cache {
   std::vector<aligned_vector<T>> wu, wut;  ///< per layer: Winograd filters, forward / flipped
   aligned_vector<T> wscratch;              ///< the unpacked transform while packing
   std::vector<aligned_vector<T>> wino;     ///< per thread: the Winograd V, M (dM, dU) workspace
+  /// per thread: the Winograd layers' transformed weight gradients dU, summed over the thread's
+  /// images and transformed into dW once (layer l's 16 · C · C_out at `wdu_offset[l]`)
+  std::vector<aligned_vector<T>> wdu;
+  std::vector<index_t> wdu_offset;  ///< per layer (Winograd layers only)
 
   /// Whether layer `l` runs by Winograd: the choice the last `reserve` (forward) saw.
   bool uses_winograd(const encoder<T>& net, index_t l) const noexcept {
@@ -308,20 +314,24 @@ struct encoder_cache {
     wtp.resize(net.layers());
     index_t dyp = 0;
     for (index_t l = 0; l < net.layers(); ++l) {
-      wp[l].assign(geom[l].patch() * net.out_channels(l), T(0));
-      wtp[l].assign(geom[l].patch() * net.out_channels(l), T(0));
+      const index_t n = uses_winograd(net, l) ? 0 : geom[l].patch() * net.out_channels(l);
+      wp[l].assign(n, T(0));  // the direct form's packed weights: none for a Winograd layer
+      wtp[l].assign(n, T(0));
       dyp = std::max(dyp, detail::conv2d_dy_pack_size<T>(geom[l], net.out_channels(l), tile_bytes));
     }
     dy_pack.assign(std::size_t(nthreads), aligned_vector<T>(dyp));
     wu.assign(net.layers(), {});
     wut.assign(net.layers(), {});
-    index_t wmax = 0, wws = 0;
+    index_t wmax = 0, wws = 0, wdus = 0;
+    wdu_offset.assign(net.layers(), 0);
     for (index_t l = 0; l < net.layers(); ++l) {
       if (!uses_winograd(net, l)) continue;
       const index_t n = winograd_weight_size(geom[l].in_c, net.out_channels(l));
       wu[l].assign(n, T(0));
       wut[l].assign(n, T(0));
       wmax = std::max(wmax, n);
+      wdu_offset[l] = wdus;
+      wdus += n;
       wws = std::max(
           wws, winograd_workspace_size(geom[l], net.out_channels(l),
                                        winograd_block_tiles<T>(geom[l], net.out_channels(l))));
@@ -334,6 +344,7 @@ struct encoder_cache {
     }
     wscratch.assign(wmax, T(0));
     wino.assign(std::size_t(nthreads), aligned_vector<T>(wws));
+    wdu.assign(std::size_t(nthreads), aligned_vector<T>(wdus));
   }
 
   /// Packs every layer's weights for this step's products: the forward's (`W`, or its Winograd
@@ -462,6 +473,8 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
                   wws = cache.wino.empty() ? 0 : cache.wino[0].size();
     cache.dy_pack.assign(std::size_t(threads), aligned_vector<T>(dyp));
     cache.wino.assign(std::size_t(threads), aligned_vector<T>(wws));
+    const index_t wdus = cache.wdu.empty() ? 0 : cache.wdu[0].size();
+    cache.wdu.assign(std::size_t(threads), aligned_vector<T>(wdus));
     cache.dparams.reset(threads, net.scalars);
     cache.threads = threads;
   }
@@ -473,59 +486,74 @@ void encoder_backward(encoder<T>& net, const tensor<T, 3>& dfeatures, encoder_ca
   cache.pack_weights(net, true);
   eigen_single_thread_guard guard;
   const auto& entries = pb.entries();
-  parallel_for(B, threads, [&](index_t b, int t) {
+  // Each thread runs a contiguous range of images; the Winograd layers' dU is summed over the
+  // range and transformed into dW once at its end (per image, the transform was ≈ 0.1 ms of the
+  // 128-channel layer's 0.75 ms weight gradient).
+  parallel_for_ranges(B, threads, [&](index_t b0, index_t b1, int t) {
     T* acc = cache.dparams[t];  // the encoder's scalars, from net.first_scalar on
-    T* gcur = cache.g0[std::size_t(t)].data();
-    T* gnext = cache.g1[std::size_t(t)].data();
-    T* col = cache.col[std::size_t(t)].data();
-    T* dcol = cache.dcol[std::size_t(t)].data();
-    const T* dout = nullptr;
-    for (index_t l = L; l-- > 0;) {
-      const auto& g = cache.geom[l];
-      const index_t co = net.out_channels(l), n_out = g.out_pixels() * co;
-      if (l + 1 == L) {
-        dout = dfeatures.data() + b * n_out;
-      } else {
-        detail::relu_mask_inplace(gcur, cache.act[l].data() + b * n_out, n_out);
-        dout = gcur;
-        if (G > 0) {  // back through GroupNorm into the thread's third buffer
-          T* dz = cache.g2[std::size_t(t)].data();
-          std::fill_n(dz, n_out, T(0));
-          detail::group_norm_backward_image(
-              dz, acc + (entries[net.norm_weight_id[l]].offset - net.first_scalar),
-              acc + (entries[net.norm_bias_id[l]].offset - net.first_scalar), gcur,
-              cache.pre[l].data() + b * n_out, cache.mean[l].data() + b * G,
-              cache.rstd[l].data() + b * G, g.out_pixels(), co, G, pb.value(net.norm_weight_id[l]));
-          dout = dz;
+    T* wdu = cache.wdu[std::size_t(t)].data();
+    for (index_t b = b0; b < b1; ++b) {
+      T* gcur = cache.g0[std::size_t(t)].data();
+      T* gnext = cache.g1[std::size_t(t)].data();
+      T* col = cache.col[std::size_t(t)].data();
+      T* dcol = cache.dcol[std::size_t(t)].data();
+      const T* dout = nullptr;
+      for (index_t l = L; l-- > 0;) {
+        const auto& g = cache.geom[l];
+        const index_t co = net.out_channels(l), n_out = g.out_pixels() * co;
+        if (l + 1 == L) {
+          dout = dfeatures.data() + b * n_out;
+        } else {
+          detail::relu_mask_inplace(gcur, cache.act[l].data() + b * n_out, n_out);
+          dout = gcur;
+          if (G > 0) {  // back through GroupNorm into the thread's third buffer
+            T* dz = cache.g2[std::size_t(t)].data();
+            std::fill_n(dz, n_out, T(0));
+            detail::group_norm_backward_image(
+                dz, acc + (entries[net.norm_weight_id[l]].offset - net.first_scalar),
+                acc + (entries[net.norm_bias_id[l]].offset - net.first_scalar), gcur,
+                cache.pre[l].data() + b * n_out, cache.mean[l].data() + b * G,
+                cache.rstd[l].data() + b * G, g.out_pixels(), co, G,
+                pb.value(net.norm_weight_id[l]));
+            dout = dz;
+          }
         }
-      }
-      const index_t n_in = g.in_pixels() * g.in_c;
-      const T* in = l == 0 ? images.data() + b * n_in : cache.act[l - 1].data() + b * n_in;
-      T* din = nullptr;
-      if (l > 0) {
-        din = (l + 1 == L) ? gcur : gnext;
-        std::fill_n(din, n_in, T(0));
-      }
-      T* dw = acc + (entries[net.weight_id[l]].offset - net.first_scalar);
-      T* db = acc + (entries[net.bias_id[l]].offset - net.first_scalar);
-      if (cache.uses_winograd(net, l)) {
-        T* ws = cache.wino[std::size_t(t)].data();
-        detail::conv2d_bias_grad(db, dout, g.out_pixels(), co);
-        detail::winograd_weight_grad_image(dw, dout, in, g, co, ws,
-                                           winograd_weight_grad_block_tiles<T>(g, co));
-        if (din) {  // dX += dY ⋆ flipped Wᵀ, the input gradient as a Winograd convolution
-          const auto gb = cache.winograd_backward_geometry(l, net);
-          detail::winograd_conv_image(din, dout, cache.wut[l].data(), gb, g.in_c,
-                                      static_cast<const T*>(nullptr), false, true, ws,
-                                      winograd_block_tiles<T>(gb, g.in_c));
+        const index_t n_in = g.in_pixels() * g.in_c;
+        const T* in = l == 0 ? images.data() + b * n_in : cache.act[l - 1].data() + b * n_in;
+        T* din = nullptr;
+        if (l > 0) {
+          din = (l + 1 == L) ? gcur : gnext;
+          std::fill_n(din, n_in, T(0));
         }
-      } else {
-        detail::conv2d_backward_image(din, dw, db, dout, in, pb.value(net.weight_id[l]), g, co, col,
-                                      dcol, conv2d_tile_rows<T>(g, cache.tile_bytes),
-                                      cache.wtp[l].data(), cache.dy_pack[std::size_t(t)].data());
+        T* dw = acc + (entries[net.weight_id[l]].offset - net.first_scalar);
+        T* db = acc + (entries[net.bias_id[l]].offset - net.first_scalar);
+        if (cache.uses_winograd(net, l)) {
+          T* ws = cache.wino[std::size_t(t)].data();
+          detail::conv2d_bias_grad(db, dout, g.out_pixels(), co);
+          detail::winograd_weight_grad_accumulate(wdu + cache.wdu_offset[l], dout, in, g, co, ws,
+                                                  winograd_weight_grad_block_tiles<T>(g, co),
+                                                  b > b0);
+          if (din) {  // dX += dY ⋆ flipped Wᵀ, the input gradient as a Winograd convolution
+            const auto gb = cache.winograd_backward_geometry(l, net);
+            detail::winograd_conv_image(din, dout, cache.wut[l].data(), gb, g.in_c,
+                                        static_cast<const T*>(nullptr), false, true, ws,
+                                        winograd_block_tiles<T>(gb, g.in_c));
+          }
+        } else {
+          detail::conv2d_backward_image(din, dw, db, dout, in, pb.value(net.weight_id[l]), g, co,
+                                        col, dcol, conv2d_tile_rows<T>(g, cache.tile_bytes),
+                                        cache.wtp[l].data(), cache.dy_pack[std::size_t(t)].data());
+        }
+        if (l + 1 < L) std::swap(gcur, gnext);
       }
-      if (l + 1 < L) std::swap(gcur, gnext);
     }
+    if (b1 == b0) return;
+    for (index_t l = 0; l < L; ++l)
+      if (cache.uses_winograd(net, l))
+        detail::winograd_weight_gradient_transform(
+            acc + (entries[net.weight_id[l]].offset - net.first_scalar),
+            static_cast<const T*>(wdu + cache.wdu_offset[l]), cache.geom[l].in_c,
+            net.out_channels(l));
   });
   cache.dparams.add_into(net.params.grads() + net.first_scalar);
 }

@@ -361,24 +361,23 @@ void winograd_weight_gradient_transform(T* dw, const T* dU, index_t c, index_t c
 }
 
 /**
- * One image's weight gradient of the convolution `g` (`winograd_suits`) through F(2×2, 3×3):
- * **adds** into `dw` (3 × 3 × C × C_out, conv2d's layout) the gradient given `dout` (H × W ×
- * C_out, the gradient at the conv output) and `in` (H × W × C). It is the adjoint of the
- * forward, so exact in exact arithmetic: V = Bᵀ d B as in the forward, dM = A e Aᵀ per tile,
- * dU_ξ (C × C_out) = Σ_tiles V_ξᵀ dM_ξ (16 GEMMs reducing over the tiles, 2.25× fewer
- * multiply–adds than im2col's colᵀ·dY), then dw += Gᵀ dU G. `ws`:
- * `winograd_weight_grad_workspace_size(g, cout, block)` elements; `block` from
- * `winograd_weight_grad_block_tiles`. Never allocates.
+ * The transformed weight gradient of one image, dU_ξ (C × C_out) = Σ_tiles V_ξᵀ dM_ξ for the 16
+ * ξ, written into `dU` (16 · C · C_out) or, with `accumulate`, **added** to what it holds —
+ * so that a thread can sum the dU of all its images and transform once
+ * (`winograd_weight_gradient_transform`). V = Bᵀ d B as in the forward, dM = A e Aᵀ per tile
+ * (e the tile's 2 × 2 output gradient); `dout` is H × W × C_out (the gradient at the conv
+ * output), `in` H × W × C. Each element of dU is one FMA chain over the tiles in order,
+ * continued across calls. `ws`: `winograd_weight_grad_workspace_size(g, cout, block)` elements
+ * (its dU part unused); `block` from `winograd_weight_grad_block_tiles`. Never allocates.
  */
 template <real_scalar T>
-void winograd_weight_grad_image(T* dw, const T* dout, const T* in, const conv2d_geometry& g,
-                                index_t cout, T* ws, index_t block) noexcept {
+void winograd_weight_grad_accumulate(T* dU, const T* dout, const T* in, const conv2d_geometry& g,
+                                     index_t cout, T* ws, index_t block, bool accumulate) noexcept {
   const index_t C = g.in_c, tiles = winograd_tiles(g);
   T* V = ws;
   T* dM = V + 16 * block * C;
   T* dMp = dM + 16 * block * cout;
-  T* dU = dMp + block * cout;
-  T* zeros = dU + 16 * C * cout;
+  T* zeros = dMp + block * cout + 16 * C * cout;
   std::fill_n(zeros, std::max(C, cout), T(0));
   for (index_t t0 = 0; t0 < tiles; t0 += block) {
     const index_t nb = std::min(block, tiles - t0);
@@ -386,10 +385,28 @@ void winograd_weight_grad_image(T* dw, const T* dout, const T* in, const conv2d_
     winograd_output_gradient_transform(dM, dout, static_cast<const T*>(zeros), g, cout, t0, nb);
     for (index_t xi = 0; xi < 16; ++xi) {
       gemm_pack_b(dMp, dM + xi * nb * cout, cout, 1, nb, cout);
-      gemm<T>(C, cout, nb, V + xi * nb * C, 1, C, dMp, dU + xi * C * cout, cout, t0 > 0);
+      gemm<T>(C, cout, nb, V + xi * nb * C, 1, C, dMp, dU + xi * C * cout, cout,
+              accumulate || t0 > 0);
     }
   }
-  winograd_weight_gradient_transform(dw, dU, C, cout);
+}
+
+/**
+ * One image's weight gradient of the convolution `g` (`winograd_suits`) through F(2×2, 3×3):
+ * **adds** into `dw` (3 × 3 × C × C_out, conv2d's layout) the gradient given `dout` (H × W ×
+ * C_out, the gradient at the conv output) and `in` (H × W × C). It is the adjoint of the
+ * forward, so exact in exact arithmetic: dU from `winograd_weight_grad_accumulate` (16 GEMMs
+ * reducing over the tiles, 2.25× fewer multiply–adds than im2col's colᵀ·dY), then
+ * dw += Gᵀ dU G. `ws`: `winograd_weight_grad_workspace_size(g, cout, block)` elements; `block`
+ * from `winograd_weight_grad_block_tiles`. Never allocates.
+ */
+template <real_scalar T>
+void winograd_weight_grad_image(T* dw, const T* dout, const T* in, const conv2d_geometry& g,
+                                index_t cout, T* ws, index_t block) noexcept {
+  const index_t C = g.in_c;
+  T* dU = ws + 16 * block * C + 16 * block * cout + block * cout;
+  winograd_weight_grad_accumulate(dU, dout, in, g, cout, ws, block, false);
+  winograd_weight_gradient_transform(dw, static_cast<const T*>(dU), C, cout);
 }
 
 }  // namespace detail
