@@ -132,8 +132,8 @@ template <real_scalar T>
 void winograd_pack_weight(T* Up, T* U, const T* w, index_t c, index_t cout, bool flip) noexcept {
   // U_ξ is built C × C_out in both cases, vectorised over C_out (contiguous in w and U); the
   // flipped (C_out × C) form is its transpose, which the packing reads with swapped strides.
-  // (The first version transformed element by element in the output's order: 1 ms of serial
-  // time per training step, 2 % of it.)
+  // (The first version transformed element by element in the output's order: 2 ms of serial
+  // time per encoder step, forward and backward together; 0.5 ms now.)
   const index_t plane = c * cout;
   const T h = T(0.5);
   for (index_t i = 0; i < c; ++i) {
