@@ -196,7 +196,7 @@ TEST_CASE_TEMPLATE("nested seeds: scale j starts from the first K_j seeds of one
   CHECK(indep.size() == p.ks.size());
 }
 
-TEST_CASE("nested seeds check the tokens first, whatever check_finite says") {
+TEST_CASE("nested seeds check the tokens first, whatever check_finite says, and need ks") {
   auto t = planted<float>(4, 4, 3, 9);
   t(2, 1, 0) = std::numeric_limits<float>::quiet_NaN();
   multiscale_options p;
@@ -209,6 +209,13 @@ TEST_CASE("nested seeds check the tokens first, whatever check_finite says") {
   auto big = planted<float>(4, 4, 3, 9);
   for (auto& v : big) v *= 1e30f;
   CHECK_THROWS_AS(multiscale_kmeans(big, p), std::invalid_argument);
+  p.ks = {};  // window scales: nothing to nest
+  p.windows = {2};
+  p.check_finite = true;
+  CHECK_THROWS_WITH_AS(
+      multiscale_kmeans(planted<float>(4, 4, 3, 9), p),
+      "multiscale_kmeans: nested_seeds needs ks (window scales draw no k-means++ seeds)",
+      std::invalid_argument);
 }
 
 TEST_CASE("multiscale K-Means rejects bad grids, windows and Ks") {

@@ -553,9 +553,9 @@ Args:
     windows: window sizes, one scale each ({4, 8, 16} suits a 32 x 32 grid).
     ks: when given, k-means++ seeds with these K per scale instead of windows.
     max_iter, tol, spherical, seed, local_trials: as in kmeans (max_iter default 10, tol 0).
-    nested_seeds: with ks, one k-means++ pass per image for the largest K; scale j starts from
-        its first K_j seeds (every prefix of a k-means++ seeding is one). Tokens are then
-        always checked, whatever check_finite says.
+    nested_seeds: with ks (ValueError without), one k-means++ pass per image for the largest
+        K; scale j starts from its first K_j seeds (every prefix of a k-means++ seeding is
+        one). Tokens are then always checked, whatever check_finite says. Default False.
     check_finite: raise on non-finite tokens.
     threads: threads over (image, scale) problems (0 = OpenMP default).
 

@@ -117,6 +117,8 @@ def test_multiscale_nested_seeds():
     bad[1, 2, 3, 4] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
         zss.multiscale_kmeans(bad, ks=[2, 3], nested_seeds=True, check_finite=False)
+    with pytest.raises(ValueError, match="nested_seeds needs ks"):
+        zss.multiscale_kmeans(tokens, windows=[2], nested_seeds=True)
 
 
 def test_errors(toy_batch):

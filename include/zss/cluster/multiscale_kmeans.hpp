@@ -29,7 +29,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <exception>
 #include <span>
 #include <string>
 #include <vector>
@@ -54,8 +53,9 @@ struct multiscale_options {
   bool spherical = false;    ///< renormalised centroids (cosine K-Means)
   std::uint64_t seed = 0;    ///< k-means++ seed
   index_t local_trials = 0;  ///< k-means++ candidates per step; 0 = 2 + ⌊ln K⌋
-  /// With `ks`: one k-means++ pass per image, prefixes per scale (file comment). The tokens are
-  /// then always checked (finite, squares in range), whatever `check_finite` says.
+  /// With `ks` (an error without): one k-means++ pass per image, prefixes per scale (file
+  /// comment). The tokens are then always checked (finite, squares in range), whatever
+  /// `check_finite` says. Default off.
   bool nested_seeds = false;
   bool check_finite = true;  ///< throw on non-finite tokens
   int threads = 0;           ///< threads over (image, scale) problems (0 = OpenMP default)
@@ -71,6 +71,8 @@ inline void check_multiscale(const multiscale_options& p) {
       require(s >= 1, std::string(where) + ": window sizes must be >= 1, got 0");
   }
   require(p.max_iter >= 1, std::string(where) + ": max_iter must be >= 1, got 0");
+  require(!p.nested_seeds || !p.ks.empty(),
+          std::string(where) + ": nested_seeds needs ks (window scales draw no k-means++ seeds)");
 }
 
 inline index_t scale_count(const multiscale_options& p) {
@@ -142,28 +144,22 @@ std::vector<std::vector<scale_clustering<T>>> run_multiscale(
   // Nested seeds: one k-means++ seeding per image for the largest K (the data checked first, as
   // `kmeans` would: the seeding itself must not see non-finite or overflowing values).
   std::vector<tensor<T, 2>> nested;
-  if (p.nested_seeds && !p.ks.empty()) {
+  if (p.nested_seeds) {
     const index_t jmax = index_t(std::max_element(p.ks.begin(), p.ks.end()) - p.ks.begin());
     nested.resize(images.size());
-    std::vector<std::exception_ptr> errors(images.size());
+    // parallel_for rethrows the error of the lowest failing image (static ranges, slot order).
     parallel_for(images.size(), resolve_threads(p.threads), [&](index_t b, int) {
-      try {
-        const auto& img = images[b];
-        const T amax = max_abs_or_nan(img, 1);
-        if (std::isnan(amax)) throw_non_finite("multiscale_kmeans", img);
-        require(safe_scale_exponent(amax, img.rows, img.cols) == 0,
-                "multiscale_kmeans: nested_seeds needs tokens whose squares neither overflow nor "
-                "underflow (max |x| = " +
-                    std::to_string(double(amax)) + "); normalise them or turn it off");
-        nested[b] =
-            kmeanspp_init<T>(img, p.ks[jmax], p.seed,
-                             ((first_image + b) << 16) | std::uint64_t(jmax), p.local_trials, 1);
-      } catch (...) {
-        errors[b] = std::current_exception();
-      }
+      const auto& img = images[b];
+      const T amax = max_abs_or_nan(img, 1);
+      if (std::isnan(amax)) throw_non_finite("multiscale_kmeans", img);
+      require(safe_scale_exponent(amax, img.rows, img.cols) == 0,
+              "multiscale_kmeans: nested_seeds needs tokens whose squares neither overflow nor "
+              "underflow (max |x| = " +
+                  std::to_string(double(amax)) + "); normalise them or turn it off");
+      nested[b] =
+          kmeanspp_init<T>(img, p.ks[jmax], p.seed, ((first_image + b) << 16) | std::uint64_t(jmax),
+                           p.local_trials, 1);
     });
-    for (auto& e : errors)
-      if (e) std::rethrow_exception(e);
     for (index_t b = 0; b < images.size(); ++b)
       for (index_t j = 0; j < ns; ++j)
         problems[b * ns + j].init_centroids =
