@@ -161,8 +161,10 @@ def test_two_threads_compute_at_once():
     speedup is in the report (about 2 on an idle 2-core machine).
     """
     X = gaussian(20000, 64, seed=13)
+    # Five fits per call, so that a call spans many 20 ms samples even as the kernel gets faster
+    # (one fit took ≈ 85 ms after stop 16's K-Means tile: 3 samples, too few to judge).
     both, intervals, report = concurrency(
-        lambda: zss.kmeans(X, 32, max_iter=30, tol=0, threads=1))
+        lambda: [zss.kmeans(X, 32, max_iter=30, tol=0, threads=1) for _ in range(5)])
     print(report)
     # Threshold a quarter: on a loaded machine either thread may be descheduled in a given
     # interval (measured: 23 of 49 at load average 14).
