@@ -67,6 +67,30 @@ TEST_CASE_TEMPLATE("gemm equals the reference exactly on integers, both A layout
         }
 }
 
+#ifdef __FMA__
+TEST_CASE_TEMPLATE("gemm is bitwise the scalar std::fma chain on random values (hardware FMA)", T,
+                   float, double) {
+  // Column tails of every width below one batch (the tail runs its own tile on a zero-padded
+  // panel), two reduction blocks (k > gemm_kc), row tails.
+  for (index_t n : {1, 7, 8, 15, 17, 40, 47}) {
+    const index_t m = 37, k = 300;
+    CAPTURE(n);
+    const auto A = test::uniform_vector<T>(m * k, 11 + n);
+    const auto B = test::uniform_vector<T>(k * n, 12 + n);
+    const auto bias = test::uniform_vector<T>(n, 13 + n);
+    for (int accumulate = 0; accumulate < 2; ++accumulate) {
+      const auto C0 = test::uniform_vector<T>(m * n, 14 + n);
+      std::vector<T> C(C0.begin(), C0.end()), R = C, Bp(detail::gemm_packed_size(k, n));
+      const detail::gemm_epilogue epi{bias.data(), accumulate == 0};
+      detail::gemm_pack_b(Bp.data(), B.data(), n, 1, k, n);
+      detail::gemm<T>(m, n, k, A.data(), k, 1, Bp.data(), C.data(), n, accumulate, epi);
+      detail::gemm_reference<T>(m, n, k, A.data(), k, 1, B.data(), n, R.data(), n, accumulate, epi);
+      for (index_t i = 0; i < m * n; ++i) REQUIRE(C[i] == R[i]);
+    }
+  }
+}
+#endif
+
 TEST_CASE_TEMPLATE("gemm on random values: close to double, strides and leading dimensions", T,
                    float, double) {
   // C is a block of a wider matrix (ldc > n), B the transpose of a block of a wider one (packed

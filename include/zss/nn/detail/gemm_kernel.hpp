@@ -26,8 +26,12 @@
  * after the sum. With a hardware FMA (AVX2+FMA, AVX-512) the result is bitwise equal to
  * `gemm_reference` (scalar `std::fma` in the same order); SSE2 has no FMA and xsimd rounds the
  * product first there, so the two agree exactly on integer-valued inputs (every partial sum
- * exact), within rounding otherwise. The column tail (`n` not a multiple of `W`) runs the
- * scalar reference.
+ * exact), within rounding otherwise. The column tail (`n` not a multiple of `W`: 8 of the 40
+ * classes of `BM_CosineCE` under AVX-512) runs the same tile on one batch: its `kc × w` panel
+ * is copied zero-padded to `W` columns once per reduction block (16 KB on the stack) and each
+ * row of `C` goes through a `W`-element buffer, so the tail costs what a full batch costs
+ * instead of a latency-bound scalar chain per element (that was 80 % of `BM_CosineCE` on a
+ * Xeon with AVX-512, 42 ms → bench/README.md, stop 17).
  *
  * Why our own kernel rather than Eigen's GEMM (measured on the encoder, bench/README.md,
  * `BM_Conv*`): Eigen packs both operands on every call; the convolution calls it once per
@@ -124,7 +128,54 @@ inline void gemm_rows(index_t m, index_t n_full, index_t n_vec, index_t k, index
   }
 }
 
-/// Scalar reference and column tail: `C (=|+=) A·B` in the kernel's order (std::fma, p = 0…k−1).
+// The column tail: MR rows × one batch of which the first `w` lanes are columns of C. `Bw` is
+// the tail's `kc × W` panel padded with zeros (row stride W); C and the bias pass through
+// W-element buffers, so nothing beyond column w is read or written.
+template <class T, index_t MR>
+inline void gemm_micro_tail(index_t kc, index_t w, const T* A, index_t rsa, index_t csa,
+                            const T* Bw, T* C, index_t ldc, bool load_c, const T* bias,
+                            bool relu) noexcept {
+  using b_t = simd::batch<T>;
+  constexpr index_t W = b_t::size;
+  alignas(simd_alignment) T buf[W] = {};
+  b_t c[MR];
+  for (index_t r = 0; r < MR; ++r) {
+    if (load_c) std::copy_n(C + r * ldc, w, buf);
+    c[r] = load_c ? b_t::load_aligned(buf) : b_t(T(0));
+  }
+  for (index_t p = 0; p < kc; ++p) {
+    const b_t b = b_t::load_aligned(Bw + p * W);
+    const T* ap = A + p * csa;
+    for (index_t r = 0; r < MR; ++r) c[r] = xsimd::fma(b_t(ap[r * rsa]), b, c[r]);
+  }
+  if (bias) {
+    std::copy_n(bias, w, buf);
+    const b_t bv = b_t::load_aligned(buf);
+    for (index_t r = 0; r < MR; ++r) c[r] = c[r] + bv;
+  }
+  if (relu)
+    for (index_t r = 0; r < MR; ++r) c[r] = xsimd::max(c[r], b_t(T(0)));
+  for (index_t r = 0; r < MR; ++r) {
+    c[r].store_aligned(buf);
+    std::copy_n(buf, w, C + r * ldc);
+  }
+}
+
+template <class T, index_t MR>
+inline void gemm_tail_rows(index_t m, index_t kc, index_t w, const T* A, index_t rsa, index_t csa,
+                           const T* Bw, T* C, index_t ldc, bool load_c, const T* bias,
+                           bool relu) noexcept {
+  index_t i = 0;
+  for (; i + MR <= m; i += MR)
+    gemm_micro_tail<T, MR>(kc, w, A + i * rsa, rsa, csa, Bw, C + i * ldc, ldc, load_c, bias, relu);
+  if constexpr (MR > 1) {
+    if (i < m)
+      gemm_tail_rows<T, (MR + 1) / 2>(m - i, kc, w, A + i * rsa, rsa, csa, Bw, C + i * ldc, ldc,
+                                      load_c, bias, relu);
+  }
+}
+
+/// Scalar reference: `C (=|+=) A·B` in the kernel's order (std::fma, p = 0…k−1).
 template <class T>
 void gemm_reference(index_t m, index_t n, index_t k, const T* A, index_t rsa, index_t csa,
                     const T* B, index_t ldb, T* C, index_t ldc, bool accumulate,
@@ -140,16 +191,12 @@ void gemm_reference(index_t m, index_t n, index_t k, const T* A, index_t rsa, in
     }
 }
 
-/// Whether `gemm` runs `n` output columns at full speed: whole SIMD batches, or a column tail
-/// where the scalar `std::fma` of the tail is a hardware instruction (not the slow software
-/// fallback of a portable SSE2 build).
+/// Whether `gemm` suits `n` output columns: any `n` > 0, since the column tail runs the vector
+/// tile too (before stop 17 it ran the scalar reference, whose `std::fma` is a slow software
+/// routine in a portable SSE2 build, and callers used Eigen for such `n` there).
 template <class T>
 constexpr bool gemm_kernel_suits(index_t n) noexcept {
-#ifdef __FMA__
   return n > 0;
-#else
-  return n > 0 && n % simd::width<T> == 0;
-#endif
 }
 
 /// Elements of a packed `k × n` B (`gemm_pack_b`): exactly `k · n`.
@@ -199,9 +246,14 @@ void gemm(index_t m, index_t n, index_t k, const T* A, index_t rsa, index_t csa,
                      last ? bias : nullptr, last && epi.relu);
     if (n_vec < n) {
       const index_t w = n - n_vec;
-      gemm_reference(
-          m, w, kc, A + p0 * csa, rsa, csa, Bp + n_vec * k + p0 * w, w, C + n_vec, ldc, load_c,
-          last ? gemm_epilogue{bias ? bias + n_vec : nullptr, epi.relu} : gemm_epilogue{});
+      const T* tail = Bp + n_vec * k + p0 * w;  // kc × w, row stride w
+      alignas(simd_alignment) T Bw[gemm_kc * W];
+      for (index_t p = 0; p < kc; ++p) {
+        std::copy_n(tail + p * w, w, Bw + p * W);
+        std::fill(Bw + p * W + w, Bw + (p + 1) * W, T(0));
+      }
+      gemm_tail_rows<T, MR>(m, kc, w, A + p0 * csa, rsa, csa, Bw, C + n_vec, ldc, load_c,
+                            last && bias ? bias + n_vec : nullptr, last && epi.relu);
     }
   }
 }
