@@ -47,9 +47,12 @@
  * stay integers (even filters; for the weight gradient any integers: its values are in ¼ℤ).
  */
 #include <algorithm>
+#include <array>
 #include <cstddef>
+#include <type_traits>
 
 #include "zss/core/config.hpp"
+#include "zss/core/simd.hpp"
 #include "zss/nn/detail/gemm_kernel.hpp"
 #include "zss/nn/im2col.hpp"
 
@@ -168,6 +171,25 @@ void winograd_pack_weight(T* Up, T* U, const T* w, index_t c, index_t cout, bool
   }
 }
 
+// Runs `f(i, load, store)` for i = 0, W, 2W, … over whole batches of `n` channels (xsimd), then
+// for each channel of the tail with scalar load and store: the transforms below are written once
+// for both. Explicit batches rather than `#pragma GCC ivdep`: GCC 12 auto-vectorises such loops
+// at 256 bits on AVX-512 targets whose tuning prefers it (`-march=native` on a Xeon here), and
+// the input transform then took 10 % of the encoder step instead of 5.5 % (stop 17).
+template <class T, class F>
+inline void channel_batches(index_t n, F&& f) noexcept {
+  using B = simd::batch<T>;
+  constexpr index_t W = simd::width<T>;
+  const index_t full = n - n % W;
+  for (index_t i = 0; i < full; i += W)
+    f(
+        i, [](const T* q) { return B::load_unaligned(q); },
+        [](T* q, const B& v) { v.store_unaligned(q); });
+  for (index_t j = 0; j < n % W; ++j)  // fewer than W (a count GCC can bound)
+    f(
+        full + j, [](const T* q) { return *q; }, [](T* q, T v) { *q = v; });
+}
+
 // V_ξ rows [0, nb) of tiles t0…t0+nb−1: Bᵀ d B per channel. One pass over the channels per
 // tile reads the 16 input rows once and writes the 16 V rows (vectorised over C: no branch in
 // the channel loop).
@@ -184,11 +206,12 @@ void winograd_input_transform(T* V, const T* in, const T* zeros, const conv2d_ge
         p[a][b] = (y < 1 || x < 1 || y > H || x > W) ? zeros : in + ((y - 1) * W + (x - 1)) * C;
       }
     T* v = V + t * C;
-#pragma GCC ivdep
-    for (index_t ch = 0; ch < C; ++ch) {
-      T r[4][4];  // Bᵀ d, column by column
+    channel_batches<T>(C, [&](index_t ch, auto load, auto store) {
+      using R = decltype(load(in));
+      R r[4][4];  // Bᵀ d, column by column
       for (index_t b = 0; b < 4; ++b) {
-        const T d0 = p[0][b][ch], d1 = p[1][b][ch], d2 = p[2][b][ch], d3 = p[3][b][ch];
+        const R d0 = load(p[0][b] + ch), d1 = load(p[1][b] + ch), d2 = load(p[2][b] + ch),
+                d3 = load(p[3][b] + ch);
         r[0][b] = d0 - d2;
         r[1][b] = d1 + d2;
         r[2][b] = d2 - d1;
@@ -196,12 +219,12 @@ void winograd_input_transform(T* V, const T* in, const T* zeros, const conv2d_ge
       }
       for (index_t a = 0; a < 4; ++a) {  // times B
         T* va = v + a * 4 * st + ch;
-        va[0] = r[a][0] - r[a][2];
-        va[st] = r[a][1] + r[a][2];
-        va[2 * st] = r[a][2] - r[a][1];
-        va[3 * st] = r[a][1] - r[a][3];
+        store(va, r[a][0] - r[a][2]);
+        store(va + st, r[a][1] + r[a][2]);
+        store(va + 2 * st, r[a][2] - r[a][1]);
+        store(va + 3 * st, r[a][1] - r[a][3]);
       }
-    }
+    });
   }
 }
 
@@ -213,13 +236,20 @@ template <winograd_epilogue E, class T>
 void winograd_output_transform(T* out, const T* M, const conv2d_geometry& g, index_t cout,
                                index_t t0, index_t nb, const T* bias) noexcept {
   const index_t oh = g.out_h(), ow = g.out_w(), tw = (ow + 1) / 2, st = nb * cout;
-  const auto put = [bias](T* dst, index_t o, T v) {
+  // The epilogue on one value or one batch `v` of channels o….
+  const auto put = [bias](T* dst, index_t o, auto v, auto load, auto store) {
     if constexpr (E == winograd_epilogue::accumulate) {
-      dst[o] += v;
+      store(dst + o, load(dst + o) + v);
     } else {
-      if constexpr (E != winograd_epilogue::store) v += bias[o];
-      if constexpr (E == winograd_epilogue::bias_relu) v = v > T(0) ? v : T(0);
-      dst[o] = v;
+      using R = decltype(v);
+      if constexpr (E != winograd_epilogue::store) v = v + load(bias + o);
+      if constexpr (E == winograd_epilogue::bias_relu) {
+        if constexpr (std::is_same_v<R, T>)
+          v = v > T(0) ? v : T(0);
+        else
+          v = xsimd::max(v, R(T(0)));  // also 0 for −0 and NaN, as the scalar form
+      }
+      store(dst + o, v);
     }
   };
   for (index_t t = 0; t < nb; ++t) {
@@ -230,35 +260,38 @@ void winograd_output_transform(T* out, const T* M, const conv2d_geometry& g, ind
     T* y01 = y00 + cout;
     T* y10 = y00 + ow * cout;
     T* y11 = y10 + cout;
-    const auto values = [&](index_t o, T(&v)[4]) {
-      T r0[4], r1[4];  // rows of Aᵀ M
+    const auto values = [&](index_t o, auto load) {
+      using R = decltype(load(m));
+      const R m0 = load(m + o), m1 = load(m + st + o), m2 = load(m + 2 * st + o),
+              m3 = load(m + 3 * st + o);
+      R r0[4], r1[4];  // rows of Aᵀ M
+      r0[0] = m0, r0[1] = m1, r0[2] = m2, r0[3] = m3;
       for (index_t b = 0; b < 4; ++b) {
-        r0[b] = m[b * st + o] + m[(4 + b) * st + o] + m[(8 + b) * st + o];
-        r1[b] = m[(4 + b) * st + o] - m[(8 + b) * st + o] - m[(12 + b) * st + o];
+        const R m4 = load(m + (4 + b) * st + o), m8 = load(m + (8 + b) * st + o),
+                m12 = load(m + (12 + b) * st + o);
+        r0[b] = r0[b] + m4 + m8;
+        r1[b] = m4 - m8 - m12;
       }
-      v[0] = r0[0] + r0[1] + r0[2];
-      v[1] = r0[1] - r0[2] - r0[3];
-      v[2] = r1[0] + r1[1] + r1[2];
-      v[3] = r1[1] - r1[2] - r1[3];
+      return std::array<R, 4>{r0[0] + r0[1] + r0[2], r0[1] - r0[2] - r0[3], r1[0] + r1[1] + r1[2],
+                              r1[1] - r1[2] - r1[3]};
     };
     if (right && below) {  // every tile but those on an odd right or bottom edge
-#pragma GCC ivdep
-      for (index_t o = 0; o < cout; ++o) {
-        T v[4];
-        values(o, v);
-        put(y00, o, v[0]);
-        put(y01, o, v[1]);
-        put(y10, o, v[2]);
-        put(y11, o, v[3]);
-      }
+      channel_batches<T>(cout, [&](index_t o, auto load, auto store) {
+        const auto v = values(o, load);
+        put(y00, o, v[0], load, store);
+        put(y01, o, v[1], load, store);
+        put(y10, o, v[2], load, store);
+        put(y11, o, v[3], load, store);
+      });
       continue;
     }
+    const auto load = [](const T* q) { return *q; };
+    const auto store = [](T* q, T v) { *q = v; };
     for (index_t o = 0; o < cout; ++o) {
-      T v[4];
-      values(o, v);
-      put(y00, o, v[0]);
-      if (right) put(y01, o, v[1]);
-      if (below) put(y10, o, v[2]);
+      const auto v = values(o, load);
+      put(y00, o, v[0], load, store);
+      if (right) put(y01, o, v[1], load, store);
+      if (below) put(y10, o, v[2], load, store);
     }
   }
 }
@@ -311,10 +344,10 @@ void winograd_output_gradient_transform(T* dM, const T* dout, const T* zeros,
     const T* e10 = below ? e00 + ow * cout : zeros;
     const T* e11 = right && below ? e00 + (ow + 1) * cout : zeros;
     T* m = dM + t * cout;
-#pragma GCC ivdep
-    for (index_t o = 0; o < cout; ++o) {
-      const T e[2][2] = {{e00[o], e01[o]}, {e10[o], e11[o]}};
-      T r[4][2];  // rows of A e: (e0, e0 + e1, e0 − e1, −e1)
+    channel_batches<T>(cout, [&](index_t o, auto load, auto store) {
+      using R = decltype(load(e00));
+      const R e[2][2] = {{load(e00 + o), load(e01 + o)}, {load(e10 + o), load(e11 + o)}};
+      R r[4][2];  // rows of A e: (e0, e0 + e1, e0 − e1, −e1)
       for (index_t q = 0; q < 2; ++q) {
         r[0][q] = e[0][q];
         r[1][q] = e[0][q] + e[1][q];
@@ -323,12 +356,12 @@ void winograd_output_gradient_transform(T* dM, const T* dout, const T* zeros,
       }
       for (index_t a = 0; a < 4; ++a) {  // times Aᵀ, the same combination along the row
         T* ma = m + a * 4 * st + o;
-        ma[0] = r[a][0];
-        ma[st] = r[a][0] + r[a][1];
-        ma[2 * st] = r[a][0] - r[a][1];
-        ma[3 * st] = -r[a][1];
+        store(ma, r[a][0]);
+        store(ma + st, r[a][0] + r[a][1]);
+        store(ma + 2 * st, r[a][0] - r[a][1]);
+        store(ma + 3 * st, -r[a][1]);
       }
-    }
+    });
   }
 }
 
