@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
 #include "support/cluster_reference.hpp"
+#include "support/random_data.hpp"
 #include "zss/cluster/kmeanspp_init.hpp"
+#include "zss/cluster/lloyd_step.hpp"
 
 namespace test_cluster_kmeanspp_init {
 
@@ -151,6 +154,26 @@ TEST_CASE_TEMPLATE("kmeanspp_init returns the chosen rows and does not depend on
   // Another seed or stream gives another draw.
   CHECK(kmeanspp_init<T>(as_matrix(X), 10, 6, 0) != C1);
   CHECK(kmeanspp_init<T>(as_matrix(X), 10, 5, 1) != C1);
+}
+
+TEST_CASE_TEMPLATE("kmeanspp_init with the norms given draws what it draws computing them", T,
+                   float, double) {
+  // kmeans_batch hands k-means++ the squared norms it computed once for several problems; a
+  // different set of norms must change the draw (they are used), the right one must not.
+  const auto X = test::normal_matrix<T>(700, 13, 77);
+  std::vector<T> xn(700);
+  for (index_t i = 0; i < 700; ++i) xn[i] = simd::squared_norm(X.data() + i * 13, 13);
+  const auto C = kmeanspp_init<T>(as_matrix(X), 12, 3, 2);
+  CHECK(kmeanspp_init<T>(as_matrix(X), 12, 3, 2, 0, 2, std::span<const T>(xn)) == C);
+  std::vector<T> wrong(xn.size(), T(0));
+  CHECK(kmeanspp_init<T>(as_matrix(X), 12, 3, 2, 0, 1, std::span<const T>(wrong)) != C);
+  CHECK_THROWS_WITH_AS(
+      kmeanspp_init<T>(as_matrix(X), 12, 3, 2, 0, 1, std::span<const T>(xn.data(), 699)),
+      "kmeanspp_init: x_norms has 699 values for 700 points", std::invalid_argument);
+  lloyd_workspace<T> ws;
+  CHECK_THROWS_WITH_AS(ws.prepare(as_matrix(X), 12, 1, std::span<const T>(xn.data(), 3)),
+                       "lloyd_workspace: x_norms has 3 values for 700 points",
+                       std::invalid_argument);
 }
 
 TEST_CASE("k-means++ rejects K = 0 and K > N with the values in the message") {

@@ -56,6 +56,7 @@
 #include "zss/cluster/kmeanspp_init.hpp"
 #include "zss/cluster/lloyd_step.hpp"
 #include "zss/cluster/window_seeds.hpp"
+#include "zss/core/aligned.hpp"
 #include "zss/core/check.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/simd.hpp"
@@ -202,7 +203,7 @@ inline void check_data(std::string_view where, index_t rows, index_t cols) {
 /// Lloyd iterations from `C` (K × D, consumed). Arguments already validated.
 template <real_scalar T>
 kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_options& p,
-                           int threads, lloyd_workspace<T>& ws) {
+                           int threads, lloyd_workspace<T>& ws, std::span<const T> x_norms = {}) {
   const index_t n = X.rows, d = X.cols;
   index_t k = C.shape()[0];
   const bool reseed = p.empty == empty_cluster_policy::reseed_farthest;
@@ -211,7 +212,7 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
   std::vector<index_t> counts(k, 0);
   std::vector<T> dist(reseed ? n : 0);
   const double tol_abs = p.tol > 0 ? p.tol * mean_variance(X, threads) : 0.0;
-  ws.prepare(X, k, threads);
+  ws.prepare(X, k, threads, x_norms);
   hamerly_state<T> bounds;
   if (p.prune) bounds.prepare(X, k, ws);
   if (p.spherical) normalize_centroids(matrix_ref<T>(C.data(), k, d));
@@ -284,14 +285,17 @@ kmeans_result<T> lloyd_fit(const_matrix_ref<T> X, tensor<T, 2> C, const kmeans_o
 
 template <real_scalar T>
 kmeans_result<T> fit_in_range(const_matrix_ref<T> X, const const_matrix_ref<T>* C0,
-                              const kmeans_options& p, int threads, lloyd_workspace<T>& ws);
+                              const kmeans_options& p, int threads, lloyd_workspace<T>& ws,
+                              std::span<const T> x_norms = {});
 
 /// Validates, brings the data into a safe range, seeds (kmeans++ or window), then fits. `C0`
-/// non-null for `given`; `scanned` non-null = `max_abs_or_nan(X)` already known (kmeans_batch
-/// scans data shared by several problems once).
+/// non-null for `given`; `scanned` non-null = `max_abs_or_nan(X)` already known, and `x_norms`
+/// (N values, or empty) X's squared row norms (kmeans_batch computes both once for the problems
+/// that share one data set).
 template <real_scalar T>
 kmeans_result<T> fit(const_matrix_ref<T> X, const const_matrix_ref<T>* C0, const kmeans_options& p,
-                     int threads, lloyd_workspace<T>& ws, const T* scanned = nullptr) {
+                     int threads, lloyd_workspace<T>& ws, const T* scanned = nullptr,
+                     std::span<const T> x_norms = {}) {
   constexpr std::string_view where = "kmeans";
   check_params(where, p);
   check_data(where, X.rows, X.cols);
@@ -325,13 +329,14 @@ kmeans_result<T> fit(const_matrix_ref<T> X, const const_matrix_ref<T>* C0, const
     }
     return r;
   }
-  return fit_in_range<T>(X, C0, p, threads, ws);
+  return fit_in_range<T>(X, C0, p, threads, ws, x_norms);  // X itself: its norms hold
 }
 
 /// `fit` on data whose range is safe (`safe_scale_exponent` is 0), X already checked.
 template <real_scalar T>
 kmeans_result<T> fit_in_range(const_matrix_ref<T> X, const const_matrix_ref<T>* C0,
-                              const kmeans_options& p, int threads, lloyd_workspace<T>& ws) {
+                              const kmeans_options& p, int threads, lloyd_workspace<T>& ws,
+                              std::span<const T> x_norms) {
   constexpr std::string_view where = "kmeans";
   tensor<T, 2> C;
   if (C0) {
@@ -343,7 +348,7 @@ kmeans_result<T> fit_in_range(const_matrix_ref<T> X, const const_matrix_ref<T>* 
     if (p.check_finite) check_finite(where, "initial centroids", C);
   } else if (p.init == kmeans_init::kmeanspp) {
     check_k(where, p.k, X.rows);
-    C = kmeanspp_init<T>(X, p.k, p.seed, p.stream, p.local_trials, threads);
+    C = kmeanspp_init<T>(X, p.k, p.seed, p.stream, p.local_trials, threads, x_norms);
   } else if (p.init == kmeans_init::window) {
     if (p.grid_h == 0 || p.grid_w == 0)
       throw std::invalid_argument(
@@ -354,7 +359,7 @@ kmeans_result<T> fit_in_range(const_matrix_ref<T> X, const const_matrix_ref<T>* 
     throw std::invalid_argument(
         "kmeans: init 'given' needs initial centroids: call kmeans(X, C0, params)");
   }
-  return lloyd_fit<T>(X, std::move(C), p, threads, ws);
+  return lloyd_fit<T>(X, std::move(C), p, threads, ws, x_norms);
 }
 
 }  // namespace detail
@@ -473,11 +478,19 @@ std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> pr
     return cost(a) > cost(c);
   });
   // One scan per group (a problem with bad data still fails alone, in `fit`, as before). The
-  // scan is thread-independent, so every problem sees the value its own scan would give.
+  // scan is thread-independent, so every problem sees the value its own scan would give. The
+  // squared row norms too, once per group instead of twice per problem (k-means++ and the Lloyd
+  // workspace): the same `simd::squared_norm` values, so the results are bitwise unchanged; only
+  // for finite data, the only data whose fits use them.
   std::vector<T> scanned(groups);
+  std::vector<aligned_vector<T>> norms(groups);
   parallel_for(groups, threads, [&](index_t g, int) {
     const auto& d = problems[first_of[g]].data;
     scanned[g] = d.rows > 0 && d.cols > 0 ? detail::max_abs_or_nan(d, 1) : T(0);
+    if (d.rows > 0 && d.cols > 0 && !std::isnan(scanned[g])) {
+      norms[g].resize(d.rows);
+      for (index_t i = 0; i < d.rows; ++i) norms[g][i] = simd::squared_norm(d.row(i), d.cols);
+    }
   });
   std::atomic<index_t> next{0};
   const int used =
@@ -488,8 +501,10 @@ std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> pr
       const index_t i = order[j];
       try {
         const auto& pr = problems[i];
+        const auto& xn = norms[group[i]];
         results[i] = detail::fit<T>(pr.data, pr.init_centroids.rows ? &pr.init_centroids : nullptr,
-                                    pr.params, 1, ws, &scanned[group[i]]);
+                                    pr.params, 1, ws, &scanned[group[i]],
+                                    std::span<const T>(xn.data(), xn.size()));
       } catch (...) {
         errors[i] = std::current_exception();
       }

@@ -22,11 +22,13 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "zss/cluster/centroid_panel.hpp"
 #include "zss/cluster/kmeans_options.hpp"
+#include "zss/core/check.hpp"
 #include "zss/core/parallel.hpp"
 #include "zss/core/random.hpp"
 #include "zss/core/simd.hpp"
@@ -49,18 +51,28 @@ inline index_t default_local_trials(index_t k) noexcept {
  * @param local_trials candidates per step; 0 = 2 + ⌊ln K⌋.
  * @param threads      threads for the distance pass (0 = OpenMP default); the result does not
  * depend on it.
- * @throws std::invalid_argument when K = 0 or K > N.
+ * @param x_norms      ‖x_i‖² of X's rows as `simd::squared_norm` computes them (N values), or
+ * empty to compute them here (`kmeans_batch` shares one pass among the problems of one data set).
+ * @throws std::invalid_argument when K = 0 or K > N, or x_norms has neither 0 nor N values.
  */
 template <real_scalar T>
 std::vector<index_t> kmeanspp_indices(matrix_ref<const T> X, index_t k, rng& g,
-                                      index_t local_trials = 0, int threads = 0) {
+                                      index_t local_trials = 0, int threads = 0,
+                                      std::span<const T> x_norms = {}) {
   detail::check_k("kmeanspp_init", k, X.rows);
   const index_t n = X.rows, d = X.cols;
   const index_t trials = local_trials ? local_trials : default_local_trials(k);
   threads = static_cast<int>(std::min<index_t>(static_cast<index_t>(resolve_threads(threads)),
                                                std::max<index_t>(1, n / 256)));
-  std::vector<T> xn(n);
-  for (index_t i = 0; i < n; ++i) xn[i] = simd::squared_norm(X.row(i), d);
+  require(x_norms.empty() || x_norms.size() == n,
+          "kmeanspp_init: x_norms has " + std::to_string(x_norms.size()) + " values for " +
+              std::to_string(n) + " points");
+  std::vector<T> own;
+  if (x_norms.empty()) {
+    own.resize(n);
+    for (index_t i = 0; i < n; ++i) own[i] = simd::squared_norm(X.row(i), d);
+  }
+  const T* xn = x_norms.empty() ? own.data() : x_norms.data();
   const T noise =
       T(4) * std::sqrt(static_cast<T>(std::max<index_t>(d, 1))) * std::numeric_limits<T>::epsilon();
 
@@ -155,13 +167,15 @@ std::vector<index_t> kmeanspp_indices(matrix_ref<const T> X, index_t k, rng& g,
  * @param seed, stream draws come from `rng(seed, stream)`.
  * @param local_trials candidates per step; 0 = 2 + ⌊ln K⌋.
  * @param threads      threads for the distance pass; the result does not depend on it.
- * @throws std::invalid_argument when K = 0 or K > N.
+ * @param x_norms      ‖x_i‖² of X's rows, or empty (see `kmeanspp_indices`).
+ * @throws std::invalid_argument when K = 0 or K > N, or x_norms has neither 0 nor N values.
  */
 template <real_scalar T>
 tensor<T, 2> kmeanspp_init(matrix_ref<const T> X, index_t k, std::uint64_t seed,
-                           std::uint64_t stream = 0, index_t local_trials = 0, int threads = 0) {
+                           std::uint64_t stream = 0, index_t local_trials = 0, int threads = 0,
+                           std::span<const T> x_norms = {}) {
   rng g(seed, stream);
-  const auto idx = kmeanspp_indices(X, k, g, local_trials, threads);
+  const auto idx = kmeanspp_indices(X, k, g, local_trials, threads, x_norms);
   tensor<T, 2> C = tensor<T, 2>::from_shape({k, X.cols});
   for (index_t c = 0; c < k; ++c) std::copy_n(X.row(idx[c]), X.cols, C.data() + c * X.cols);
   return C;

@@ -51,8 +51,12 @@ class lloyd_workspace {
   lloyd_workspace(matrix_ref<const T> X, index_t k_max, int threads) { prepare(X, k_max, threads); }
 
   /// Sizes the buffers for X (N × D), up to `k_max` clusters and `threads` threads (0 = OpenMP
-  /// default; problems smaller than 512 rows per thread use fewer threads).
-  void prepare(matrix_ref<const T> X, index_t k_max, int threads) {
+  /// default; problems smaller than 512 rows per thread use fewer threads). `x_norms`: ‖x_i‖² as
+  /// `simd::squared_norm` computes them (N values, copied), or empty to compute them here.
+  void prepare(matrix_ref<const T> X, index_t k_max, int threads, std::span<const T> x_norms = {}) {
+    require(x_norms.empty() || x_norms.size() == X.rows,
+            "lloyd_workspace: x_norms has " + std::to_string(x_norms.size()) + " values for " +
+                std::to_string(X.rows) + " points");
     threads = resolve_threads(threads);
     const index_t want = std::max<index_t>(1, X.rows / 512);
     threads_ = static_cast<int>(std::min<index_t>(static_cast<index_t>(threads), want));
@@ -61,10 +65,13 @@ class lloyd_workspace {
     dp_ = padded_cols<T>(d_);
     k_max_ = k_max;
     x_norms_.resize(n_);
-    parallel_for(static_cast<index_t>(threads_), threads_, [&](index_t t, int) {
-      const auto [b, e] = static_chunk(n_, threads_, static_cast<int>(t));
-      for (index_t i = b; i < e; ++i) x_norms_[i] = simd::squared_norm(X.row(i), d_);
-    });
+    if (!x_norms.empty())
+      std::copy(x_norms.begin(), x_norms.end(), x_norms_.begin());
+    else
+      parallel_for(static_cast<index_t>(threads_), threads_, [&](index_t t, int) {
+        const auto [b, e] = static_chunk(n_, threads_, static_cast<int>(t));
+        for (index_t i = b; i < e; ++i) x_norms_[i] = simd::squared_norm(X.row(i), d_);
+      });
     sums_.reset(threads_, k_max_ * dp_);
     counts_.assign(static_cast<std::size_t>(threads_), std::vector<index_t>(k_max_, 0));
     changed_.assign(static_cast<std::size_t>(threads_), 0);
