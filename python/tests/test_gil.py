@@ -107,8 +107,17 @@ def test_call_releases_the_gil(name):
 
 def test_the_check_detects_a_held_gil():
     """Negative control: sum(range(n)) runs in C without releasing the GIL (and without a
-    bytecode boundary where the interpreter could switch threads)."""
-    seconds, middle = overlap(lambda: sum(range(5_000_000)))
+    bytecode boundary where the interpreter could switch threads). n is doubled until one sum
+    takes 0.1 s alone, so the window is long enough to show on any machine (5 million took
+    0.036 s on a Xeon of 2026-11-30, under the 0.05 s this check needs)."""
+    n = 5_000_000
+    while True:
+        t0 = time.perf_counter()
+        sum(range(n))
+        if time.perf_counter() - t0 >= 0.1:
+            break
+        n *= 2
+    seconds, middle = overlap(lambda: sum(range(n)))
     assert seconds > 0.05 and not middle
 
 
