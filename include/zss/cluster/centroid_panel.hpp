@@ -120,7 +120,7 @@ inline void tile_distances(simd::batch<T> (&acc)[R][CB], const T* const (&x)[R],
     for (int r = 0; r < R; ++r) {
       const B xb(x[r][j]);
 #pragma GCC unroll 4
-      for (int c = 0; c < CB; ++c) acc[r][c] = xsimd::fma(xb, pc[c], acc[r][c]);
+      for (int c = 0; c < CB; ++c) acc[r][c] = simd::fma(xb, pc[c], acc[r][c]);
     }
   }
 }
@@ -244,7 +244,7 @@ void small_k_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, 
       for (int r = 0; r < R; ++r) {
         const B xv = B::load_unaligned(x[r] + j);
 #pragma GCC unroll 8
-        for (int c = 0; c < KC; ++c) acc[r * KC + c] = xsimd::fma(xv, cv[c], acc[r * KC + c]);
+        for (int c = 0; c < KC; ++c) acc[r * KC + c] = simd::fma(xv, cv[c], acc[r * KC + c]);
       }
     }
     if (dfull < d) {  // the last partial batch of D, through a zero-padded copy of each row
@@ -254,7 +254,7 @@ void small_k_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, 
         std::fill(tail[r], tail[r] + W, T(0));
         std::copy(x[r] + dfull, x[r] + d, tail[r]);
         const B xv = B::load_aligned(tail[r]);
-        for (int c = 0; c < KC; ++c) acc[r * KC + c] = xsimd::fma(xv, cv[c], acc[r * KC + c]);
+        for (int c = 0; c < KC; ++c) acc[r * KC + c] = simd::fma(xv, cv[c], acc[r * KC + c]);
       }
     }
     // dots[r·KC + c] = ⟨x_r, c⟩. (xsimd 8.1's transposing haddp would do this in one go, but

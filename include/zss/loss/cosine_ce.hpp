@@ -75,8 +75,8 @@ inline void axpy2(T a, const T* x, T b, const T* y, T* out, index_t n) noexcept 
   const V va(a), vb(b);
   index_t i = 0;
   for (; i + W <= n; i += W)
-    xsimd::fma(vb, V::load_unaligned(y + i),
-               xsimd::fma(va, V::load_unaligned(x + i), V::load_unaligned(out + i)))
+    simd::fma(vb, V::load_unaligned(y + i),
+              simd::fma(va, V::load_unaligned(x + i), V::load_unaligned(out + i)))
         .store_unaligned(out + i);
   for (; i < n; ++i) out[i] += a * x[i] + b * y[i];
 }

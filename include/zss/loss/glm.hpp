@@ -178,13 +178,13 @@ inline void dot4(const T* v, const T* const* r, index_t n, T* out) noexcept {
   for (; i + 2 * W <= n; i += 2 * W) {
     const V x = V::load_unaligned(v + i), y = V::load_unaligned(v + i + W);
     for (int j = 0; j < 4; ++j) {
-      a[j] = xsimd::fma(x, V::load_unaligned(r[j] + i), a[j]);
-      b[j] = xsimd::fma(y, V::load_unaligned(r[j] + i + W), b[j]);
+      a[j] = simd::fma(x, V::load_unaligned(r[j] + i), a[j]);
+      b[j] = simd::fma(y, V::load_unaligned(r[j] + i + W), b[j]);
     }
   }
   for (; i + W <= n; i += W) {
     const V x = V::load_unaligned(v + i);
-    for (int j = 0; j < 4; ++j) a[j] = xsimd::fma(x, V::load_unaligned(r[j] + i), a[j]);
+    for (int j = 0; j < 4; ++j) a[j] = simd::fma(x, V::load_unaligned(r[j] + i), a[j]);
   }
   for (int j = 0; j < 4; ++j) {
     T o = simd::reduce_add(a[j] + b[j]);
@@ -202,10 +202,10 @@ inline void axpy4(const T* w, const T* const* r, T* s, index_t n) noexcept {
   index_t i = 0;
   for (; i + W <= n; i += W) {
     V acc = V::load_unaligned(s + i);
-    acc = xsimd::fma(w0, V::load_unaligned(r[0] + i), acc);
-    acc = xsimd::fma(w1, V::load_unaligned(r[1] + i), acc);
-    acc = xsimd::fma(w2, V::load_unaligned(r[2] + i), acc);
-    acc = xsimd::fma(w3, V::load_unaligned(r[3] + i), acc);
+    acc = simd::fma(w0, V::load_unaligned(r[0] + i), acc);
+    acc = simd::fma(w1, V::load_unaligned(r[1] + i), acc);
+    acc = simd::fma(w2, V::load_unaligned(r[2] + i), acc);
+    acc = simd::fma(w3, V::load_unaligned(r[3] + i), acc);
     acc.store_unaligned(s + i);
   }
   for (; i < n; ++i) s[i] += w[0] * r[0][i] + w[1] * r[1][i] + w[2] * r[2][i] + w[3] * r[3][i];

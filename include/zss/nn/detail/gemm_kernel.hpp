@@ -79,7 +79,7 @@ inline void gemm_micro(index_t k, const T* A, index_t rsa, index_t csa, const T*
     const T* ap = A + p * csa;
     for (index_t r = 0; r < MR; ++r) {
       const b_t a(ap[r * rsa]);
-      for (index_t v = 0; v < NV; ++v) c[r][v] = xsimd::fma(a, b[v], c[r][v]);
+      for (index_t v = 0; v < NV; ++v) c[r][v] = simd::fma(a, b[v], c[r][v]);
     }
   }
   if (bias) {
@@ -146,7 +146,7 @@ inline void gemm_micro_tail(index_t kc, index_t w, const T* A, index_t rsa, inde
   for (index_t p = 0; p < kc; ++p) {
     const b_t b = b_t::load_aligned(Bw + p * W);
     const T* ap = A + p * csa;
-    for (index_t r = 0; r < MR; ++r) c[r] = xsimd::fma(b_t(ap[r * rsa]), b, c[r]);
+    for (index_t r = 0; r < MR; ++r) c[r] = simd::fma(b_t(ap[r * rsa]), b, c[r]);
   }
   if (bias) {
     std::copy_n(bias, w, buf);
