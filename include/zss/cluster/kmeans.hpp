@@ -480,8 +480,9 @@ std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> pr
   // One scan per group (a problem with bad data still fails alone, in `fit`, as before). The
   // scan is thread-independent, so every problem sees the value its own scan would give. The
   // squared row norms too, once per group instead of twice per problem (k-means++ and the Lloyd
-  // workspace): the same `simd::squared_norm` values, so the results are bitwise unchanged; only
-  // for finite data, the only data whose fits use them.
+  // workspace): the same `simd::squared_norm` values, so the results are bitwise unchanged. Only
+  // for finite data; data whose squares could overflow gets them too, unused (its fits run on a
+  // scaled copy and compute their own), a pass that only such rare data pays.
   std::vector<T> scanned(groups);
   std::vector<aligned_vector<T>> norms(groups);
   parallel_for(groups, threads, [&](index_t g, int) {
