@@ -268,4 +268,38 @@ TEST_CASE("a file ending in a cut chunk or without IEND is refused before stb al
   CHECK(read_png_grey(dir / "tail.png")(0, 0) == 3);
 }
 
+TEST_CASE("a failure stb gives no reason for is reported in words, never with an earlier reason") {
+  // fuzz_dataset's finding of 2026-11-30 (fuzz/corpus/dataset/image_no_reason): stb fails on a
+  // DEFLATE block of the reserved type 3 without setting its failure reason, and the reader built
+  // its message from the null pointer (a crash when no earlier failure in the thread had left a
+  // reason, a stale reason otherwise).
+  test::temp_dir dir;
+  const std::string reserved("\x78\x01\x07\x00\x00\x00\x00", 7);  // zlib header, BTYPE 11
+  for (const int bits : {8, 16}) {
+    CAPTURE(bits);
+    std::string png("\x89PNG\r\n\x1a\n", 8), ihdr;
+    put32(ihdr, 5);
+    put32(ihdr, 3);
+    ihdr += char(bits);
+    ihdr += std::string("\x00\x00\x00\x00", 4);  // grey, deflate, filter 0, no interlace
+    chunk(png, "IHDR", ihdr);
+    chunk(png, "IDAT", reserved);
+    chunk(png, "IEND", "");
+    test::write_bytes(dir / "reserved.png", png);
+    test::write_bytes(dir / "text.png", "this is not a picture");
+    CHECK(read_png_info(dir / "reserved.png").width == 5);  // the header is fine
+    std::vector<void (*)(const std::filesystem::path&)> readers{
+        [](const std::filesystem::path& f) { (void)read_png_grey(f); }};
+    if (bits == 8) readers.push_back([](const std::filesystem::path& f) { (void)read_png_rgb(f); });
+    for (const auto read : readers) {
+      // An earlier failure in this thread leaves stb a reason ("not PNG") to be forgotten.
+      CHECK_THROWS_AS(read_png_rgb(dir / "text.png"), std::runtime_error);
+      CHECK_THROWS_WITH_AS(read(dir / "reserved.png"),
+                           doctest::Contains("reserved.png': cannot decode the PNG (stb gives no "
+                                             "reason: corrupt compressed data)"),
+                           std::runtime_error);
+    }
+  }
+}
+
 }  // namespace test_io_image_read

@@ -29,6 +29,7 @@
 
 #if !defined(STBI_INCLUDE_STB_IMAGE_H)
 #define ZSS_STB_IMAGE_OWN_IMPLEMENTATION
+#define ZSS_STB_IMAGE_OWNED  // stays defined: stbi_clear_reason below uses the static state
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
@@ -68,6 +69,21 @@ struct png_info {
 namespace detail {
 [[noreturn]] inline void png_fail(const std::filesystem::path& file, const std::string& what) {
   throw std::runtime_error("'" + file.string() + "': " + what);
+}
+/// Forgets stb's last failure reason before a call that may fail, where this header compiled stb
+/// (its reason is a static, thread-local pointer that nothing resets, so a failure that sets no
+/// reason would otherwise be reported with an earlier call's).
+inline void stbi_clear_reason() noexcept {
+#if defined(ZSS_STB_IMAGE_OWNED)
+  stbi__g_failure_reason = nullptr;
+#endif
+}
+/// stb's reason for the failure of the last call. stb returns failure without setting one on
+/// some corrupt streams (a DEFLATE block of the reserved type 3: `stbi__parse_zlib`), so a null
+/// reason is said in words, never handed to a std::string (fuzz_dataset's crash of 2026-11-30).
+inline std::string stbi_reason() {
+  const char* reason = stbi_failure_reason();
+  return reason ? reason : "stb gives no reason: corrupt compressed data";
 }
 struct stbi_deleter {
   void operator()(void* p) const noexcept { stbi_image_free(p); }
@@ -160,8 +176,9 @@ inline png_bytes read_png_bytes(const std::filesystem::path& file) {
                        " pixels (" + std::to_string(decoded) + " bytes decoded) cannot come from " +
                        std::to_string(idat) + " bytes of compressed data");
   int iw = 0, ih = 0, ic = 0;
+  stbi_clear_reason();
   if (!stbi_info_from_memory(b, int(n), &iw, &ih, &ic))
-    png_fail(file, std::string("not a readable PNG (") + stbi_failure_reason() + ")");
+    png_fail(file, "not a readable PNG (" + stbi_reason() + ")");
   png.info.height = index_t(ih), png.info.width = index_t(iw), png.info.channels = index_t(ic);
   png.info.bit_depth = stbi_is_16_bit_from_memory(b, int(n)) ? 16 : 8;
   return png;
@@ -188,10 +205,10 @@ inline tensor<std::uint8_t, 3> read_png_rgb(const std::filesystem::path& file) {
   if (info.bit_depth != 8)
     throw std::invalid_argument("'" + file.string() + "' is a 16-bit PNG, expected 8-bit RGB");
   int w = 0, h = 0, c = 0;
+  detail::stbi_clear_reason();
   std::unique_ptr<stbi_uc, detail::stbi_deleter> px(
       stbi_load_from_memory(png.bytes.data(), int(png.bytes.size()), &w, &h, &c, 3));
-  if (!px)
-    detail::png_fail(file, std::string("cannot decode the PNG (") + stbi_failure_reason() + ")");
+  if (!px) detail::png_fail(file, "cannot decode the PNG (" + detail::stbi_reason() + ")");
   tensor<std::uint8_t, 3> out = tensor<std::uint8_t, 3>::from_shape({index_t(h), index_t(w), 3});
   std::copy_n(px.get(), out.size(), out.data());
   return out;
@@ -213,17 +230,17 @@ inline tensor<std::int32_t, 2> read_png_grey(const std::filesystem::path& file) 
   int w = 0, h = 0, c = 0;
   tensor<std::int32_t, 2> out;
   if (info.bit_depth == 16) {
+    detail::stbi_clear_reason();
     std::unique_ptr<stbi_us, detail::stbi_deleter> px(
         stbi_load_16_from_memory(png.bytes.data(), int(png.bytes.size()), &w, &h, &c, 1));
-    if (!px)
-      detail::png_fail(file, std::string("cannot decode the PNG (") + stbi_failure_reason() + ")");
+    if (!px) detail::png_fail(file, "cannot decode the PNG (" + detail::stbi_reason() + ")");
     out = tensor<std::int32_t, 2>::from_shape({index_t(h), index_t(w)});
     std::copy_n(px.get(), out.size(), out.data());
   } else {
+    detail::stbi_clear_reason();
     std::unique_ptr<stbi_uc, detail::stbi_deleter> px(
         stbi_load_from_memory(png.bytes.data(), int(png.bytes.size()), &w, &h, &c, 1));
-    if (!px)
-      detail::png_fail(file, std::string("cannot decode the PNG (") + stbi_failure_reason() + ")");
+    if (!px) detail::png_fail(file, "cannot decode the PNG (" + detail::stbi_reason() + ")");
     out = tensor<std::int32_t, 2>::from_shape({index_t(h), index_t(w)});
     // stb scales grey samples of 1, 2 and 4 bits to 0..255 (x 255, 85, 17): the stored labels
     // are the quotients (exact).
