@@ -481,14 +481,15 @@ std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> pr
   // scan is thread-independent, so every problem sees the value its own scan would give. The
   // squared row norms too, once per group instead of twice per problem (k-means++ and the Lloyd
   // workspace): the same `simd::squared_norm` values, so the results are bitwise unchanged. Only
-  // for finite data; data whose squares could overflow gets them too, unused (its fits run on a
-  // scaled copy and compute their own), a pass that only such rare data pays.
+  // for finite data whose squares cannot overflow: other data's fits run on a scaled copy and
+  // compute that copy's norms (`fit`).
   std::vector<T> scanned(groups);
   std::vector<aligned_vector<T>> norms(groups);
   parallel_for(groups, threads, [&](index_t g, int) {
     const auto& d = problems[first_of[g]].data;
     scanned[g] = d.rows > 0 && d.cols > 0 ? detail::max_abs_or_nan(d, 1) : T(0);
-    if (d.rows > 0 && d.cols > 0 && !std::isnan(scanned[g])) {
+    if (d.rows > 0 && d.cols > 0 && !std::isnan(scanned[g]) &&
+        detail::safe_scale_exponent(scanned[g], d.rows, d.cols) == 0) {
       norms[g].resize(d.rows);
       for (index_t i = 0; i < d.rows; ++i) norms[g][i] = simd::squared_norm(d.row(i), d.cols);
     }
