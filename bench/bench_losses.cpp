@@ -47,12 +47,14 @@ struct ce_problem {
   }
 };
 
-void BM_CosineCE(benchmark::State& s) {
+// `accumulate`: the library's default adds into dX; false writes dX (cosine_ce_options).
+void cosine_ce_bench(benchmark::State& s, bool accumulate) {
   ce_problem p(zss::index_t(s.range(0)), zss::index_t(s.range(1)), zss::index_t(s.range(2)));
   zss::aligned_vector<float> dX(p.N * p.D, 0.f), dW(p.K * p.D, 0.f);
   zss::cosine_ce_cache<float> cache;
   zss::cosine_ce_options prm;
   prm.threads = kThreads;
+  prm.accumulate = accumulate;
   process_cpu_counter cpu(s);
   for (auto _ : s) {
     float loss = 0;
@@ -65,7 +67,17 @@ void BM_CosineCE(benchmark::State& s) {
   }
   set_flops(s, 6.0 * double(p.N) * double(p.K) * double(p.D));  // logits, dX̂, dŴ
 }
+void BM_CosineCE(benchmark::State& s) {
+  cosine_ce_bench(s, true);
+}
+void BM_CosineCE_overwrite(benchmark::State& s) {
+  cosine_ce_bench(s, false);
+}
 BENCHMARK(BM_CosineCE)->Args({16384, 512, 40})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CosineCE_overwrite)
+    ->Args({16384, 512, 40})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // Reference: the unfused path — store the N × K logits, softmax CE into dS, then the logits'
 // backward (three passes, a full logits matrix).
@@ -208,13 +220,15 @@ void BM_GlmAttention_naive(benchmark::State& s) {
 }
 BENCHMARK(BM_GlmAttention_naive)->Arg(256)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-void BM_GlmDense(benchmark::State& s) {
+// `accumulate`: the library's default adds into dR; false writes dR (glm_options).
+void glm_dense_bench(benchmark::State& s, bool accumulate) {
   glm_problem p(16, 1024, 512, 0);
   zss::aligned_vector<float> dR(p.B * p.P * p.D, 0.f);
   zss::glm_cache<float> cache;
   zss::glm_options prm;
   prm.pool = zss::glm_pool::dense;
   prm.threads = kThreads;
+  prm.accumulate = accumulate;
   process_cpu_counter cpu(s);
   for (auto _ : s) {
     float loss = 0;
@@ -225,7 +239,14 @@ void BM_GlmDense(benchmark::State& s) {
   }
   set_flops(s, 4.0 * double(p.B * p.P) * double(p.B) * double(p.D));  // logits and dX̂
 }
+void BM_GlmDense(benchmark::State& s) {
+  glm_dense_bench(s, true);
+}
+void BM_GlmDense_overwrite(benchmark::State& s) {
+  glm_dense_bench(s, false);
+}
 BENCHMARK(BM_GlmDense)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GlmDense_overwrite)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // Reference: every pixel row normalised, its 16 logits, softmax, and dX in plain loops.
 void BM_GlmDense_naive(benchmark::State& s) {

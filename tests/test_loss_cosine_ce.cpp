@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "support/gradcheck.hpp"
@@ -226,6 +227,54 @@ TEST_CASE_TEMPLATE("cosine_ce: 1 and 2 threads give bitwise identical loss and g
   for (std::size_t r = 1; r < losses.size(); ++r) {
     CHECK(losses[r] == losses[0]);
     for (std::size_t k = 0; k < 3; ++k) CHECK(out[3 * r + k] == out[k]);
+  }
+}
+
+TEST_CASE_TEMPLATE(
+    "cosine_ce: accumulate = false writes dX without reading it, bitwise as adding "
+    "into 0",
+    T, float, double) {
+  // dX starts as NaN: one value read would spread. Ignored rows (written 0), whole blocks
+  // without a label, zero-weight rows, several groups; D = 37 runs the scalar tails.
+  auto p = test::make_class_problem(41, {300, 7, 0, 260}, {3, 0, 2, 1}, 5, 37, 0.3, true).cast<T>();
+  for (index_t i = 0; i < 64; ++i) p.labels[std::size_t(i)] = -1;  // a block with no label
+  p.weights[70] = T(0);
+  auto all_ignored = p;
+  std::fill(all_ignored.labels.begin(), all_ignored.labels.end(), -1);
+  for (const auto* q : {&p, &all_ignored}) {
+    for (const T dloss : {T(1), T(0.25), T(0)}) {
+      for (const bool one_call : {true, false}) {
+        CAPTURE(q == &all_ignored);
+        CAPTURE(dloss);
+        CAPTURE(one_call);
+        cosine_ce_options prm;
+        prm.block_rows = 64;
+        auto run = [&](tensor<T, 2>& dX, tensor<T, 2>& dT) {
+          cosine_ce_cache<T> cache;
+          T loss = 0;
+          const class_set_grads<T> dW{as_matrix(dT), matrix_ref<T>{}};
+          if (one_call) {
+            cosine_ce_forward_backward(loss, as_matrix(dX), dW, cache, q->x(), q->y(), q->w(),
+                                       q->sets(), prm, dloss);
+          } else {
+            cosine_ce_forward(loss, cache, q->x(), q->y(), q->w(), q->sets(), prm);
+            cosine_ce_backward(as_matrix(dX), dW, dloss, cache, q->x(), q->y(), q->w(), q->sets(),
+                               prm);
+          }
+          return loss;
+        };
+        tensor<T, 2> added = xt::zeros<T>(q->X.shape()), dT_added = xt::zeros<T>(q->Ts.shape());
+        const T loss_added = run(added, dT_added);
+        prm.accumulate = false;
+        tensor<T, 2> written = xt::empty<T>(q->X.shape());
+        written.fill(std::numeric_limits<T>::quiet_NaN());
+        tensor<T, 2> dT_written = xt::zeros<T>(q->Ts.shape());
+        CHECK(run(written, dT_written) == loss_added);
+        CHECK(written == added);
+        CHECK(dT_written == dT_added);  // the class gradient is added either way
+        if (q == &p && dloss != T(0)) CHECK(xt::amax(xt::abs(added))() > T(0));
+      }
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "support/gradcheck.hpp"
@@ -297,6 +298,44 @@ TEST_CASE_TEMPLATE("glm: 1 and 2 threads give bitwise identical results", T, flo
     }
     CHECK(losses[0] == losses[1]);
     CHECK(out[0] == out[1]);
+  }
+}
+
+TEST_CASE_TEMPLATE("glm: accumulate = false writes dR without reading it, bitwise as adding into 0",
+                   T, float, double) {
+  // dR starts as NaN: one value read would spread. D = 37 runs the SIMD loops' scalar tails.
+  glm_problem<T> p(71, 3, 45, 37, 6, 4);
+  for (auto pool : all_pools) {
+    for (const T dloss : {T(1), T(0.5), T(0)}) {
+      for (const bool one_call : {true, false}) {
+        CAPTURE(name(pool));
+        CAPTURE(dloss);
+        CAPTURE(one_call);
+        glm_options prm;
+        prm.pool = pool;
+        prm.rho = 0.3;
+        prm.block_rows = 16;
+        auto run = [&](tensor<T, 2>& dR) {
+          glm_cache<T> cache;
+          T loss = 0;
+          if (one_call) {
+            glm_forward_backward(loss, as_matrix(dR), cache, p.r(), p.P, p.c(), p.bank, prm, dloss);
+          } else {
+            glm_forward(loss, cache, p.r(), p.P, p.c(), p.bank, prm);
+            glm_backward(as_matrix(dR), dloss, cache, p.r(), p.P, p.c(), prm);
+          }
+          return loss;
+        };
+        tensor<T, 2> added = xt::zeros<T>(p.R.shape());
+        const T loss_added = run(added);
+        prm.accumulate = false;
+        tensor<T, 2> written = xt::empty<T>(p.R.shape());
+        written.fill(std::numeric_limits<T>::quiet_NaN());
+        CHECK(run(written) == loss_added);
+        CHECK(written == added);
+        if (dloss != T(0)) CHECK(xt::amax(xt::abs(added))() > T(0));  // not all zero
+      }
+    }
   }
 }
 

@@ -63,22 +63,29 @@ struct cosine_ce_options {
   int threads = 0;            ///< 0 = OpenMP default
   index_t block_rows = 128;   ///< rows per block (fits L2 with D = 512); changes rounding, not math
   bool check_finite = false;  ///< check X and the class weights for NaN/Inf first (one extra pass)
+  /// true: the backward adds into dX; false: it writes every row of dX (=), rows without a label
+  /// get 0, and dX is never read, so the caller need not zero it first. (The kernel itself is
+  /// no faster: a written cache line is still fetched for ownership; bench/README.md.) The
+  /// class-weight gradients dT, dP are added into either way.
+  bool accumulate = true;
 };
 
 namespace detail {
 
-/// out ← out + a·x + b·y over `n` elements (one read-modify-write of `out` instead of two).
-template <real_scalar T>
+/// out ← out + a·x + b·y over `n` elements (one read-modify-write of `out` instead of two);
+/// `Add = false`: out ← a·x + b·y, `out` never read, bitwise what adding into zeros gives.
+template <bool Add = true, real_scalar T>
 inline void axpy2(T a, const T* x, T b, const T* y, T* out, index_t n) noexcept {
   using V = simd::batch<T>;
   constexpr index_t W = simd::width<T>;
   const V va(a), vb(b);
   index_t i = 0;
-  for (; i + W <= n; i += W)
-    simd::fma(vb, V::load_unaligned(y + i),
-              simd::fma(va, V::load_unaligned(x + i), V::load_unaligned(out + i)))
+  for (; i + W <= n; i += W) {
+    const V o = Add ? V::load_unaligned(out + i) : V(T(0));
+    simd::fma(vb, V::load_unaligned(y + i), simd::fma(va, V::load_unaligned(x + i), o))
         .store_unaligned(out + i);
-  for (; i < n; ++i) out[i] += a * x[i] + b * y[i];
+  }
+  for (; i < n; ++i) out[i] = (Add ? out[i] : T(0)) + (a * x[i] + b * y[i]);
 }
 
 /// Per-thread scratch of the fused kernel (reused across calls: no allocation per step).
@@ -107,7 +114,8 @@ struct cosine_ce_kernel {
   T alpha = 1, beta = 1, eps = normalize_eps<T>;
   index_t block_rows = 128;
   // Outputs (optional).
-  matrix_ref<T> dX;          ///< adds into
+  matrix_ref<T> dX;          ///< adds into (or, with `dx_assign`, writes every row of)
+  bool dx_assign = false;    ///< write dX (=) instead of adding into it; zero rows included
   bool grad_seen = false;    ///< accumulate dŴ for the seen block into `dseen_hat`
   bool grad_pseudo = false;  ///< accumulate dŴ for the pseudo block into `dpseudo_hat`
   T* dseen_hat = nullptr;    ///< Ks × D, written (=) with the sum over groups
@@ -236,6 +244,8 @@ struct cosine_ce_kernel {
           for (index_t k = 0; k < Ks; ++k) z[k] = cw * alpha * s.prob[k];
           for (index_t k = Ks; k < Kb; ++k) z[k] = cw * beta * s.prob[k];
         }
+        if (gx && dx_assign && !(any && coef != T(0)))
+          for (index_t i = 0; i < nb; ++i) std::fill_n(dX.row(r0 + i), D, T(0));
         if (want_grad && any && coef != T(0)) {
           if (gx) {
             matrix_map<T> dXh(s.dXh.data(), Eigen::Index(nb), Eigen::Index(D),
@@ -254,7 +264,10 @@ struct cosine_ce_kernel {
               const T inv = s.inv[i];
               // dx = (dx̂ − x̂⟨x̂, dx̂⟩)/‖x‖ with x̂ = x/‖x‖; inside the ε clamp the map is linear.
               const T proj = s.clamped[i] ? T(0) : -simd::dot(x, dxh, D) * inv * inv * inv;
-              axpy2(inv, dxh, proj, x, dx, D);
+              if (dx_assign)
+                axpy2<false>(inv, dxh, proj, x, dx, D);
+              else
+                axpy2(inv, dxh, proj, x, dx, D);
             }
           }
           if (gs || gp) {
@@ -379,8 +392,11 @@ double cosine_ce_run(cosine_ce_cache<T>& cache, matrix_ref<T> dX, class_set_grad
   const index_t D = X.cols, Ks = sets.seen.rows, Mt = sets.pseudo.rows;
   auto k = cosine_ce_make_kernel(cache, X, sets, params);
   const bool any = cache.weight_sum > 0;
+  if (want_grad && !params.accumulate && dX.data && !(any && dloss != T(0)))
+    for (index_t i = 0; i < dX.rows; ++i) std::fill_n(dX.row(i), D, T(0));  // the gradient is 0
   want_grad = want_grad && any && dloss != T(0);
   k.dX = dX;
+  k.dx_assign = !params.accumulate;
   k.grad_seen = want_grad && dW.seen.data != nullptr && Ks > 0;
   k.grad_pseudo = want_grad && dW.pseudo.data != nullptr && Mt > 0;
   if (k.grad_seen) cache.dseen_hat.resize(Ks * D), k.dseen_hat = cache.dseen_hat.data();
@@ -435,10 +451,11 @@ void cosine_ce_forward(T& loss, cosine_ce_cache<T>& cache, const_matrix_ref<T> X
 }
 
 /**
- * Backward: **adds** `dloss·∂L/∂X` into `dX` and, when the views are given, `dloss·∂L/∂T`,
+ * Backward: **adds** `dloss·∂L/∂X` into `dX` (writes it when `params.accumulate` is false) and,
+ * when the views are given, `dloss·∂L/∂T`,
  * `dloss·∂L/∂P` into `dW` (DESIGN §2.1). Recomputes the logits block by block (no stored
  * probabilities). The cache's scratch is reused, hence non-const.
- * @param dX    N × D, adds into (or empty).
+ * @param dX    N × D, adds into (or writes: `cosine_ce_options::accumulate`), or empty.
  * @param dW    class-weight gradients, each optional (Ks × D, ΣM × D).
  * @param dloss upstream gradient of the scalar loss.
  * @param cache from `cosine_ce_forward` on the same inputs (and its batch weight sum).
@@ -458,7 +475,8 @@ void cosine_ce_backward(matrix_ref<T> dX, class_set_grads<T> dW, T dloss, cosine
 
 /**
  * Forward and backward in one pass (the fast path, PERFORMANCE §2.3): writes the loss and
- * **adds** `dloss·∂L/∂X` into `dX`, `dloss·∂L/∂T`, `dloss·∂L/∂P` into the given views.
+ * **adds** `dloss·∂L/∂X` into `dX` (or writes it: `accumulate`), `dloss·∂L/∂T`, `dloss·∂L/∂P`
+ * into the given views.
  * Same arguments and errors as `cosine_ce_forward` / `cosine_ce_backward`.
  */
 template <real_scalar T>

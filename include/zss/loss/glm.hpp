@@ -80,6 +80,9 @@ struct glm_options {
   int threads = 0;            ///< 0 = OpenMP default
   index_t block_rows = 128;   ///< `dense`: rows per block
   bool check_finite = false;  ///< check R and C for NaN/Inf first
+  /// true: the backward adds into dR; false: it writes every row of dR (=) and never reads it,
+  /// so the caller need not zero it first (as `cosine_ce_options::accumulate`).
+  bool accumulate = true;
 };
 
 /**
@@ -157,6 +160,9 @@ double glm_dense_run(glm_cache<T>& cache, matrix_ref<T> dR, T dloss, bool want_g
   const index_t offsets[2] = {0, R.rows};
   k.row_offsets = std::span<const index_t>(offsets, 2);
   k.dX = dR;
+  k.dx_assign = !params.accumulate;
+  if (want_grad && dR.data && !params.accumulate && dloss == T(0))
+    for (index_t i = 0; i < dR.rows; ++i) std::fill_n(dR.row(i), dR.cols, T(0));  // 0 gradient
   const index_t P = cache.P, first = cache.first;
   const double rows = double(cache.batch_images * P);  // the batch's rows (R.rows unless a shard)
   const T coef = want_grad ? T(double(dloss) / rows) : T(0);
@@ -302,12 +308,20 @@ void glm_pool_image(glm_cache<T>& cache, index_t b, const_matrix_ref<T> R, const
   }
 }
 
-/// Pooling backward of image b: adds into dR given dŝ_b.
+/// Pooling backward of image b: adds into (or with `accumulate` false, writes) image b's rows
+/// of dR given dŝ_b.
 template <real_scalar T>
 void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, const_matrix_ref<T> R,
                       const_matrix_ref<T> C, const glm_options& params) {
   const index_t P = cache.P, D = cache.D;
   const T* ds = cache.dpooled.data() + b * D;
+  const bool add = params.accumulate;
+  auto axpy2_into = [add](T a, const T* x, T b2, const T* y, T* out, index_t n) {
+    if (add)
+      axpy2(a, x, b2, y, out, n);
+    else
+      axpy2<false>(a, x, b2, y, out, n);
+  };
   switch (params.pool) {
     case glm_pool::attention: {
       const T isd = T(1) / std::sqrt(T(D));
@@ -322,25 +336,33 @@ void glm_unpool_image(matrix_ref<T> dR, const glm_cache<T>& cache, index_t b, co
         dot4(ds, r, D, da);
         for (index_t j = 0; j < 4; ++j) {
           const T de = a[p + j] * (da[j] - sb);
-          axpy2(a[p + j], ds, de * isd, c, dR.row(b * P + p + j), D);
+          axpy2_into(a[p + j], ds, de * isd, c, dR.row(b * P + p + j), D);
         }
       }
       for (; p < P; ++p) {
         const T* r = R.row(b * P + p);
         T* dr = dR.row(b * P + p);
         const T de = a[p] * (simd::dot(ds, r, D) - sb);
-        axpy2(a[p], ds, de * isd, c, dr, D);
+        axpy2_into(a[p], ds, de * isd, c, dr, D);
       }
       break;
     }
     case glm_pool::mean: {
       const T w = T(1) / T(P);
-      for (index_t p = 0; p < P; ++p) simd::axpy(w, ds, dR.row(b * P + p), D);
+      for (index_t p = 0; p < P; ++p) {
+        T* dr = dR.row(b * P + p);
+        if (add)
+          simd::axpy(w, ds, dr, D);
+        else
+          for (index_t d = 0; d < D; ++d) dr[d] = T(0) + w * ds[d];  // as adding into 0
+      }
       break;
     }
     case glm_pool::selective: {
       const index_t k = cache.selected_per_image;
       const T w = T(1) / T(k);
+      if (!add)
+        for (index_t p = 0; p < P; ++p) std::fill_n(dR.row(b * P + p), D, T(0));
       for (index_t j = 0; j < k; ++j)
         simd::axpy(w, ds, dR.row(b * P + cache.selected[b * k + j]), D);
       break;
@@ -461,10 +483,11 @@ void glm_forward(T& loss, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P,
 }
 
 /**
- * Backward: **adds** `dloss·∂L/∂R` into `dR` (DESIGN §2.2; the keys, C and the bank get no
+ * Backward: **adds** `dloss·∂L/∂R` into `dR`, or writes it when `params.accumulate` is false
+ * (DESIGN §2.2; the keys, C and the bank get no
  * gradient). Uses the keys (and the shard) cached by the forward. The cache's scratch is reused,
  * hence non-const.
- * @param dR N × D, adds into.
+ * @param dR N × D, adds into (or writes: `glm_options::accumulate`).
  */
 template <real_scalar T>
 void glm_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, const_matrix_ref<T> R, index_t P,
@@ -480,7 +503,8 @@ void glm_backward(matrix_ref<T> dR, T dloss, glm_cache<T>& cache, const_matrix_r
 }
 
 /**
- * Forward and backward in one call: writes the loss and **adds** `dloss·∂L/∂R` into `dR`.
+ * Forward and backward in one call: writes the loss and **adds** `dloss·∂L/∂R` into `dR` (or
+ * writes it: `accumulate`).
  * For `dense` this is one fused pass over R (the fast path); the pooled variants run the
  * forward then the backward (each already one pass over R per image).
  */

@@ -453,14 +453,13 @@ class trainer {
     comm.sum(std::span<T>(params_.grads(), params_.size()));
   }
 
-  /// R = encoder(images) into `features_` (B × P × D); `dfeatures_` = 0.
+  /// R = encoder(images) into `features_` (B × P × D). (`dfeatures_` is set by logit_losses.)
   void student_forward(const train_batch<T>& batch, const batch_shape& s) {
     if (features_.shape() != std::array<std::size_t, 3>{s.B, s.P, s.D}) {
       features_ = tensor<T, 3>::from_shape({s.B, s.P, s.D});
       dfeatures_ = tensor<T, 3>::from_shape({s.B, s.P, s.D});
     }
     encoder_forward(features_, ecache_, batch.images, net_, threads_);
-    dfeatures_.fill(T(0));
   }
 
   /**
@@ -566,16 +565,21 @@ class trainer {
   }
 
   /// L_ce (fused forward/backward) and L_nel (over stored N × Kmax logits): into dR and dP.
+  /// The first gradient into dR: L_ce writes it (`accumulate` false: bitwise what adding into
+  /// zeros gives, without the zeroing pass), or dR is zeroed when L_ce is off.
   void logit_losses(step_losses& out, const class_sets<T>& sets, const batch_shape& s) {
     const auto& m = cfg_.modules;
     const std::span<const int> labels(labels_);
     const auto dW = pseudo_grads(s);
     if (m.lambda_ce > 0) {
       T loss{};
+      cosine_ce_options ce = cfg_.ce;
+      ce.accumulate = false;
       cosine_ce_forward_backward(loss, dfeatures(s), dW, ce_cache_, features(s), labels,
-                                 std::span<const T>(), sets, cfg_.ce, T(m.lambda_ce),
-                                 counts_.ce_rows);
+                                 std::span<const T>(), sets, ce, T(m.lambda_ce), counts_.ce_rows);
       out.ce = double(loss);
+    } else {
+      dfeatures_.fill(T(0));
     }
     if (m.nel_on()) {
       const index_t Kmax = sets.max_classes();
