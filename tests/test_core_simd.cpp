@@ -118,4 +118,38 @@ TEST_CASE_TEMPLATE("reduce_add, reduce_min and reduce_max over one batch", T, fl
   CHECK(simd::xsimd_version().rfind("8.", 0) == 0);
 }
 
+TEST_CASE_TEMPLATE("reduce_add_each: W horizontal sums at once, each its own batch's", T, float,
+                   double) {
+  constexpr index_t W = simd::width<T>;
+  using B = simd::batch<T>;
+  alignas(64) T lanes[W * W];
+  B acc[W];
+  T out[W];
+  SUBCASE("integer values: exact, every sum in its own slot") {
+    // Batch a holds a·1000 + lane values (distinct sums for every a): a permuted result fails.
+    for (index_t a = 0; a < W; ++a)
+      for (index_t l = 0; l < W; ++l) lanes[a * W + l] = T(a * 1000) + T((a * 7 + l * 3) % 11);
+    for (index_t a = 0; a < W; ++a) acc[a] = B::load_aligned(lanes + a * W);
+    simd::reduce_add_each(acc, out);
+    for (index_t a = 0; a < W; ++a) {
+      T sum = 0;
+      for (index_t l = 0; l < W; ++l) sum += lanes[a * W + l];
+      CAPTURE(a);
+      CHECK(out[a] == sum);
+    }
+  }
+  SUBCASE("random values: within the rounding of a W-term sum") {
+    const auto v = test::uniform_vector<T>(W * W, 17);
+    for (index_t a = 0; a < W; ++a) acc[a] = B::load_unaligned(v.data() + a * W);
+    simd::reduce_add_each(acc, out);
+    for (index_t a = 0; a < W; ++a) {
+      double sum = 0, mag = 0;
+      for (index_t l = 0; l < W; ++l) sum += double(v[a * W + l]), mag += std::abs(v[a * W + l]);
+      CAPTURE(a);
+      CHECK(std::abs(double(out[a]) - sum) <=
+            double(W) * double(std::numeric_limits<T>::epsilon()) * mag);
+    }
+  }
+}
+
 }  // namespace test_core_simd

@@ -257,11 +257,10 @@ void small_k_rows(const centroid_panel<T>& P, const_matrix_ref<T> X, index_t b, 
         for (int c = 0; c < KC; ++c) acc[r * KC + c] = simd::fma(xv, cv[c], acc[r * KC + c]);
       }
     }
-    // dots[r·KC + c] = ⟨x_r, c⟩. (xsimd 8.1's transposing haddp would do this in one go, but
-    // its AVX-512 float version returns the sums in permuted lanes and trips GCC 12's
-    // -Wuninitialized in the intrinsics; W separate reductions cost ~15 % of a K = 2 tile.)
-#pragma GCC unroll 16
-    for (int a = 0; a < W; ++a) dots[a] = simd::reduce_add(acc[a]);
+    // dots[r·KC + c] = ⟨x_r, c⟩, all W sums at once (a transposing tree under AVX-512; xsimd
+    // 8.1's own haddp returns its AVX-512 float sums in permuted lanes and trips GCC 12's
+    // -Wuninitialized in the intrinsics).
+    simd::reduce_add_each(acc, dots);
     const index_t rows = std::min<index_t>(R, e - r0);
     for (index_t r = 0; r < rows; ++r) {
       const T* dr = dots + r * KC;

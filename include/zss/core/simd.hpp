@@ -88,6 +88,39 @@ inline T reduce_max(const xsimd::batch<T, A>& b) noexcept {
 #endif
 }
 
+/// out[a] = the sum of the lanes of acc[a], for W = width batches: W horizontal sums at once.
+/// Under AVX-512 (float) a transposing tree, four levels of lane shuffles and adds (30 shuffles
+/// and 15 adds for all 16 sums, against 16 separate reductions of 4 shuffles and 4 adds each);
+/// elsewhere `reduce_add` per batch. Each sum is a fixed tree over its batch's lanes, so it
+/// depends on neither the caller's tiling nor its thread count (the order differs from
+/// `reduce_add`'s).
+template <class T, class A>
+inline void reduce_add_each(const xsimd::batch<T, A>* acc, T* out) noexcept {
+  constexpr int W = static_cast<int>(xsimd::batch<T, A>::size);
+#if defined(__AVX512F__) && XSIMD_VERSION_MAJOR < 9
+  if constexpr (std::is_base_of_v<xsimd::avx512f, A> && std::is_same_v<T, float>) {
+    // The tree leaves the sum of input p[j] in lane j, p = the 4 × 4 transpose of lane indices,
+    // its own inverse: feeding input j = acc[p[j]] puts acc[j]'s sum in lane j.
+    constexpr int p[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+    __m512 u[8], w[4], x[2];
+    for (int i = 0; i < 8; ++i) {  // 128-bit halves: each 256-bit half now holds one input
+      const __m512 a = acc[p[2 * i]], b = acc[p[2 * i + 1]];
+      u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+    }
+    for (int i = 0; i < 4; ++i)  // each 128-bit lane holds one input's 4 partial sums
+      w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88),
+                           _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xDD));
+    for (int i = 0; i < 2; ++i)  // 2 partial sums of 2 inputs per 128-bit lane
+      x[i] = _mm512_add_ps(_mm512_shuffle_ps(w[2 * i], w[2 * i + 1], 0x44),
+                           _mm512_shuffle_ps(w[2 * i], w[2 * i + 1], 0xEE));
+    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_shuffle_ps(x[0], x[1], 0x88),
+                                        _mm512_shuffle_ps(x[0], x[1], 0xDD)));
+    return;
+  }
+#endif
+  for (int a = 0; a < W; ++a) out[a] = reduce_add(acc[a]);
+}
+
 /// a·b + c with one rounding. xsimd 8.1 has no AVX-512 `fma` of its own: its generic `x * y + z`
 /// is fused only where the compiler contracts it (GCC at -O2 and above, not at the sanitizer
 /// build's -O1, found in stop 17), so under AVX-512 this calls the intrinsic. Elsewhere it is
