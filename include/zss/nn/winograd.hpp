@@ -171,6 +171,16 @@ void winograd_pack_weight(T* Up, T* U, const T* w, index_t c, index_t cout, bool
   }
 }
 
+// One channel's load and store (the scalar tail and the odd-edge tiles of the transforms).
+template <class T>
+struct scalar_load {
+  T operator()(const T* q) const noexcept { return *q; }
+};
+template <class T>
+struct scalar_store {
+  void operator()(T* q, T v) const noexcept { *q = v; }
+};
+
 // Runs `f(i, load, store)` for i = 0, W, 2W, … over whole batches of `n` channels (xsimd), then
 // for each channel of the tail with scalar load and store: the transforms below are written once
 // for both. Explicit batches rather than `#pragma GCC ivdep`: GCC 12 auto-vectorises such loops
@@ -186,8 +196,7 @@ inline void channel_batches(index_t n, F&& f) noexcept {
         i, [](const T* q) { return B::load_unaligned(q); },
         [](T* q, const B& v) { v.store_unaligned(q); });
   for (index_t j = 0; j < n % W; ++j)  // fewer than W (a count GCC can bound)
-    f(
-        full + j, [](const T* q) { return *q; }, [](T* q, T v) { *q = v; });
+    f(full + j, scalar_load<T>{}, scalar_store<T>{});
 }
 
 // V_ξ rows [0, nb) of tiles t0…t0+nb−1: Bᵀ d B per channel. One pass over the channels per
@@ -285,8 +294,8 @@ void winograd_output_transform(T* out, const T* M, const conv2d_geometry& g, ind
       });
       continue;
     }
-    const auto load = [](const T* q) { return *q; };
-    const auto store = [](T* q, T v) { *q = v; };
+    const scalar_load<T> load{};  // an odd edge: channel by channel
+    const scalar_store<T> store{};
     for (index_t o = 0; o < cout; ++o) {
       const auto v = values(o, load);
       put(y00, o, v[0], load, store);
