@@ -158,16 +158,19 @@ py::tuple glm_forward_impl(py::handle R_h, py::handle C_h, py::handle bank_h, co
   return py::make_tuple(double(loss), dR);
 }
 
-py::object glm_backward_py(const any_cache<glm_state>& c, double dloss, array_like dR_h) {
+py::object glm_backward_py(const any_cache<glm_state>& c, double dloss, array_like dR_h,
+                           bool accumulate) {
   return std::visit(
       [&](const auto& s) -> py::object {
         using T = typename std::decay_t<decltype(*s)>::value_type;
         auto dR = output_array<T>(dR_h, s->R_shape, "glm_backward", "dR");
         const auto R = matrix_of(s->R), C = matrix_of(s->C);
         const matrix_ref<T> dRm(dR.mutable_data(), R.rows, R.cols);
+        glm_options o = s->options;
+        o.accumulate = accumulate;
         {
           py::gil_scoped_release nogil;
-          glm_backward<T>(dRm, T(dloss), s->cache, R, s->P, C, s->options);
+          glm_backward<T>(dRm, T(dloss), s->cache, R, s->P, C, o);
         }
         return dR;
       },
@@ -310,21 +313,24 @@ py::tuple cosine_ce_forward_impl(py::handle X_h, py::handle labels_h, py::handle
 template <real_scalar T>
 py::tuple cosine_ce_backward_impl(cosine_ce_state<T>& s, double dloss, py::handle dX_h,
                                   py::handle dT_h, py::handle dP_h, bool seen_grad,
-                                  bool pseudo_grad, bool fused, const std::string& where) {
+                                  bool pseudo_grad, bool accumulate, bool fused,
+                                  const std::string& where) {
   const auto X = matrix_of(s.X);
   auto dX = output_array<T>(dX_h, s.X_shape, where, "dX");
   const matrix_ref<T> dXm(dX.mutable_data(), X.rows, X.cols);
   auto g = class_grad_outputs(s.layout, X.cols, dT_h, dP_h, seen_grad, pseudo_grad, where);
   const auto sets = s.layout.sets();
+  cosine_ce_options o = s.options;
+  o.accumulate = accumulate;
   T loss{};
   {
     py::gil_scoped_release nogil;
     if (fused)
       cosine_ce_forward_backward<T>(loss, dXm, g.views, s.cache, X, labels_span(s.labels),
-                                    weights_span(s.weights), sets, s.options, T(dloss));
+                                    weights_span(s.weights), sets, o, T(dloss));
     else
       cosine_ce_backward<T>(dXm, g.views, T(dloss), s.cache, X, labels_span(s.labels),
-                            weights_span(s.weights), sets, s.options);
+                            weights_span(s.weights), sets, o);
   }
   if (fused) return py::make_tuple(double(loss), dX, g.dT, g.dP);
   return py::make_tuple(dX, g.dT, g.dP);
@@ -477,6 +483,11 @@ constexpr const char* backward_doc_tail = R"doc(
 Gradient arrays given by keyword are **added into** (C-contiguous, writeable, the call's dtype
 and shape); missing ones are allocated as zeros. The GIL is released while computing.)doc";
 
+constexpr const char* accumulate_doc = R"doc(
+
+accumulate=False: dX (dR) is written, not added into, and never read: the caller need not
+zero it (the class-weight gradients dT, dP are still added into).)doc";
+
 }  // namespace
 
 inline void bind_losses(py::module_& m) {
@@ -583,26 +594,27 @@ inline void bind_losses(py::module_& m) {
   m.def("glm_backward", &glm_backward_py,
         (std::string("GLM backward: dR += dloss * dL/dR (R's shape). C and the bank get no "
                      "gradient.") +
-         backward_doc_tail)
+         backward_doc_tail + accumulate_doc)
             .c_str(),
-        "cache"_a, "dloss"_a = 1.0, py::kw_only(), "dR"_a = py::none());
+        "cache"_a, "dloss"_a = 1.0, py::kw_only(), "dR"_a = py::none(), "accumulate"_a = true);
   m.def(
       "glm_forward_backward",
       [glm_opts](array_like R, array_like C, py::object bank, const std::string& pool, double tau,
                  double rho, double eps, int threads, std::int64_t block_rows, bool check_finite,
-                 double dloss, array_like dR) {
-        const auto o = glm_opts(pool, tau, rho, eps, threads, block_rows, check_finite);
+                 double dloss, array_like dR, bool accumulate) {
+        auto o = glm_opts(pool, tau, rho, eps, threads, block_rows, check_finite);
+        o.accumulate = accumulate;
         return is_float32(R) ? glm_forward_impl<float>(R, C, bank, o, true, dloss, dR)
                              : glm_forward_impl<double>(R, C, bank, o, true, dloss, dR);
       },
       (std::string("GLM forward and backward in one call (one fused pass for 'dense'); "
                    "arguments as glm_forward.\n\nReturns:\n    (loss, dR) with dR += dloss * "
                    "dL/dR.") +
-       backward_doc_tail)
+       backward_doc_tail + accumulate_doc)
           .c_str(),
       "R"_a, "C"_a, "bank"_a = py::none(), py::kw_only(), "pool"_a = "attention", "tau"_a = 0.07,
       "rho"_a = 0.25, "eps"_a = 1e-12, "threads"_a = 0, "block_rows"_a = 128,
-      "check_finite"_a = false, "dloss"_a = 1.0, "dR"_a = py::none());
+      "check_finite"_a = false, "dloss"_a = 1.0, "dR"_a = py::none(), "accumulate"_a = true);
 
   // --- cosine CE ----------------------------------------------------------------------------
   bind_cache<cosine_ce_state>(m, "CosineCECache",
@@ -656,49 +668,50 @@ Returns:
   m.def(
       "cosine_ce_backward",
       [](const any_cache<cosine_ce_state>& c, double dloss, array_like dX, array_like dT,
-         array_like dP, bool seen_grad, bool pseudo_grad) {
+         array_like dP, bool seen_grad, bool pseudo_grad, bool accumulate) {
         return std::visit(
             [&](const auto& s) {
-              return cosine_ce_backward_impl(*s, dloss, dX, dT, dP, seen_grad, pseudo_grad, false,
-                                             "cosine_ce_backward");
+              return cosine_ce_backward_impl(*s, dloss, dX, dT, dP, seen_grad, pseudo_grad,
+                                             accumulate, false, "cosine_ce_backward");
             },
             c.state);
       },
       (std::string("Cosine CE backward: dX += dloss dL/dX; with seen_grad (or a given dT) dT += "
                    "dloss dL/dT; with pseudo_grad (default, when there are pseudo rows, or a "
                    "given dP) dP += dloss dL/dP.\n\nReturns:\n    (dX, dT or None, dP or None).") +
-       backward_doc_tail)
+       backward_doc_tail + accumulate_doc)
           .c_str(),
       "cache"_a, "dloss"_a = 1.0, py::kw_only(), "dX"_a = py::none(), "dT"_a = py::none(),
-      "dP"_a = py::none(), "seen_grad"_a = false, "pseudo_grad"_a = true);
+      "dP"_a = py::none(), "seen_grad"_a = false, "pseudo_grad"_a = true, "accumulate"_a = true);
   m.def(
       "cosine_ce_forward_backward",
       [ce_opts](array_like X, array_like labels, array_like seen, array_like pseudo,
                 array_like row_offsets, array_like pseudo_offsets, array_like weights, double alpha,
                 double beta, double eps, int threads, std::int64_t block_rows, bool check_finite,
                 double dloss, array_like dX, array_like dT, array_like dP, bool seen_grad,
-                bool pseudo_grad) {
+                bool pseudo_grad, bool accumulate) {
         const auto o = ce_opts(alpha, beta, eps, threads, block_rows, check_finite);
         auto run = [&](auto tag) {
           using T = decltype(tag);
           const std::string where = "cosine_ce_forward_backward";
           auto s = cosine_ce_inputs<T>(X, labels, seen, pseudo, row_offsets, pseudo_offsets,
                                        weights, o, where);
-          return cosine_ce_backward_impl(*s, dloss, dX, dT, dP, seen_grad, pseudo_grad, true,
-                                         where);
+          return cosine_ce_backward_impl(*s, dloss, dX, dT, dP, seen_grad, pseudo_grad, accumulate,
+                                         true, where);
         };
         return is_float32(X) ? run(float{}) : run(double{});
       },
       (std::string("Cosine CE loss and gradients in one pass (the fast path); arguments as "
                    "cosine_ce_forward and cosine_ce_backward.\n\nReturns:\n    (loss, dX, dT or "
                    "None, dP or None).") +
-       backward_doc_tail)
+       backward_doc_tail + accumulate_doc)
           .c_str(),
       "X"_a, "labels"_a, "seen"_a, "pseudo"_a = py::none(), py::kw_only(),
       "row_offsets"_a = py::none(), "pseudo_offsets"_a = py::none(), "weights"_a = py::none(),
       "alpha"_a = 1 / 0.07, "beta"_a = 1 / 0.07, "eps"_a = 1e-12, "threads"_a = 0,
       "block_rows"_a = 128, "check_finite"_a = false, "dloss"_a = 1.0, "dX"_a = py::none(),
-      "dT"_a = py::none(), "dP"_a = py::none(), "seen_grad"_a = false, "pseudo_grad"_a = true);
+      "dT"_a = py::none(), "dP"_a = py::none(), "seen_grad"_a = false, "pseudo_grad"_a = true,
+      "accumulate"_a = true);
 
   // --- cosine logits ------------------------------------------------------------------------
   bind_cache<cosine_logits_state>(m, "CosineLogitsCache",

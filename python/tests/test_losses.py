@@ -228,6 +228,36 @@ def test_backward_adds_into_given_arrays(rng):
     np.testing.assert_allclose(dR, want, rtol=1e-13)
 
 
+@pytest.mark.parametrize("pool", ["attention", "mean", "dense", "selective"])
+def test_accumulate_false_writes_without_reading(rng, pool):
+    # The buffers start as NaN: one value read would spread. The result is exactly what adding
+    # into zeros gives; the class-weight gradient dT is still added into.
+    X, labels, seen, pseudo, rows, poff, _ = class_set_batch(rng)
+    kw = dict(row_offsets=rows, pseudo_offsets=poff)
+    _, want, _, _ = zss.cosine_ce_forward_backward(X, labels, seen, pseudo, **kw)
+    dX = np.full_like(X, np.nan)
+    _, out, _, _ = zss.cosine_ce_forward_backward(X, labels, seen, pseudo, dX=dX,
+                                                 accumulate=False, **kw)
+    assert out is dX
+    np.testing.assert_array_equal(dX, want)
+    _, cache = zss.cosine_ce_forward(X, labels, seen, pseudo, **kw)
+    dX.fill(np.nan)
+    dT = np.ones_like(seen)
+    zss.cosine_ce_backward(cache, 2.0, dX=dX, dT=dT, accumulate=False)
+    want2, wantT, _ = zss.cosine_ce_backward(cache, 2.0, seen_grad=True)
+    np.testing.assert_array_equal(dX, want2)
+    np.testing.assert_allclose(dT, 1 + wantT, rtol=1e-14)
+    R = rng.normal(size=(2, 5, 6))
+    want = zss.glm_forward_backward(R, R[:, 0], pool=pool)[1]
+    dR = np.full_like(R, np.nan)
+    zss.glm_forward_backward(R, R[:, 0], pool=pool, dR=dR, accumulate=False)
+    np.testing.assert_array_equal(dR, want)
+    _, gcache = zss.glm_forward(R, R[:, 0], pool=pool)
+    dR.fill(np.nan)
+    zss.glm_backward(gcache, dR=dR, accumulate=False)
+    np.testing.assert_array_equal(dR, zss.glm_backward(gcache))
+
+
 def test_output_arrays_are_never_converted(rng):
     R = rng.normal(size=(2, 4, 6))
     _, cache = zss.glm_forward(R, R[:, 0])

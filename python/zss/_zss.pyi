@@ -204,7 +204,9 @@ def glm_forward(
     block_rows: int = 128,
     check_finite: bool = False,
 ) -> Tuple[float, GlmCache]: ...
-def glm_backward(cache: GlmCache, dloss: float = 1.0, *, dR: Optional[Array] = None) -> Array: ...
+def glm_backward(
+    cache: GlmCache, dloss: float = 1.0, *, dR: Optional[Array] = None, accumulate: bool = True
+) -> Array: ...
 def glm_forward_backward(
     R: npt.ArrayLike,
     C: npt.ArrayLike,
@@ -219,6 +221,7 @@ def glm_forward_backward(
     check_finite: bool = False,
     dloss: float = 1.0,
     dR: Optional[Array] = None,
+    accumulate: bool = True,
 ) -> Tuple[float, Array]: ...
 def cosine_ce_forward(
     X: npt.ArrayLike,
@@ -245,6 +248,7 @@ def cosine_ce_backward(
     dP: Optional[Array] = None,
     seen_grad: bool = False,
     pseudo_grad: bool = True,
+    accumulate: bool = True,
 ) -> Tuple[Array, Optional[Array], Optional[Array]]: ...
 def cosine_ce_forward_backward(
     X: npt.ArrayLike,
@@ -267,6 +271,7 @@ def cosine_ce_forward_backward(
     dP: Optional[Array] = None,
     seen_grad: bool = False,
     pseudo_grad: bool = True,
+    accumulate: bool = True,
 ) -> Tuple[float, Array, Optional[Array], Optional[Array]]: ...
 def cosine_logits_forward(
     X: npt.ArrayLike,
