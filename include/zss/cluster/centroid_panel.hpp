@@ -88,6 +88,14 @@ class centroid_panel {
 
 namespace detail {
 
+/// out[i − b] = ‖x_i‖² for rows b … e − 1 of X, as `simd::squared_norm` computes them: the one
+/// definition the distance kernels' callers (k-means++, the Lloyd workspace, kmeans_batch)
+/// share, so norms computed by one of them are bitwise those another would compute.
+template <real_scalar T>
+inline void row_squared_norms(matrix_ref<const T> X, index_t b, index_t e, T* out) noexcept {
+  for (index_t i = b; i < e; ++i) out[i - b] = simd::squared_norm(X.row(i), X.cols);
+}
+
 /// Register budget of the tile: R rows × CB batches of accumulators. AVX2: 6 × 2 accumulators,
 /// 2 panel loads and one broadcast fill 15 of the 16 registers; 4 × 2 (the first choice) ran
 /// 1.3–1.5× slower on Zen 3 (docs/EXPERIMENTS.md, stop 16), too few FMA chains to hide latency.

@@ -491,7 +491,7 @@ std::vector<kmeans_result<T>> kmeans_batch(std::span<const kmeans_problem<T>> pr
     if (d.rows > 0 && d.cols > 0 && !std::isnan(scanned[g]) &&
         detail::safe_scale_exponent(scanned[g], d.rows, d.cols) == 0) {
       norms[g].resize(d.rows);
-      for (index_t i = 0; i < d.rows; ++i) norms[g][i] = simd::squared_norm(d.row(i), d.cols);
+      detail::row_squared_norms(d, 0, d.rows, norms[g].data());
     }
   });
   std::atomic<index_t> next{0};

@@ -70,7 +70,7 @@ std::vector<index_t> kmeanspp_indices(matrix_ref<const T> X, index_t k, rng& g,
   std::vector<T> own;
   if (x_norms.empty()) {
     own.resize(n);
-    for (index_t i = 0; i < n; ++i) own[i] = simd::squared_norm(X.row(i), d);
+    detail::row_squared_norms(X, 0, n, own.data());
   }
   const T* xn = x_norms.empty() ? own.data() : x_norms.data();
   const T noise =

@@ -70,7 +70,7 @@ class lloyd_workspace {
     else
       parallel_for(static_cast<index_t>(threads_), threads_, [&](index_t t, int) {
         const auto [b, e] = static_chunk(n_, threads_, static_cast<int>(t));
-        for (index_t i = b; i < e; ++i) x_norms_[i] = simd::squared_norm(X.row(i), d_);
+        detail::row_squared_norms(X, b, e, x_norms_.data() + b);
       });
     sums_.reset(threads_, k_max_ * dp_);
     counts_.assign(static_cast<std::size_t>(threads_), std::vector<index_t>(k_max_, 0));
