@@ -2,6 +2,8 @@
 // Tests for zss/core/simd.hpp: every kernel against its scalar reference.
 #include <doctest/doctest.h>
 
+#include <vector>
+
 #include <cmath>
 #include <limits>
 
@@ -116,6 +118,23 @@ TEST_CASE_TEMPLATE("reduce_add, reduce_min and reduce_max over one batch", T, fl
   CHECK(simd::reduce_max(b) == mx);
   CHECK(!simd::arch_name().empty());
   CHECK(simd::xsimd_version().rfind("8.", 0) == 0);
+}
+
+TEST_CASE_TEMPLATE("load_partial and store_partial touch exactly w elements", T, float, double) {
+  constexpr index_t W = simd::width<T>;
+  // Guard elements on both sides: a load must not return them, a store must not change them.
+  for (index_t w = 0; w <= W; ++w) {
+    CAPTURE(w);
+    std::vector<T> src(W + 2), dst(W + 2, T(-7));
+    for (index_t i = 0; i < W + 2; ++i) src[i] = T(i + 1);
+    alignas(64) T lanes[W];
+    simd::load_partial(src.data() + 1, w).store_aligned(lanes);
+    for (index_t i = 0; i < W; ++i) CHECK(lanes[i] == (i < w ? T(i + 2) : T(0)));
+    simd::store_partial(simd::batch<T>::load_unaligned(src.data() + 1), dst.data() + 1, w);
+    CHECK(dst[0] == T(-7));
+    for (index_t i = 0; i < W; ++i) CHECK(dst[i + 1] == (i < w ? T(i + 2) : T(-7)));
+    CHECK(dst[W + 1] == T(-7));
+  }
 }
 
 TEST_CASE_TEMPLATE("reduce_add_each: W horizontal sums at once, each its own batch's", T, float,

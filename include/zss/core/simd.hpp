@@ -121,6 +121,43 @@ inline void reduce_add_each(const xsimd::batch<T, A>* acc, T* out) noexcept {
   for (int a = 0; a < W; ++a) out[a] = reduce_add(acc[a]);
 }
 
+/// The first `w` elements at `p` (0 ≤ w ≤ W) in the low lanes, zeros above; nothing beyond
+/// `p + w` is read. Under AVX-512 a masked load; elsewhere through a W-element buffer.
+template <class T>
+inline batch<T> load_partial(const T* p, index_t w) noexcept {
+#if defined(__AVX512F__) && XSIMD_VERSION_MAJOR < 9
+  if constexpr (std::is_base_of_v<xsimd::avx512f, xsimd::default_arch> && std::is_same_v<T, float>)
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << w) - 1u), p);
+  else if constexpr (std::is_base_of_v<xsimd::avx512f, xsimd::default_arch> &&
+                     std::is_same_v<T, double>)
+    return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << w) - 1u), p);
+  else
+#endif
+  {
+    alignas(simd_alignment) T buf[width<T>] = {};
+    for (index_t i = 0; i < w; ++i) buf[i] = p[i];
+    return batch<T>::load_aligned(buf);
+  }
+}
+
+/// Stores the low `w` lanes of `v` to `p` (0 ≤ w ≤ W); nothing beyond `p + w` is written.
+template <class T>
+inline void store_partial(const batch<T>& v, T* p, index_t w) noexcept {
+#if defined(__AVX512F__) && XSIMD_VERSION_MAJOR < 9
+  if constexpr (std::is_base_of_v<xsimd::avx512f, xsimd::default_arch> && std::is_same_v<T, float>)
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << w) - 1u), v);
+  else if constexpr (std::is_base_of_v<xsimd::avx512f, xsimd::default_arch> &&
+                     std::is_same_v<T, double>)
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << w) - 1u), v);
+  else
+#endif
+  {
+    alignas(simd_alignment) T buf[width<T>];
+    v.store_aligned(buf);
+    for (index_t i = 0; i < w; ++i) p[i] = buf[i];
+  }
+}
+
 /// a·b + c with one rounding. xsimd 8.1 has no AVX-512 `fma` of its own: its generic `x * y + z`
 /// is fused only where the compiler contracts it (GCC at -O2 and above, not at the sanitizer
 /// build's -O1, found in stop 17), so under AVX-512 this calls the intrinsic. Elsewhere it is
