@@ -91,6 +91,75 @@ TEST_CASE_TEMPLATE("gemm is bitwise the scalar std::fma chain on random values (
 }
 #endif
 
+TEST_CASE_TEMPLATE("gemm's row combination C = [C +] s_i (A B)_i + q_i Y_i", T, float, double) {
+  // Exact against the reference on integer values (scales and shifts small integers, so every
+  // fma is exact), within rounding of double on random ones; C a block of a wider matrix.
+  for (index_t m : {1, 5, 12, 13, 37})
+    for (index_t n : {1, 8, 17, 24, 40, 48, 70, 512})
+      for (index_t k : {0, 1, 16, 40, 256})
+        for (int add = 0; add < 2; ++add) {
+          CAPTURE(m);
+          CAPTURE(n);
+          CAPTURE(k);
+          CAPTURE(add);
+          const index_t ldc = n + 3, ldy = n + 5;
+          const auto A = test::integer_vector<T>(m * k, 21 + m + 3 * n + 7 * k, 4);
+          const auto B = test::integer_vector<T>(k * n, 22 + m + 3 * n + 7 * k, 4);
+          const auto Y = test::integer_vector<T>(m * ldy, 23 + n, 9);
+          const auto s = test::integer_vector<T>(m, 24 + m, 3);
+          const auto q = test::integer_vector<T>(m, 25 + m, 3);
+          const auto C0 = test::integer_vector<T>(m * ldc, 26 + m, 50);
+          detail::gemm_epilogue epi;
+          epi.row_scale = s.data();
+          epi.row_shift = q.data();
+          epi.rows = Y.data();
+          epi.ldy = ldy;
+          epi.add = add;
+          std::vector<T> C(C0.begin(), C0.end()), R = C, Bp(detail::gemm_packed_size(k, n));
+          detail::gemm_pack_b(Bp.data(), B.data(), n, 1, k, n);
+          detail::gemm<T>(m, n, k, A.data(), k, 1, Bp.data(), C.data(), ldc, false, epi);
+          detail::gemm_reference<T>(m, n, k, A.data(), k, 1, B.data(), n, R.data(), ldc, false,
+                                    epi);
+          for (index_t i = 0; i < m; ++i) {
+            for (index_t j = 0; j < n; ++j) {
+              double ab = 0;
+              for (index_t p = 0; p < k; ++p) ab += double(A[i * k + p]) * double(B[p * n + j]);
+              const double want = (add ? double(C0[i * ldc + j]) : 0.0) + double(s[i]) * ab +
+                                  double(q[i]) * double(Y[i * ldy + j]);
+              REQUIRE(C[i * ldc + j] == R[i * ldc + j]);
+              REQUIRE(double(C[i * ldc + j]) == want);
+            }
+            for (index_t j = n; j < ldc; ++j) REQUIRE(C[i * ldc + j] == C0[i * ldc + j]);
+          }
+        }
+  // Random values: the combination within rounding of double.
+  const index_t m = 29, n = 40, k = 40;
+  const auto A = test::uniform_vector<T>(m * k, 31);
+  const auto B = test::uniform_vector<T>(k * n, 32);
+  const auto Y = test::uniform_vector<T>(m * n, 33);
+  const auto s = test::uniform_vector<T>(m, 34);
+  const auto q = test::uniform_vector<T>(m, 35);
+  const auto C0 = test::uniform_vector<T>(m * n, 36);
+  detail::gemm_epilogue epi;
+  epi.row_scale = s.data();
+  epi.row_shift = q.data();
+  epi.rows = Y.data();
+  epi.ldy = n;
+  epi.add = true;
+  std::vector<T> C(C0.begin(), C0.end()), Bp(detail::gemm_packed_size(k, n));
+  detail::gemm_pack_b(Bp.data(), B.data(), n, 1, k, n);
+  detail::gemm<T>(m, n, k, A.data(), k, 1, Bp.data(), C.data(), n, false, epi);
+  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+  for (index_t i = 0; i < m; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      double ab = 0;
+      for (index_t p = 0; p < k; ++p) ab += double(A[i * k + p]) * double(B[p * n + j]);
+      const double want =
+          double(C0[i * n + j]) + double(s[i]) * ab + double(q[i]) * double(Y[i * n + j]);
+      CHECK(std::abs(double(C[i * n + j]) - want) <= tol * k);
+    }
+}
+
 TEST_CASE_TEMPLATE("gemm on random values: close to double, strides and leading dimensions", T,
                    float, double) {
   // C is a block of a wider matrix (ldc > n), B the transpose of a block of a wider one (packed

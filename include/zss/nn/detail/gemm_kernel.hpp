@@ -3,8 +3,10 @@
 /**
  * @file zss/nn/detail/gemm_kernel.hpp
  * A register-blocked single-threaded GEMM for the convolution's thin shapes (issue #16):
- * `C (m × n) = A (m × k) · B (k × n)` or `C += A·B`, with an optional fused epilogue
- * `C = max(C + bias, 0)` / `C += bias` applied while the tile is still in registers.
+ * `C (m × n) = A (m × k) · B (k × n)` or `C += A·B`, with an optional fused epilogue applied
+ * while the tile is still in registers: `C = max(C + bias, 0)` / `C += bias` (the convolution),
+ * or the row combination `C_i ← [C_i +] s_i·(A·B)_i + q_i·Y_i` (the fused losses' dX, see
+ * `gemm_epilogue`).
  *
  * Operands (raw pointers, any alignment):
  *  - `A` is read as `A[i·rsa + p·csa]`, so one kernel serves `col · W` (rsa = K, csa = 1) and
@@ -27,11 +29,12 @@
  * `gemm_reference` (scalar `std::fma` in the same order); SSE2 has no FMA and xsimd rounds the
  * product first there, so the two agree exactly on integer-valued inputs (every partial sum
  * exact), within rounding otherwise. The column tail (`n` not a multiple of `W`: 8 of the 40
- * classes of `BM_CosineCE` under AVX-512) runs the same tile on one batch: its `kc × w` panel
- * is copied zero-padded to `W` columns once per reduction block (16 KB on the stack) and each
- * row of `C` goes through a `W`-element buffer, so the tail costs what a full batch costs
- * instead of a latency-bound scalar chain per element (that was 80 % of `BM_CosineCE` on a
- * Xeon with AVX-512, 42 ms → bench/README.md, stop 17).
+ * classes of `BM_CosineCE` under AVX-512) runs as one more batch of a tile: its `kc × w` panel
+ * is copied zero-padded to `W` columns once per reduction block (16 KB on the stack) and its
+ * lanes of `C` are read and written by partial (masked) loads and stores, so the tail costs
+ * what a full batch costs instead of a latency-bound scalar chain per element (that was 80 %
+ * of `BM_CosineCE` on a Xeon with AVX-512, 42 ms → bench/README.md, stop 17). Since stop 19
+ * that batch shares its tile with the one or two full batches before it (`gemm_micro_tail`).
  *
  * Why our own kernel rather than Eigen's GEMM (measured on the encoder, bench/README.md,
  * `BM_Conv*`): Eigen packs both operands on every call; the convolution calls it once per
@@ -41,6 +44,7 @@
  * quoted in conv2d.hpp.
  */
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 
 #include "zss/core/config.hpp"
@@ -51,10 +55,44 @@ namespace zss::detail {
 /// Reduction steps per block (the `kc × NR` panel of B: 256 × 16 floats = 16 KB under AVX2).
 inline constexpr index_t gemm_kc = 256;
 
-/// What the GEMM does to each finished element of C (after the last reduction block).
+/**
+ * What the GEMM does to each finished element of C (after the last reduction block): the bias,
+ * then ReLU; or else the *row combination* (`row_scale` set; no bias or ReLU with it)
+ *
+ *     C_i ← [C_i +] s_i·(A·B)_i + q_i·Y_i      as fma(q_i, Y_ij, fma(s_i, (A·B)_ij, C_ij or 0)),
+ *
+ * which writes a row-normalisation backward `dx = dx̂/‖x‖ + proj·x` straight from the product
+ * `dx̂` (the fused losses, loss/cosine_ce.hpp) without storing `dx̂`. The row combination needs
+ * the whole reduction in one block, `k ≤ gemm_kc`: C holds partial sums between blocks.
+ */
 struct gemm_epilogue {
-  const void* bias = nullptr;  ///< n values added to every row (T*), or null
-  bool relu = false;           ///< then max(·, 0)
+  const void* bias = nullptr;       ///< n values added to every row (T*), or null
+  bool relu = false;                ///< then max(·, 0)
+  const void* row_scale = nullptr;  ///< m values s_i (T*), or null: no row combination
+  const void* row_shift = nullptr;  ///< m values q_i (T*)
+  const void* rows = nullptr;       ///< Y: m × n (T*), row stride `ldy`
+  index_t ldy = 0;
+  bool add = false;  ///< add the combination into C's previous contents (else write it)
+};
+
+/// The epilogue as the micro-kernels see it: pointers at the tile's first row and column.
+template <class T>
+struct gemm_tile_epilogue {
+  const T* bias = nullptr;
+  bool relu = false;
+  const T* scale = nullptr;
+  const T* shift = nullptr;
+  const T* Y = nullptr;
+  index_t ldy = 0;
+  bool add = false;
+
+  /// The same epilogue for the tile at row i, column j.
+  gemm_tile_epilogue at(index_t i, index_t j) const noexcept {
+    gemm_tile_epilogue e = *this;
+    if (bias) e.bias = bias + j;
+    if (scale) e.scale = scale + i, e.shift = shift + i, e.Y = Y + i * ldy + j;
+    return e;
+  }
 };
 
 /// Rows of the register tile for scalar `T` on the default architecture.
@@ -65,13 +103,21 @@ inline constexpr index_t gemm_nv = 2;
 
 template <class T, index_t MR, index_t NV>
 inline void gemm_micro(index_t k, const T* A, index_t rsa, index_t csa, const T* B, index_t ldb,
-                       T* C, index_t ldc, bool load_c, const T* bias, bool relu) noexcept {
+                       T* C, index_t ldc, bool load_c, const gemm_tile_epilogue<T>& e) noexcept {
   using b_t = simd::batch<T>;
   constexpr index_t W = b_t::size;
   b_t c[MR][NV];
   for (index_t r = 0; r < MR; ++r)
     for (index_t v = 0; v < NV; ++v)
       c[r][v] = load_c ? b_t::load_unaligned(C + r * ldc + v * W) : b_t(T(0));
+  // The row combination reads or writes C in memory (the losses' dX, not in cache): the next
+  // row block's lines of this panel are fetched now, a row block ahead of their epilogue (the
+  // loads and ownership requests would otherwise stall it; 10–15 % of BM_CosineCE, EXPERIMENTS
+  // stop 19). A prefetch never faults, so the last row block may point past C.
+  if (e.scale)
+    for (index_t r = 0; r < MR; ++r)
+      for (index_t v = 0; v < NV; v += std::max<index_t>(1, 64 / index_t(sizeof(T)) / W))
+        __builtin_prefetch(C + (MR + r) * ldc + v * W, 1, 3);
   for (index_t p = 0; p < k; ++p) {
     const T* bp = B + p * ldb;
     b_t b[NV];
@@ -82,16 +128,26 @@ inline void gemm_micro(index_t k, const T* A, index_t rsa, index_t csa, const T*
       for (index_t v = 0; v < NV; ++v) c[r][v] = simd::fma(a, b[v], c[r][v]);
     }
   }
-  if (bias) {
+  if (e.bias) {
     for (index_t v = 0; v < NV; ++v) {
-      const b_t bv = b_t::load_unaligned(bias + v * W);
+      const b_t bv = b_t::load_unaligned(e.bias + v * W);
       for (index_t r = 0; r < MR; ++r) c[r][v] = c[r][v] + bv;
     }
   }
-  if (relu) {
+  if (e.relu) {
     const b_t zero(T(0));
     for (index_t r = 0; r < MR; ++r)
       for (index_t v = 0; v < NV; ++v) c[r][v] = xsimd::max(c[r][v], zero);
+  }
+  if (e.scale) {
+    for (index_t r = 0; r < MR; ++r) {
+      const b_t sv(e.scale[r]), qv(e.shift[r]);
+      for (index_t v = 0; v < NV; ++v) {
+        const b_t old = e.add ? b_t::load_unaligned(C + r * ldc + v * W) : b_t(T(0));
+        c[r][v] = simd::fma(qv, b_t::load_unaligned(e.Y + r * e.ldy + v * W),
+                            simd::fma(sv, c[r][v], old));
+      }
+    }
   }
   for (index_t r = 0; r < MR; ++r)
     for (index_t v = 0; v < NV; ++v) c[r][v].store_unaligned(C + r * ldc + v * W);
@@ -102,91 +158,139 @@ inline void gemm_micro(index_t k, const T* A, index_t rsa, index_t csa, const T*
 template <class T, index_t MR>
 inline void gemm_row_block(index_t n_full, index_t n_vec, index_t k, index_t p0, index_t kc,
                            const T* A, index_t rsa, index_t csa, const T* Bp, T* C, index_t ldc,
-                           bool load_c, const T* bias, bool relu) noexcept {
+                           bool load_c, const gemm_tile_epilogue<T>& e) noexcept {
   constexpr index_t W = simd::width<T>, NR = gemm_nv * W;
   for (index_t j = 0; j < n_full; j += NR)
     gemm_micro<T, MR, gemm_nv>(kc, A, rsa, csa, Bp + j * k + p0 * NR, NR, C + j, ldc, load_c,
-                               bias ? bias + j : nullptr, relu);
+                               e.at(0, j));
   for (index_t j = n_full; j < n_vec; j += W)
-    gemm_micro<T, MR, 1>(kc, A, rsa, csa, Bp + j * k + p0 * W, W, C + j, ldc, load_c,
-                         bias ? bias + j : nullptr, relu);
+    gemm_micro<T, MR, 1>(kc, A, rsa, csa, Bp + j * k + p0 * W, W, C + j, ldc, load_c, e.at(0, j));
 }
 
 // Rows [0, m): MR rows at a time, then the row tail with smaller tiles.
 template <class T, index_t MR>
 inline void gemm_rows(index_t m, index_t n_full, index_t n_vec, index_t k, index_t p0, index_t kc,
                       const T* A, index_t rsa, index_t csa, const T* Bp, T* C, index_t ldc,
-                      bool load_c, const T* bias, bool relu) noexcept {
+                      bool load_c, const gemm_tile_epilogue<T>& e) noexcept {
   index_t i = 0;
   for (; i + MR <= m; i += MR)
     gemm_row_block<T, MR>(n_full, n_vec, k, p0, kc, A + i * rsa, rsa, csa, Bp, C + i * ldc, ldc,
-                          load_c, bias, relu);
+                          load_c, e.at(i, 0));
   if constexpr (MR > 1) {
     if (i < m)
       gemm_rows<T, (MR + 1) / 2>(m - i, n_full, n_vec, k, p0, kc, A + i * rsa, rsa, csa, Bp,
-                                 C + i * ldc, ldc, load_c, bias, relu);
+                                 C + i * ldc, ldc, load_c, e.at(i, 0));
   }
 }
 
-// The column tail: MR rows × one batch of which the first `w` lanes are columns of C. `Bw` is
-// the tail's `kc × W` panel padded with zeros (row stride W); C and the bias pass through
-// W-element buffers, so nothing beyond column w is read or written.
-template <class T, index_t MR>
+// The column tail, fused with the `NVF` full batches before it (0, 1 or 2; `NVF` + 1 batches in
+// all): MR rows × (`NVF` batches of the packed panel `Bf`, row stride `ldf`) ++ (one batch of
+// which the first `w` lanes are columns of C, from `Bw`: the tail's `kc × W` panel padded with
+// zeros, row stride W). The tail batch's C and bias are read and written by partial loads and
+// stores (`simd::load_partial`, masked under AVX-512), so nothing beyond column w is touched.
+// Fusing the tail with the panel before it shares each broadcast of A among NVF + 1 batches:
+// with 40 columns under AVX-512 (`BM_CosineCE`'s classes) an 8 × 3 tile instead of a 12 × 2 tile
+// plus a 12 × 1 tail, 24 → 12 broadcasts per 36 FMAs; the logits' product 128 × 40 × 512 went
+// from 143 to 147–158 GFLOP/s on one thread (EXPERIMENTS stop 19).
+template <class T, index_t MR, index_t NVF>
 inline void gemm_micro_tail(index_t kc, index_t w, const T* A, index_t rsa, index_t csa,
-                            const T* Bw, T* C, index_t ldc, bool load_c, const T* bias,
-                            bool relu) noexcept {
+                            const T* Bf, index_t ldf, const T* Bw, T* C, index_t ldc, bool load_c,
+                            const gemm_tile_epilogue<T>& e) noexcept {
   using b_t = simd::batch<T>;
-  constexpr index_t W = b_t::size;
-  alignas(simd_alignment) T buf[W] = {};
-  b_t c[MR];
+  constexpr index_t W = b_t::size, NV = NVF + 1;
+  b_t c[MR][NV];
   for (index_t r = 0; r < MR; ++r) {
-    if (load_c) std::copy_n(C + r * ldc, w, buf);
-    c[r] = load_c ? b_t::load_aligned(buf) : b_t(T(0));
+    for (index_t v = 0; v < NVF; ++v)
+      c[r][v] = load_c ? b_t::load_unaligned(C + r * ldc + v * W) : b_t(T(0));
+    c[r][NVF] = load_c ? simd::load_partial(C + r * ldc + NVF * W, w) : b_t(T(0));
   }
+  // Row-major A: the next tile's rows (this pass goes down the rows) are fetched into L1 ahead
+  // of their broadcasts: the cosine CE's logits read X here for the first time (5 % of
+  // BM_CosineCE, EXPERIMENTS stop 19). One prefetch per 64-byte line; never faults.
+  if (csa == 1)
+    for (index_t r = 0; r < MR; ++r)
+      for (index_t p = 0; p < kc; p += std::max<index_t>(1, 64 / index_t(sizeof(T))))
+        __builtin_prefetch(A + (MR + r) * rsa + p, 0, 3);
   for (index_t p = 0; p < kc; ++p) {
-    const b_t b = b_t::load_aligned(Bw + p * W);
+    b_t b[NV];
+    for (index_t v = 0; v < NVF; ++v) b[v] = b_t::load_unaligned(Bf + p * ldf + v * W);
+    b[NVF] = b_t::load_aligned(Bw + p * W);
     const T* ap = A + p * csa;
-    for (index_t r = 0; r < MR; ++r) c[r] = simd::fma(b_t(ap[r * rsa]), b, c[r]);
+    for (index_t r = 0; r < MR; ++r) {
+      const b_t a(ap[r * rsa]);
+      for (index_t v = 0; v < NV; ++v) c[r][v] = simd::fma(a, b[v], c[r][v]);
+    }
   }
-  if (bias) {
-    std::copy_n(bias, w, buf);
-    const b_t bv = b_t::load_aligned(buf);
-    for (index_t r = 0; r < MR; ++r) c[r] = c[r] + bv;
+  if (e.bias) {
+    for (index_t v = 0; v < NVF; ++v) {
+      const b_t bv = b_t::load_unaligned(e.bias + v * W);
+      for (index_t r = 0; r < MR; ++r) c[r][v] = c[r][v] + bv;
+    }
+    const b_t bv = simd::load_partial(e.bias + NVF * W, w);
+    for (index_t r = 0; r < MR; ++r) c[r][NVF] = c[r][NVF] + bv;
   }
-  if (relu)
-    for (index_t r = 0; r < MR; ++r) c[r] = xsimd::max(c[r], b_t(T(0)));
+  if (e.relu)
+    for (index_t r = 0; r < MR; ++r)
+      for (index_t v = 0; v < NV; ++v) c[r][v] = xsimd::max(c[r][v], b_t(T(0)));
+  if (e.scale) {
+    for (index_t r = 0; r < MR; ++r) {
+      const b_t sv(e.scale[r]), qv(e.shift[r]);
+      const T* y = e.Y + r * e.ldy;
+      const T* o = C + r * ldc;
+      for (index_t v = 0; v < NVF; ++v)
+        c[r][v] =
+            simd::fma(qv, b_t::load_unaligned(y + v * W),
+                      simd::fma(sv, c[r][v], e.add ? b_t::load_unaligned(o + v * W) : b_t(T(0))));
+      c[r][NVF] = simd::fma(
+          qv, simd::load_partial(y + NVF * W, w),
+          simd::fma(sv, c[r][NVF], e.add ? simd::load_partial(o + NVF * W, w) : b_t(T(0))));
+    }
+  }
   for (index_t r = 0; r < MR; ++r) {
-    c[r].store_aligned(buf);
-    std::copy_n(buf, w, C + r * ldc);
+    for (index_t v = 0; v < NVF; ++v) c[r][v].store_unaligned(C + r * ldc + v * W);
+    simd::store_partial(c[r][NVF], C + r * ldc + NVF * W, w);
   }
 }
 
-template <class T, index_t MR>
+template <class T, index_t MR, index_t NVF>
 inline void gemm_tail_rows(index_t m, index_t kc, index_t w, const T* A, index_t rsa, index_t csa,
-                           const T* Bw, T* C, index_t ldc, bool load_c, const T* bias,
-                           bool relu) noexcept {
+                           const T* Bf, index_t ldf, const T* Bw, T* C, index_t ldc, bool load_c,
+                           const gemm_tile_epilogue<T>& e) noexcept {
   index_t i = 0;
   for (; i + MR <= m; i += MR)
-    gemm_micro_tail<T, MR>(kc, w, A + i * rsa, rsa, csa, Bw, C + i * ldc, ldc, load_c, bias, relu);
+    gemm_micro_tail<T, MR, NVF>(kc, w, A + i * rsa, rsa, csa, Bf, ldf, Bw, C + i * ldc, ldc, load_c,
+                                e.at(i, 0));
   if constexpr (MR > 1) {
     if (i < m)
-      gemm_tail_rows<T, (MR + 1) / 2>(m - i, kc, w, A + i * rsa, rsa, csa, Bw, C + i * ldc, ldc,
-                                      load_c, bias, relu);
+      gemm_tail_rows<T, (MR + 1) / 2, NVF>(m - i, kc, w, A + i * rsa, rsa, csa, Bf, ldf, Bw,
+                                           C + i * ldc, ldc, load_c, e.at(i, 0));
   }
 }
 
-/// Scalar reference: `C (=|+=) A·B` in the kernel's order (std::fma, p = 0…k−1).
+/// Rows of the fused tail tile with `NVF` full batches: as many as the registers hold
+/// (MR·(NVF + 1) accumulators, NVF + 1 batches of B and one broadcast).
+template <class T, index_t NVF>
+inline constexpr index_t gemm_tail_mr = NVF < 2 ? gemm_mr<T> : gemm_mr<T> * 2 / 3;
+
+/// Scalar reference: `C (=|+=) A·B` in the kernel's order (std::fma, p = 0…k−1), then the
+/// epilogue in the kernel's order.
 template <class T>
 void gemm_reference(index_t m, index_t n, index_t k, const T* A, index_t rsa, index_t csa,
                     const T* B, index_t ldb, T* C, index_t ldc, bool accumulate,
                     gemm_epilogue epi = {}) noexcept {
   const T* bias = static_cast<const T*>(epi.bias);
+  const T* scale = static_cast<const T*>(epi.row_scale);
+  const T* shift = static_cast<const T*>(epi.row_shift);
+  const T* Y = static_cast<const T*>(epi.rows);
   for (index_t i = 0; i < m; ++i)
     for (index_t j = 0; j < n; ++j) {
       T c = accumulate ? C[i * ldc + j] : T(0);
       for (index_t p = 0; p < k; ++p) c = std::fma(A[i * rsa + p * csa], B[p * ldb + j], c);
       if (bias) c += bias[j];
       if (epi.relu) c = c > T(0) ? c : T(0);
+      if (scale)
+        c = std::fma(shift[i], Y[i * epi.ldy + j],
+                     std::fma(scale[i], c, epi.add ? C[i * ldc + j] : T(0)));
       C[i * ldc + j] = c;
     }
 }
@@ -224,36 +328,62 @@ void gemm_pack_b(T* Bp, const T* B, index_t rsb, index_t csb, index_t k, index_t
 }
 
 /**
- * `C (m × n) = A·B` (`accumulate` false) or `C += A·B`, then the epilogue (bias, ReLU), with
- * `Bp` = `gemm_pack_b(B)`. Equal to `gemm_reference` on B (see the file comment). Never
- * allocates.
+ * `C (m × n) = A·B` (`accumulate` false) or `C += A·B`, then the epilogue (bias, ReLU, or the
+ * row combination), with `Bp` = `gemm_pack_b(B)`. Equal to `gemm_reference` on B (see the file
+ * comment). Never allocates.
+ * Preconditions of the row combination: `k ≤ gemm_kc`, `accumulate` false, no bias or ReLU.
  */
 template <class T>
 void gemm(index_t m, index_t n, index_t k, const T* A, index_t rsa, index_t csa, const T* Bp, T* C,
           index_t ldc, bool accumulate, gemm_epilogue epi = {}) noexcept {
   constexpr index_t W = simd::width<T>, NV = gemm_nv, NR = NV * W, MR = gemm_mr<T>;
   const T* bias = static_cast<const T*>(epi.bias);
+  assert(!epi.row_scale || (k <= gemm_kc && !accumulate && !bias && !epi.relu));
   if (m == 0 || n == 0) return;
   if (k == 0) {  // only the epilogue
     gemm_reference(m, n, 0, A, rsa, csa, Bp, n, C, ldc, accumulate, epi);
     return;
   }
-  const index_t n_full = n - n % NR, n_vec = n - n % W;
+  const index_t n_full = n - n % NR, n_vec = n - n % W, w = n - n_vec;
+  // The column tail runs fused with the one-batch panel before it, or else with the last full
+  // panel where the registers hold an 8 × 3 tile (32-register ISAs); 0 = alone.
+  const index_t nvf = w == 0 ? 0 : n_vec > n_full ? 1 : (n_full >= NR && gemm_mr<T> == 12) ? 2 : 0;
+  const index_t j_fused = n_vec - nvf * W;  // first column of the fused panel
   for (index_t p0 = 0; p0 < k; p0 += gemm_kc) {
     const index_t kc = std::min(gemm_kc, k - p0);
     const bool load_c = accumulate || p0 > 0, last = p0 + kc == k;
-    gemm_rows<T, MR>(m, n_full, n_vec, k, p0, kc, A + p0 * csa, rsa, csa, Bp, C, ldc, load_c,
-                     last ? bias : nullptr, last && epi.relu);
-    if (n_vec < n) {
-      const index_t w = n - n_vec;
+    gemm_tile_epilogue<T> e;
+    if (last) {
+      e.bias = bias;
+      e.relu = epi.relu;
+      e.scale = static_cast<const T*>(epi.row_scale);
+      e.shift = static_cast<const T*>(epi.row_shift);
+      e.Y = static_cast<const T*>(epi.rows);
+      e.ldy = epi.ldy;
+      e.add = epi.add;
+    }
+    gemm_rows<T, MR>(m, nvf == 2 ? j_fused : n_full, w > 0 ? j_fused : n_vec, k, p0, kc,
+                     A + p0 * csa, rsa, csa, Bp, C, ldc, load_c, e);
+    if (w > 0) {
       const T* tail = Bp + n_vec * k + p0 * w;  // kc × w, row stride w
       alignas(simd_alignment) T Bw[gemm_kc * W];
       for (index_t p = 0; p < kc; ++p) {
         std::copy_n(tail + p * w, w, Bw + p * W);
         std::fill(Bw + p * W + w, Bw + (p + 1) * W, T(0));
       }
-      gemm_tail_rows<T, MR>(m, kc, w, A + p0 * csa, rsa, csa, Bw, C + n_vec, ldc, load_c,
-                            last && bias ? bias + n_vec : nullptr, last && epi.relu);
+      const T* Bf = Bp + j_fused * k + p0 * nvf * W;  // the fused panel's rows, stride nvf·W
+      const T* Ap = A + p0 * csa;
+      T* Cf = C + j_fused;
+      const auto ef = e.at(0, j_fused);
+      if (nvf == 2)
+        gemm_tail_rows<T, gemm_tail_mr<T, 2>, 2>(m, kc, w, Ap, rsa, csa, Bf, 2 * W, Bw, Cf, ldc,
+                                                 load_c, ef);
+      else if (nvf == 1)
+        gemm_tail_rows<T, gemm_tail_mr<T, 1>, 1>(m, kc, w, Ap, rsa, csa, Bf, W, Bw, Cf, ldc, load_c,
+                                                 ef);
+      else
+        gemm_tail_rows<T, gemm_tail_mr<T, 0>, 0>(m, kc, w, Ap, rsa, csa, Bf, 0, Bw, Cf, ldc, load_c,
+                                                 ef);
     }
   }
 }
