@@ -114,6 +114,17 @@ TEST_CASE("cosine_ce gradients equal central finite differences (double, rel. er
   SUBCASE("no pseudo classes (pseudo_offsets empty)") {
     check_gradients(test::make_class_problem(13, {7, 3}, {}, 4, 9, 0.1), prm);
   }
+  SUBCASE("more seen classes than one reduction block of the GEMM (dX through its scratch)") {
+    // Ks > gemm_kc: the product dX̂ = G·n(T) takes two reduction blocks, so dX is not written by
+    // the product's epilogue but from the stored dX̂ (cosine_ce.hpp); both paths in one call,
+    // since image 1's pseudo classes take the scratch path too.
+    const index_t Ks = detail::gemm_kc + 3;
+    auto p = test::make_class_problem(18, {4, 3}, {0, 2}, Ks, 3, 0.0);
+    // Image 1's rows labelled with its pseudo classes: among 259 seen classes a pseudo class
+    // hit by no label has a gradient (≈ 1e-6) below the finite differences' resolution.
+    p.labels[4] = int(Ks), p.labels[5] = int(Ks) + 1, p.labels[6] = -1;
+    check_gradients(p, prm);
+  }
   SUBCASE("a single class: loss and gradient 0") {
     auto p = test::make_class_problem(14, {6}, {}, 1, 4, 0.0);
     const grads g = analytic(p, prm, true);

@@ -30,10 +30,13 @@
  *
  * Schedule (PERFORMANCE §2.3): the class weights are normalised once into the cache. Rows are cut
  * into fixed *groups* (≤ 16, sized from N only) run in parallel; a group walks row blocks of
- * `block_rows` rows that never cross an image. Per block: logits by single-threaded Eigen GEMMs
- * against `n(T)` and `n(P_b)` with the row norms applied afterwards, row softmax with xsimd's
- * exp (`softmax_row`), `G = dS·scale` in place, `dX̂ = G Ŵ_b` (GEMM) and the row-normalisation
- * backward written into `dX`, and `dŴ_group += (G/‖x‖)ᵀ X_block` while the block is in cache.
+ * `block_rows` rows that never cross an image. Per block: logits by single-threaded GEMMs
+ * against `n(T)` (the register-blocked kernel) and `n(P_b)` (Eigen) with the row norms applied
+ * afterwards, row softmax with xsimd's exp (`softmax_row`), `G = dS·scale` in place, the
+ * row-normalisation backward's projection `−⟨x, dx̂⟩/‖x‖³` from the logits, then
+ * `dX̂ = G Ŵ_b` (GEMM) and `dx = dx̂/‖x‖ + proj·x` into `dX` — for a block without pseudo
+ * classes in the GEMM's epilogue, so dX̂ is never stored — and `dŴ_group += (G/‖x‖)ᵀ X_block`
+ * while the block is in cache.
  * Group partials are added in group order, so **loss and gradients are bitwise identical for
  * every thread count** (for a fixed `block_rows`).
  */
@@ -91,10 +94,11 @@ inline void axpy2(T a, const T* x, T b, const T* y, T* out, index_t n) noexcept 
 /// Per-thread scratch of the fused kernel (reused across calls: no allocation per step).
 template <real_scalar T>
 struct cosine_ce_scratch {
-  aligned_vector<T> S;    ///< block × Kp: logits, then G = dS·scale
-  aligned_vector<T> G2;   ///< block × Kp: G / ‖x‖ (for dŴ)
-  aligned_vector<T> dXh;  ///< block × D: dX̂
-  aligned_vector<T> inv;  ///< block: 1 / max(‖x‖, ε)
+  aligned_vector<T> S;     ///< block × Kp: logits, then G = dS·scale
+  aligned_vector<T> G2;    ///< block × Kp: G / ‖x‖ (for dŴ)
+  aligned_vector<T> dXh;   ///< block × D: dX̂
+  aligned_vector<T> inv;   ///< block: 1 / max(‖x‖, ε)
+  aligned_vector<T> proj;  ///< block: the rows' −⟨x, dx̂⟩/‖x‖³ (the fused dX epilogue)
   aligned_vector<unsigned char> clamped;
   aligned_vector<T> prob;  ///< Kp: one row's probabilities
   /// Thread 0's scratch only (shared read-only by all threads during a pass): `n(T)ᵀ` and `n(T)`
@@ -174,6 +178,7 @@ struct cosine_ce_kernel {
       s.G2.resize(blk * Kp);
       s.dXh.resize(blk * D);
       s.inv.resize(blk);
+      s.proj.resize(blk);
       s.clamped.resize(blk);
       s.prob.resize(Kp);
     }
@@ -185,7 +190,8 @@ struct cosine_ce_kernel {
     // Eigen's GEMM, which repacks n(T) for every row block (bench/README.md, BM_CosineCE). The
     // per-image pseudo blocks (a few rows each) stay with Eigen.
     const bool kernel_logits = Ks > 0 && gemm_kernel_suits<T>(Ks),
-               kernel_dx = Ks > 0 && gemm_kernel_suits<T>(D);
+               kernel_dx = Ks > 0 && gemm_kernel_suits<T>(D),
+               fused_dx = kernel_dx && Ks <= gemm_kc;  // the epilogue needs one reduction block
     auto& packs = scratch[0];
     if (kernel_logits) {
       packs.seen_pack_t.resize(gemm_packed_size(D, Ks));
@@ -230,6 +236,7 @@ struct cosine_ce_kernel {
           s.inv[i] = inv;
           if (w == T(0)) {
             std::fill_n(z, Kb, T(0));
+            s.proj[i] = T(0);
             continue;
           }
           any = true;
@@ -241,13 +248,28 @@ struct cosine_ce_kernel {
           // z ← G = coef·w·(p − onehot(y))·scale (the scale of the logits' block).
           const T cw = coef * w;
           s.prob[static_cast<index_t>(y)] -= T(1);
+          // ⟨x, dx̂⟩ = Σ_k G_k ⟨x, ŵ_k⟩ = (cw/inv) Σ_k p'_k z_k, with G_k = cw·scale_k·p'_k and
+          // z_k = scale_k·inv·⟨x, ŵ_k⟩: the row-normalisation backward's projection from the
+          // logits, before the product dx̂ exists (the fused dX epilogue needs it first).
+          s.proj[i] = s.clamped[i] ? T(0) : -cw * inv * inv * simd::dot(s.prob.data(), z, Kb);
           for (index_t k = 0; k < Ks; ++k) z[k] = cw * alpha * s.prob[k];
           for (index_t k = Ks; k < Kb; ++k) z[k] = cw * beta * s.prob[k];
         }
         if (gx && dx_assign && !(any && coef != T(0)))
           for (index_t i = 0; i < nb; ++i) std::fill_n(dX.row(r0 + i), D, T(0));
         if (want_grad && any && coef != T(0)) {
-          if (gx) {
+          if (gx && fused_dx && Mb == 0) {
+            // dx = inv·dx̂ + proj·x [+ dx] written by the product's epilogue (gemm_kernel.hpp):
+            // dx̂ is never stored and dX is touched once, while the tile is in registers.
+            gemm_epilogue e;
+            e.row_scale = s.inv.data();
+            e.row_shift = s.proj.data();
+            e.rows = X.row(r0);
+            e.ldy = X.stride;
+            e.add = !dx_assign;
+            gemm<T>(nb, D, Ks, s.S.data(), Kp, 1, packs.seen_pack.data(), dX.row(r0), dX.stride,
+                    false, e);
+          } else if (gx) {
             matrix_map<T> dXh(s.dXh.data(), Eigen::Index(nb), Eigen::Index(D),
                               Eigen::OuterStride<>(D));
             if (kernel_dx)
@@ -261,13 +283,11 @@ struct cosine_ce_kernel {
               const T* x = X.row(r0 + i);
               const T* dxh = s.dXh.data() + i * D;
               T* dx = dX.row(r0 + i);
-              const T inv = s.inv[i];
               // dx = (dx̂ − x̂⟨x̂, dx̂⟩)/‖x‖ with x̂ = x/‖x‖; inside the ε clamp the map is linear.
-              const T proj = s.clamped[i] ? T(0) : -simd::dot(x, dxh, D) * inv * inv * inv;
               if (dx_assign)
-                axpy2<false>(inv, dxh, proj, x, dx, D);
+                axpy2<false>(s.inv[i], dxh, s.proj[i], x, dx, D);
               else
-                axpy2(inv, dxh, proj, x, dx, D);
+                axpy2(s.inv[i], dxh, s.proj[i], x, dx, D);
             }
           }
           if (gs || gp) {
