@@ -170,15 +170,17 @@ matrix_ref<const T> matrix_of(const carray<T>& a) {
 }
 
 /**
- * An array the call writes (adds) into, given by the caller or allocated (zeros) when `h` is
- * None. A given one must be a C-contiguous, writeable ndarray of T with exactly `shape`.
+ * An array the call writes (adds) into, given by the caller or allocated when `h` is None:
+ * zeros, or uninitialised when `zeroed` is false (for a call that writes every element, such as
+ * a loss's backward with `accumulate=False`). A given one must be a C-contiguous, writeable
+ * ndarray of T with exactly `shape`.
  */
 template <real_scalar T>
 py::array_t<T> output_array(py::handle h, const std::vector<py::ssize_t>& shape,
-                            const std::string& where, const std::string& name) {
+                            const std::string& where, const std::string& name, bool zeroed = true) {
   if (h.is_none()) {
     py::array_t<T> out(shape);
-    std::fill_n(out.mutable_data(), out.size(), T(0));
+    if (zeroed) std::fill_n(out.mutable_data(), out.size(), T(0));
     return out;
   }
   if (!py::isinstance<py::array>(h))

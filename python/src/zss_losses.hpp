@@ -149,7 +149,8 @@ py::tuple glm_forward_impl(py::handle R_h, py::handle C_h, py::handle bank_h, co
     s->loss = double(loss);
     return py::make_tuple(s->loss, make_cache(s));
   }
-  auto dR = output_array<T>(dR_h, s->R_shape, where, "dR");
+  // accumulate=False writes every element of dR: a new one need not be zeroed first.
+  auto dR = output_array<T>(dR_h, s->R_shape, where, "dR", o.accumulate);
   const matrix_ref<T> dRm(dR.mutable_data(), R.rows, R.cols);
   {
     py::gil_scoped_release nogil;
@@ -163,7 +164,7 @@ py::object glm_backward_py(const any_cache<glm_state>& c, double dloss, array_li
   return std::visit(
       [&](const auto& s) -> py::object {
         using T = typename std::decay_t<decltype(*s)>::value_type;
-        auto dR = output_array<T>(dR_h, s->R_shape, "glm_backward", "dR");
+        auto dR = output_array<T>(dR_h, s->R_shape, "glm_backward", "dR", accumulate);
         const auto R = matrix_of(s->R), C = matrix_of(s->C);
         const matrix_ref<T> dRm(dR.mutable_data(), R.rows, R.cols);
         glm_options o = s->options;
@@ -316,7 +317,7 @@ py::tuple cosine_ce_backward_impl(cosine_ce_state<T>& s, double dloss, py::handl
                                   bool pseudo_grad, bool accumulate, bool fused,
                                   const std::string& where) {
   const auto X = matrix_of(s.X);
-  auto dX = output_array<T>(dX_h, s.X_shape, where, "dX");
+  auto dX = output_array<T>(dX_h, s.X_shape, where, "dX", accumulate);  // (see glm's dR)
   const matrix_ref<T> dXm(dX.mutable_data(), X.rows, X.cols);
   auto g = class_grad_outputs(s.layout, X.cols, dT_h, dP_h, seen_grad, pseudo_grad, where);
   const auto sets = s.layout.sets();

@@ -256,6 +256,17 @@ def test_accumulate_false_writes_without_reading(rng, pool):
     dR.fill(np.nan)
     zss.glm_backward(gcache, dR=dR, accumulate=False)
     np.testing.assert_array_equal(dR, zss.glm_backward(gcache))
+    # Without a buffer the binding allocates one it does not zero (every element is written):
+    # the returned gradients equal the adding path's, for the fused calls and the backward ones.
+    np.testing.assert_array_equal(
+        zss.cosine_ce_forward_backward(X, labels, seen, pseudo, accumulate=False, **kw)[1],
+        zss.cosine_ce_forward_backward(X, labels, seen, pseudo, **kw)[1])
+    np.testing.assert_array_equal(zss.cosine_ce_backward(cache, 2.0, accumulate=False)[0],
+                                  want2)
+    np.testing.assert_array_equal(
+        zss.glm_forward_backward(R, R[:, 0], pool=pool, accumulate=False)[1], want)
+    np.testing.assert_array_equal(zss.glm_backward(gcache, accumulate=False),
+                                  zss.glm_backward(gcache))
 
 
 def test_output_arrays_are_never_converted(rng):
