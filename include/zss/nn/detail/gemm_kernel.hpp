@@ -46,6 +46,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstdint>
 
 #include "zss/core/config.hpp"
 #include "zss/core/simd.hpp"
@@ -95,6 +96,15 @@ struct gemm_tile_epilogue {
   }
 };
 
+/// Prefetches the line holding `p + i` (`Write`: for writing) into L1. The address is formed in
+/// integers: the callers prefetch a tile ahead, which for the last tile lies past the array, and
+/// a prefetch never faults, but pointer arithmetic beyond the array would be undefined.
+template <bool Write, class T>
+inline void prefetch_ahead(const T* p, index_t i) noexcept {
+  const auto a = reinterpret_cast<std::uintptr_t>(p) + static_cast<std::uintptr_t>(i) * sizeof(T);
+  __builtin_prefetch(reinterpret_cast<const void*>(a), Write ? 1 : 0, 3);
+}
+
 /// Rows of the register tile for scalar `T` on the default architecture.
 template <class T>
 inline constexpr index_t gemm_mr = simd::width<T> * sizeof(T) == 64 ? 12 : 6;
@@ -113,11 +123,11 @@ inline void gemm_micro(index_t k, const T* A, index_t rsa, index_t csa, const T*
   // The row combination reads or writes C in memory (the losses' dX, not in cache): the next
   // row block's lines of this panel are fetched now, a row block ahead of their epilogue (the
   // loads and ownership requests would otherwise stall it; 10–15 % of BM_CosineCE, EXPERIMENTS
-  // stop 19). A prefetch never faults, so the last row block may point past C.
+  // stop 19). For the last row block the addresses lie past C (`prefetch_ahead`).
   if (e.scale)
     for (index_t r = 0; r < MR; ++r)
       for (index_t v = 0; v < NV; v += std::max<index_t>(1, 64 / index_t(sizeof(T)) / W))
-        __builtin_prefetch(C + (MR + r) * ldc + v * W, 1, 3);
+        prefetch_ahead<true>(C, (MR + r) * ldc + v * W);
   for (index_t p = 0; p < k; ++p) {
     const T* bp = B + p * ldb;
     b_t b[NV];
@@ -206,11 +216,11 @@ inline void gemm_micro_tail(index_t kc, index_t w, const T* A, index_t rsa, inde
   }
   // Row-major A: the next tile's rows (this pass goes down the rows) are fetched into L1 ahead
   // of their broadcasts: the cosine CE's logits read X here for the first time (5 % of
-  // BM_CosineCE, EXPERIMENTS stop 19). One prefetch per 64-byte line; never faults.
+  // BM_CosineCE, EXPERIMENTS stop 19). One prefetch per 64-byte line.
   if (csa == 1)
     for (index_t r = 0; r < MR; ++r)
       for (index_t p = 0; p < kc; p += std::max<index_t>(1, 64 / index_t(sizeof(T))))
-        __builtin_prefetch(A + (MR + r) * rsa + p, 0, 3);
+        prefetch_ahead<false>(A, (MR + r) * rsa + p);
   for (index_t p = 0; p < kc; ++p) {
     b_t b[NV];
     for (index_t v = 0; v < NVF; ++v) b[v] = b_t::load_unaligned(Bf + p * ldf + v * W);
