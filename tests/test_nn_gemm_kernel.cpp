@@ -33,6 +33,28 @@ std::vector<double> naive(index_t m, index_t n, index_t k, const T* A, index_t r
     }
   return C;
 }
+
+// The row-combination epilogue C_i = [C_i +] s_i (A·B)_i + q_i Y_i (Y with row stride ldy).
+template <class T>
+detail::gemm_epilogue row_combination(const T* s, const T* q, const T* Y, index_t ldy, bool add) {
+  detail::gemm_epilogue epi;
+  epi.row_scale = s;
+  epi.row_shift = q;
+  epi.rows = Y;
+  epi.ldy = ldy;
+  epi.add = add;
+  return epi;
+}
+
+// Element (i, j) of that combination in double: c0 + s_i·Σ_p A_ip B_pj + q_i·y (A k wide, B n
+// wide).
+template <class T>
+double row_combination_in_double(index_t i, index_t j, index_t n, index_t k, const T* A, const T* B,
+                                 T s, T q, T y, double c0) {
+  double ab = 0;
+  for (index_t p = 0; p < k; ++p) ab += double(A[i * k + p]) * double(B[p * n + j]);
+  return c0 + double(s) * ab + double(q) * double(y);
+}
 }  // namespace
 
 TEST_CASE_TEMPLATE("gemm equals the reference exactly on integers, both A layouts, epilogues", T,
@@ -109,12 +131,7 @@ TEST_CASE_TEMPLATE("gemm's row combination C = [C +] s_i (A B)_i + q_i Y_i", T, 
           const auto s = test::integer_vector<T>(m, 24 + m, 3);
           const auto q = test::integer_vector<T>(m, 25 + m, 3);
           const auto C0 = test::integer_vector<T>(m * ldc, 26 + m, 50);
-          detail::gemm_epilogue epi;
-          epi.row_scale = s.data();
-          epi.row_shift = q.data();
-          epi.rows = Y.data();
-          epi.ldy = ldy;
-          epi.add = add;
+          const auto epi = row_combination(s.data(), q.data(), Y.data(), ldy, add);
           std::vector<T> C(C0.begin(), C0.end()), R = C, Bp(detail::gemm_packed_size(k, n));
           detail::gemm_pack_b(Bp.data(), B.data(), n, 1, k, n);
           detail::gemm<T>(m, n, k, A.data(), k, 1, Bp.data(), C.data(), ldc, false, epi);
@@ -122,10 +139,9 @@ TEST_CASE_TEMPLATE("gemm's row combination C = [C +] s_i (A B)_i + q_i Y_i", T, 
                                     epi);
           for (index_t i = 0; i < m; ++i) {
             for (index_t j = 0; j < n; ++j) {
-              double ab = 0;
-              for (index_t p = 0; p < k; ++p) ab += double(A[i * k + p]) * double(B[p * n + j]);
-              const double want = (add ? double(C0[i * ldc + j]) : 0.0) + double(s[i]) * ab +
-                                  double(q[i]) * double(Y[i * ldy + j]);
+              const double want =
+                  row_combination_in_double(i, j, n, k, A.data(), B.data(), s[i], q[i],
+                                            Y[i * ldy + j], add ? double(C0[i * ldc + j]) : 0.0);
               REQUIRE(C[i * ldc + j] == R[i * ldc + j]);
               REQUIRE(double(C[i * ldc + j]) == want);
             }
@@ -140,22 +156,15 @@ TEST_CASE_TEMPLATE("gemm's row combination C = [C +] s_i (A B)_i + q_i Y_i", T, 
   const auto s = test::uniform_vector<T>(m, 34);
   const auto q = test::uniform_vector<T>(m, 35);
   const auto C0 = test::uniform_vector<T>(m * n, 36);
-  detail::gemm_epilogue epi;
-  epi.row_scale = s.data();
-  epi.row_shift = q.data();
-  epi.rows = Y.data();
-  epi.ldy = n;
-  epi.add = true;
+  const auto epi = row_combination(s.data(), q.data(), Y.data(), n, true);
   std::vector<T> C(C0.begin(), C0.end()), Bp(detail::gemm_packed_size(k, n));
   detail::gemm_pack_b(Bp.data(), B.data(), n, 1, k, n);
   detail::gemm<T>(m, n, k, A.data(), k, 1, Bp.data(), C.data(), n, false, epi);
   const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
   for (index_t i = 0; i < m; ++i)
     for (index_t j = 0; j < n; ++j) {
-      double ab = 0;
-      for (index_t p = 0; p < k; ++p) ab += double(A[i * k + p]) * double(B[p * n + j]);
-      const double want =
-          double(C0[i * n + j]) + double(s[i]) * ab + double(q[i]) * double(Y[i * n + j]);
+      const double want = row_combination_in_double(i, j, n, k, A.data(), B.data(), s[i], q[i],
+                                                    Y[i * n + j], double(C0[i * n + j]));
       CHECK(std::abs(double(C[i * n + j]) - want) <= tol * k);
     }
 }
